@@ -1,0 +1,163 @@
+"""Pascal VOC 2012 segmentation: class names, the colour map, file decoding and the dataset.
+
+The dataset root is the ``VOC2012`` folder (the one holding ``JPEGImages``). Which images belong to a split
+is decided only by ``ImageSets/Segmentation/<split>.txt``; ``JPEGImages`` also holds thousands of images
+without masks, so it is never listed. Masks are palette PNGs whose *indices* are the labels; 255 marks the
+boundary/"void" band and is kept as 255 (the losses ignore it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.io import ImageReadMode, decode_jpeg, read_file
+
+from trainer.errors import DatasetError
+
+VOC_CLASSES: tuple[str, ...] = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)  # fmt: skip
+NUM_CLASSES = 21
+IGNORE_INDEX = 255
+
+#: Split name -> folder of its masks. ``trainaug`` masks come from `trainer.data.sbd.prepare_sbd`.
+MASK_DIRS: dict[str, str] = {
+    "train": "SegmentationClass",
+    "val": "SegmentationClass",
+    "trainval": "SegmentationClass",
+    "trainaug": "SegmentationClassAug",
+}
+
+_FIX_ROOT = "run `trainer data download --root DIR` (real VOC) or `trainer data synth --root DIR` (synthetic)"
+_VALID_LABEL = np.zeros(256, dtype=bool)
+_VALID_LABEL[:NUM_CLASSES] = True
+_VALID_LABEL[IGNORE_INDEX] = True
+
+Transforms = Callable[[torch.Tensor, torch.Tensor], Any]
+
+
+def voc_palette() -> list[int]:
+    """The standard VOC colour map as a flat 256*3 list (bit-interleaved label -> RGB; 255 is (224, 224, 192))."""
+    palette: list[int] = []
+    for label in range(256):
+        red = green = blue = 0
+        code = label
+        for shift in range(7, -1, -1):
+            red |= (code & 1) << shift
+            green |= ((code >> 1) & 1) << shift
+            blue |= ((code >> 2) & 1) << shift
+            code >>= 3
+        palette += [red, green, blue]
+    return palette
+
+
+def split_file(root: str | Path, split: str) -> Path:
+    """Path of the split's ID list; raises `DatasetError` for an unknown split name."""
+    if split not in MASK_DIRS:
+        raise DatasetError(Path(root), f"unknown split {split!r}; choose one of {sorted(MASK_DIRS)}")
+    return Path(root) / "ImageSets" / "Segmentation" / f"{split}.txt"
+
+
+def read_split_ids(root: str | Path, split: str) -> list[str]:
+    """The IDs listed in the split file, in file order; fails if the root or the file is missing or empty."""
+    root = Path(root)
+    if not (root / "JPEGImages").is_dir():
+        raise DatasetError(root, f"not a VOC2012 root (no JPEGImages folder); {_FIX_ROOT}")
+    path = split_file(root, split)
+    if not path.is_file():
+        fix = "run `trainer data prepare-sbd`" if split == "trainaug" else _FIX_ROOT
+        raise DatasetError(path, f"split file for {split!r} is missing; {fix}")
+    ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not ids:
+        raise DatasetError(path, "split file lists no image IDs; regenerate it")
+    return ids
+
+
+def read_image(path: str | Path) -> torch.Tensor:
+    """Decode an RGB image to a uint8 tensor [3, H, W]: libjpeg-turbo via torchvision, PIL as fallback."""
+    path = Path(path)
+    try:
+        return decode_jpeg(read_file(str(path)), mode=ImageReadMode.RGB)
+    except RuntimeError:
+        pass  # not a JPEG torchvision can decode (e.g. a PNG saved as .jpg): let PIL try
+    try:
+        with Image.open(path) as image:
+            array = np.array(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise DatasetError(path, f"corrupt or unreadable image ({error}); re-download or regenerate it") from None
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read a palette PNG's label indices as uint8 [H, W]; only 0..20 and 255 are accepted."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            labels = np.array(image) if mode == "P" else None
+    except (UnidentifiedImageError, OSError) as error:
+        raise DatasetError(path, f"corrupt or unreadable mask ({error}); re-download or regenerate it") from None
+    if labels is None:
+        raise DatasetError(
+            path, f"mask has PIL mode {mode!r}; it must be a palette (mode P) PNG whose indices are the labels"
+        )
+    if not _VALID_LABEL[labels].all():
+        bad = sorted(set(np.unique(labels).tolist()) - set(range(NUM_CLASSES)) - {IGNORE_INDEX})
+        raise DatasetError(path, f"mask holds labels {bad[:10]} outside 0..20 and 255; the mask is not VOC data")
+    return labels
+
+
+class VOCSegmentation(torch.utils.data.Dataset):
+    """The image/mask pairs of one split of a VOC2012-layout root.
+
+    ``dataset[i]`` returns ``(image, mask)``: with ``transforms=None`` a uint8 tensor [3, H, W] and a long
+    tensor [H, W] of the same size; otherwise whatever ``transforms(image, mask)`` returns. Construction
+    checks the root, the split file and that every listed ID has an image and a mask (cheap ``stat`` calls);
+    each file's content is checked when it is loaded. Every failure is a `DatasetError` naming the file.
+    """
+
+    def __init__(self, root: str | Path, split: str, transforms: Transforms | None = None) -> None:
+        self.root = Path(root)
+        self.split = split
+        self.transforms = transforms
+        self.ids: list[str] = read_split_ids(self.root, split)
+        self._mask_dir = self.root / MASK_DIRS[split]
+        if not self._mask_dir.is_dir():
+            fix = "run `trainer data prepare-sbd`" if split == "trainaug" else _FIX_ROOT
+            raise DatasetError(self._mask_dir, f"mask folder for split {split!r} is missing; {fix}")
+        for kind, path_of in (("image", self.image_path), ("mask", self.mask_path)):
+            missing = [i for i in range(len(self.ids)) if not path_of(i).is_file()]
+            if missing:
+                names = ", ".join(self.ids[i] for i in missing[:5])
+                raise DatasetError(
+                    path_of(missing[0]),
+                    f"{len(missing)} ID(s) listed in {split}.txt have no {kind} file (first: {names}); "
+                    "remove them from the split file or restore the files",
+                )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def image_path(self, index: int) -> Path:
+        return self.root / "JPEGImages" / f"{self.ids[index]}.jpg"
+
+    def mask_path(self, index: int) -> Path:
+        return self._mask_dir / f"{self.ids[index]}.png"
+
+    def __getitem__(self, index: int) -> Any:
+        image = read_image(self.image_path(index))
+        mask = torch.from_numpy(read_mask(self.mask_path(index)).astype(np.int64))
+        if tuple(image.shape[1:]) != tuple(mask.shape):
+            raise DatasetError(
+                self.mask_path(index),
+                f"mask is {tuple(mask.shape)} (H, W) but its image is {tuple(image.shape[1:])}; "
+                "image and mask must have the same size",
+            )
+        if self.transforms is None:
+            return image, mask
+        return self.transforms(image, mask)
