@@ -1,1 +1,54 @@
-"""DeepLabV3+ on Pascal VOC 2012: data, model, losses, metrics and the `train` objective."""
+"""DeepLabV3+ on Pascal VOC 2012: data, model, losses, metrics and the `train` objective.
+
+The library runs without Optuna or MLflow: `train(config, report)` is the whole contract a sweep needs.
+Public names are imported on first use, so `import trainer` and the CLI's start stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "TrainConfig": "trainer.config",
+    "config_from_dict": "trainer.config_loading",
+    "load_config": "trainer.config_loading",
+    "ReportCallback": "trainer.engine",
+    "TrainResult": "trainer.engine",
+    "train": "trainer.engine",
+    "CheckpointError": "trainer.errors",
+    "ConfigError": "trainer.errors",
+    "DatasetError": "trainer.errors",
+    "DivergedError": "trainer.errors",
+    "DownloadError": "trainer.errors",
+    "TrainerError": "trainer.errors",
+    "WeightsError": "trainer.errors",
+    "TrainingListener": "trainer.listener",
+    "build_model": "trainer.model",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from trainer.config import TrainConfig
+    from trainer.config_loading import config_from_dict, load_config
+    from trainer.engine import ReportCallback, TrainResult, train
+    from trainer.errors import (
+        CheckpointError,
+        ConfigError,
+        DatasetError,
+        DivergedError,
+        DownloadError,
+        TrainerError,
+        WeightsError,
+    )
+    from trainer.listener import TrainingListener
+    from trainer.model import build_model
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'trainer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,103 @@
+"""Atomic checkpoint files and the random-number state that makes a resume exact.
+
+A checkpoint is a plain dict of tensors and Python scalars, written to a temporary file in the same
+folder, flushed to disk and then renamed over the old one, so a crash (even `kill -9`) leaves either the
+previous checkpoint or the new one, never half of one. Files load with `weights_only=True`: reading a
+checkpoint never runs code.
+
+Layout of a training checkpoint (`last.pt`): `format`, `epoch` (last finished epoch, 1-based), `model`,
+`optimizer`, `scheduler`, `scaler`, `best_miou`, `best_epoch`, `epochs_without_improvement`, `history`,
+`config` (the `TrainConfig` as a dict) and `rng`. `best.pt` holds `format`, `epoch`, `model`, `config`
+and `metrics` only: what inference and the model registry need.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.errors import CheckpointError
+
+FORMAT_VERSION = 1
+LAST_NAME = "last.pt"
+BEST_NAME = "best.pt"
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
+    """Write `state` to `path` atomically and durably; returns `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            torch.save({"format": FORMAT_VERSION, **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint without unpickling code; raises `CheckpointError` naming the file on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint file there; check the path or train first")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from error
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or "model" not in state:
+        raise CheckpointError(f"{path}: not a trainer checkpoint (format {FORMAT_VERSION} expected)")
+    return state
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The state of every random generator training draws from (Python, NumPy, torch CPU and CUDA)."""
+    numpy_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": _to_plain(random.getstate()),
+        "numpy": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Undo `capture_rng_state`; CUDA states are restored only where CUDA is present."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _to_plain(value: Any) -> Any:
+    """Tuples become lists so the state loads under `weights_only=True` on every torch version."""
+    if isinstance(value, tuple):
+        return [_to_plain(item) for item in value]
+    return value
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Persist the rename itself; not every platform can open a directory, which is fine."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
