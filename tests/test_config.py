@@ -34,7 +34,7 @@ def test_config_is_frozen() -> None:
 @pytest.mark.parametrize(
     ("data", "key", "pattern"),
     [
-        ({"optim": {"name": "sgdd"}}, "optim.name", r"'sgdd' is not one of sgd, adam, adamw; did you mean 'sgd'\?"),
+        ({"optim": {"name": "sgdd"}}, "optim.name", r"'sgdd' is not one of adam, adamw, sgd; did you mean 'sgd'\?"),
         ({"optim": {"lrr": 0.1}}, "optim.lrr", r"unknown key 'lrr'; did you mean 'lr'\?"),
         ({"modle": {}}, "modle", r"did you mean 'model'\?"),
         ({"model": {"output_stride": 4}}, "model.output_stride", "4 is not one of 8, 16"),

@@ -196,7 +196,7 @@ def _describe(detail: Mapping[str, Any], model: type[BaseModel]) -> str:
         return _unknown_key_message(str(detail["loc"][-1]), allowed)
     if kind == "literal_error":
         expected = detail.get("ctx", {}).get("expected", "")
-        choices = [choice.strip().strip("'") for choice in expected.replace(" or ", ", ").split(",")]
+        choices = sorted((c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",")), key=_choice_order)
         message = f"{value!r} is not one of {', '.join(choices)}"
         close = difflib.get_close_matches(str(value), choices, n=1)
         return f"{message}; did you mean {close[0]!r}?" if close else message
@@ -205,6 +205,14 @@ def _describe(detail: Mapping[str, Any], model: type[BaseModel]) -> str:
     if kind == "value_error":
         return str(detail["msg"]).removeprefix("Value error, ")
     return f"{detail['msg']} (got {value!r})"
+
+
+def _choice_order(choice: str) -> tuple[bool, float, str]:
+    """Numbers first and in numeric order, then words alphabetically."""
+    try:
+        return (False, float(choice), choice)
+    except ValueError:
+        return (True, 0.0, choice)
 
 
 def _model_at(model: type[BaseModel], loc: Iterable[Any]) -> type[BaseModel] | None:
