@@ -1,0 +1,110 @@
+"""Per-iteration learning-rate schedules, optionally after a linear warmup, built from torch's schedulers.
+
+Only torch's own scheduler classes are used (no lambdas), so `state_dict()` / `load_state_dict()` restore
+a schedule exactly on resume. Every schedule scales each parameter group's own base lr, so the ratio
+between groups (the backbone multiplier) is kept, except where a cosine `min_lr` floor is reached.
+
+Iteration k counts calls of `scheduler.step()`, made once per optimizer step. With warmup_iters = W and
+total_iters = T, the lr of a group with base lr `base` is:
+
+- warmup, 0 <= k < W: base * (warmup_factor + (1 - warmup_factor) * k / W);
+- after warmup, with j = k - W and M = T - W iterations left:
+  - "poly": base * (1 - j / M) ** power, reaching 0 at k = T;
+  - "cosine": min_lr + (base - min_lr) * (1 + cos(pi * j / M)) / 2, reaching min_lr at k = T;
+  - "step": base * gamma ** (j // step_size), i.e. step_size counts iterations after the warmup;
+  - "constant": base.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch.optim.lr_scheduler import (ConstantLR, CosineAnnealingLR, LinearLR, LRScheduler, PolynomialLR,
+                                      SequentialLR, StepLR)
+
+from trainer.errors import ConfigError
+
+
+def _step(optimizer: torch.optim.Optimizer, *, iters: int, step_size: int | None, gamma: float, min_lr: float,
+          power: float) -> LRScheduler:
+    if step_size is None or step_size < 1:
+        raise ConfigError("optim.step_size", f"must be at least 1 iteration for the step schedule, got {step_size}")
+    if not 0 < gamma <= 1:
+        raise ConfigError("optim.step_gamma", f"must lie in (0, 1], got {gamma}")
+    return StepLR(optimizer, step_size=step_size, gamma=gamma)
+
+
+def _cosine(optimizer: torch.optim.Optimizer, *, iters: int, step_size: int | None, gamma: float, min_lr: float,
+            power: float) -> LRScheduler:
+    return CosineAnnealingLR(optimizer, T_max=iters, eta_min=min_lr)
+
+
+def _poly(optimizer: torch.optim.Optimizer, *, iters: int, step_size: int | None, gamma: float, min_lr: float,
+          power: float) -> LRScheduler:
+    if not (math.isfinite(power) and power > 0):
+        raise ConfigError("optim.poly_power", f"must be a finite number above 0, got {power}")
+    return PolynomialLR(optimizer, total_iters=iters, power=power)
+
+
+def _constant(optimizer: torch.optim.Optimizer, *, iters: int, step_size: int | None, gamma: float, min_lr: float,
+              power: float) -> LRScheduler:
+    return ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+SCHEDULES: dict[str, Callable[..., LRScheduler]] = {
+    "poly": _poly,
+    "cosine": _cosine,
+    "step": _step,
+    "constant": _constant,
+}
+# Schedules that decay towards min_lr; the others would silently ignore it.
+_USES_MIN_LR = {"cosine"}
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer,
+    *,
+    name: str,
+    total_iters: int,
+    warmup_iters: int = 0,
+    warmup_factor: float = 0.001,
+    step_size: int | None = None,
+    gamma: float = 0.1,
+    min_lr: float = 0.0,
+    power: float = 0.9,
+) -> LRScheduler:
+    """The schedule `name` ("poly", "cosine", "step" or "constant") over `total_iters` optimizer steps.
+
+    See the module docstring for the formulas. Build it before the first `optimizer.step()` and call
+    `step()` once after every optimizer step. Raises `ConfigError`, keyed by the `optim.` config field
+    (`schedule`, `warmup_epochs`, `warmup_factor`, `step_size`, `step_gamma`, `poly_power`, `min_lr`;
+    `epochs` for `total_iters`), for an unknown name or an unusable value; `min_lr` above 0 is accepted
+    only by "cosine" and must lie below every group's base lr.
+    """
+    if name not in SCHEDULES:
+        raise ConfigError("optim.schedule", f"{name!r} is not one of {', '.join(sorted(SCHEDULES))}")
+    if total_iters < 1:
+        raise ConfigError("epochs", f"training must last at least 1 iteration, got total_iters={total_iters}")
+    if not 0 <= warmup_iters < total_iters:
+        raise ConfigError("optim.warmup_epochs",
+                          f"warmup must end before training does: warmup_iters={warmup_iters}, "
+                          f"total_iters={total_iters}")
+    if not 0 < warmup_factor <= 1:
+        raise ConfigError("optim.warmup_factor", f"must lie in (0, 1], got {warmup_factor}")
+    if not (math.isfinite(min_lr) and min_lr >= 0):
+        raise ConfigError("optim.min_lr", f"must be finite and >= 0, got {min_lr}")
+    if min_lr > 0 and name not in _USES_MIN_LR:
+        raise ConfigError("optim.min_lr", f"is only used by the {', '.join(sorted(_USES_MIN_LR))} schedule; "
+                                          f"set it to 0 for {name!r}")
+    smallest_lr = min(group.get("initial_lr", group["lr"]) for group in optimizer.param_groups)
+    if min_lr > 0 and min_lr >= smallest_lr:
+        raise ConfigError("optim.min_lr", f"({min_lr}) must be below every group's lr (smallest: {smallest_lr})")
+
+    main = SCHEDULES[name](optimizer, iters=total_iters - warmup_iters, step_size=step_size, gamma=gamma,
+                           min_lr=min_lr, power=power)
+    if warmup_iters == 0:
+        return main
+    warmup = LinearLR(optimizer, start_factor=warmup_factor, end_factor=1.0, total_iters=warmup_iters)
+    return SequentialLR(optimizer, schedulers=[warmup, main], milestones=[warmup_iters])
