@@ -8,15 +8,20 @@ boundary/"void" band and is kept as 255 (the losses ignore it).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
 from trainer.errors import DatasetError
+
+try:  # libjpeg-turbo through torchvision is ~2x faster than PIL; torchvision plans to move it to TorchCodec
+    from torchvision.io import ImageReadMode, decode_jpeg, read_file
+except ImportError:  # pragma: no cover - depends on the installed torchvision
+    decode_jpeg = None
 
 VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -81,10 +86,13 @@ def read_split_ids(root: str | Path, split: str) -> list[str]:
 def read_image(path: str | Path) -> torch.Tensor:
     """Decode an RGB image to a uint8 tensor [3, H, W]: libjpeg-turbo via torchvision, PIL as fallback."""
     path = Path(path)
-    try:
-        return decode_jpeg(read_file(str(path)), mode=ImageReadMode.RGB)
-    except RuntimeError:
-        pass  # not a JPEG torchvision can decode (e.g. a PNG saved as .jpg): let PIL try
+    if decode_jpeg is not None:
+        try:
+            with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders on every call
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return decode_jpeg(read_file(str(path)), mode=ImageReadMode.RGB)
+        except RuntimeError:
+            pass  # not a JPEG torchvision can decode (e.g. a PNG saved as .jpg): let PIL try
     try:
         with Image.open(path) as image:
             array = np.array(image.convert("RGB"))

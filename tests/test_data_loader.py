@@ -1,0 +1,82 @@
+"""Seeded loaders: batches are a pure function of (seed, epoch), whatever num_workers is."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainer.data.loader import EpochSampler, SeededAugmentation, make_eval_loader, make_train_loader, pad_collate
+from trainer.data.presets import eval_transforms, train_transforms
+from trainer.data.voc import VOCSegmentation
+
+
+def _epoch_batches(synth_voc: Path, *, num_workers: int, epoch: int, seed: int = 3) -> list[torch.Tensor]:
+    dataset = VOCSegmentation(synth_voc, "train", transforms=train_transforms(crop_size=32, photometric=True))
+    loader = make_train_loader(dataset, batch_size=4, seed=seed, num_workers=num_workers, pin_memory=False)
+    loader.sampler.set_epoch(epoch)
+    return [torch.cat([images.flatten(), masks.flatten().float()]) for images, masks in loader]
+
+
+def test_same_batches_for_any_num_workers_and_epochs_differ(synth_voc: Path) -> None:
+    torch.manual_seed(123)
+    random.seed(123)
+    before = (torch.get_rng_state(), random.getstate())
+    single = _epoch_batches(synth_voc, num_workers=0, epoch=1)
+    assert torch.equal(torch.get_rng_state(), before[0]) and random.getstate() == before[1]  # caller RNG untouched
+    multi = _epoch_batches(synth_voc, num_workers=2, epoch=1)
+    assert len(single) == len(multi) == 2
+    assert all(torch.equal(a, b) for a, b in zip(single, multi))
+    assert all(torch.equal(a, b) for a, b in zip(single, _epoch_batches(synth_voc, num_workers=0, epoch=1)))
+    other_epoch = _epoch_batches(synth_voc, num_workers=0, epoch=2)
+    assert not torch.equal(single[0], other_epoch[0])
+    other_seed = _epoch_batches(synth_voc, num_workers=0, epoch=1, seed=4)
+    assert not torch.equal(single[0], other_seed[0])
+
+
+def test_sampler_order_seeds_and_resume() -> None:
+    sampler = EpochSampler(10, seed=7)
+    sampler.set_epoch(0)
+    epoch0 = list(sampler)
+    assert sorted(index for index, _ in epoch0) == list(range(10))
+    sampler.set_epoch(1)
+    epoch1 = list(sampler)
+    assert [i for i, _ in epoch0] != [i for i, _ in epoch1]
+    assert dict(epoch0)[3] != dict(epoch1)[3]  # each (epoch, index) gets its own augmentation seed
+    sampler.set_epoch(1, skip=4)
+    assert list(sampler) == epoch1[4:] and len(sampler) == 6
+    assert [i for i, _ in EpochSampler(5, seed=0, shuffle=False)] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="skip"):
+        sampler.set_epoch(0, skip=11)
+
+
+def test_seeded_augmentation_is_pure() -> None:
+    dataset = SeededAugmentation([None] * 3)  # type: ignore[arg-type]
+
+    class Draw:
+        def __getitem__(self, index: int) -> tuple[float, float]:
+            return random.random(), torch.rand(()).item()
+
+    dataset.dataset = Draw()  # type: ignore[assignment]
+    assert dataset[(0, 42)] == dataset[(2, 42)] != dataset[(0, 43)]
+
+
+def test_pad_collate_pads_with_0_and_255() -> None:
+    batch = [(torch.ones(3, 2, 4), torch.zeros(2, 4, dtype=torch.long)), (torch.ones(3, 3, 1), torch.ones(3, 1, dtype=torch.long))]
+    images, masks = pad_collate(batch)
+    assert images.shape == (2, 3, 3, 4) and masks.shape == (2, 3, 4)
+    assert images[0, :, 2].sum() == 0 and (masks[0, 2] == 255).all()
+    assert (masks[1, :, 1:] == 255).all() and (masks[1, :, 0] == 1).all()
+
+
+def test_eval_loader_batches_whole_images_in_order(synth_voc: Path) -> None:
+    dataset = VOCSegmentation(synth_voc, "val", transforms=eval_transforms())
+    loader = make_eval_loader(dataset, batch_size=4, num_workers=0)
+    images, masks = next(iter(loader))
+    sizes = [VOCSegmentation(synth_voc, "val")[i][1].shape for i in range(4)]
+    assert images.shape[-2:] == (max(s[0] for s in sizes), max(s[1] for s in sizes))
+    for i, (height, width) in enumerate(sizes):
+        assert torch.equal(masks[i, :height, :width], dataset[i][1])
+        assert (masks[i, height:] == 255).all() and (masks[i, :, width:] == 255).all()

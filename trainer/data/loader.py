@@ -1,0 +1,150 @@
+"""Data loaders whose augmentation is a pure function of (seed, epoch, index).
+
+`EpochSampler` yields ``(index, sample_seed)`` pairs; `SeededAugmentation` seeds Python's `random` and
+torch's CPU generator with ``sample_seed`` before loading the sample. The batches are therefore identical
+for any ``num_workers``, and a run resumed at epoch ``e`` (or mid-epoch with ``set_epoch(e, skip=...)``)
+sees exactly the samples and augmentations of the uninterrupted run. The caller's RNG state is untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from trainer.data.voc import IGNORE_INDEX
+
+
+def derive_seed(*parts: int) -> int:
+    """A well-mixed 63-bit seed from integers (blake2b), stable across processes and Python versions."""
+    digest = hashlib.blake2b(":".join(str(int(part)) for part in parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Yields ``(index, sample_seed)`` over ``range(num_samples)``, reshuffled per epoch like DistributedSampler.
+
+    The order is ``torch.randperm`` from a generator seeded with ``derive_seed(seed, epoch)`` (or 0..n-1 when
+    ``shuffle=False``); ``sample_seed = derive_seed(seed, epoch, index)``. Call `set_epoch` before each epoch.
+    """
+
+    def __init__(self, num_samples: int, *, seed: int, shuffle: bool = True) -> None:
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        self.num_samples, self.seed, self.shuffle = num_samples, seed, shuffle
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, *, skip: int = 0) -> None:
+        """Select the epoch; ``skip`` drops its first samples (to resume mid-epoch after ``skip`` samples)."""
+        if not 0 <= skip <= self.num_samples:
+            raise ValueError(f"skip must be in 0..{self.num_samples}, got {skip}")
+        self.epoch, self.skip = epoch, skip
+
+    def order(self) -> list[int]:
+        """The epoch's full index order (before ``skip``)."""
+        if not self.shuffle:
+            return list(range(self.num_samples))
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch))
+        return torch.randperm(self.num_samples, generator=generator).tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for index in self.order()[self.skip :]:
+            yield index, derive_seed(self.seed, self.epoch, index)
+
+    def __len__(self) -> int:
+        return self.num_samples - self.skip
+
+
+class SeededAugmentation(Dataset):
+    """Wraps a dataset so that ``wrapper[(index, sample_seed)]`` is ``dataset[index]`` with seeded randomness.
+
+    Python's `random` and torch's CPU generator are seeded with ``sample_seed`` for the call and restored
+    afterwards (``torch.random.fork_rng(devices=[])``), so a loader with ``num_workers=0`` leaves the
+    training process's RNG exactly as it was.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        index, sample_seed = key
+        python_state = random.getstate()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(sample_seed)
+                random.seed(sample_seed)
+                return self.dataset[index]
+        finally:
+            random.setstate(python_state)
+
+
+def pad_collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack (image [C, H, W], mask [H, W]) pairs of different sizes, padding bottom/right to the largest.
+
+    Images are padded with 0 and masks with 255 (ignored by the losses and the metrics).
+    """
+    height = max(image.shape[-2] for image, _ in batch)
+    width = max(image.shape[-1] for image, _ in batch)
+    first_image, first_mask = batch[0]
+    images = first_image.new_zeros((len(batch), first_image.shape[0], height, width))
+    masks = first_mask.new_full((len(batch), height, width), IGNORE_INDEX)
+    for i, (image, mask) in enumerate(batch):
+        images[i, :, : image.shape[-2], : image.shape[-1]] = image
+        masks[i, : mask.shape[-2], : mask.shape[-1]] = mask
+    return images, masks
+
+
+def default_num_workers() -> int:
+    """Loader processes to use by default: the usable CPUs, capped at 4."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(4, cpus)
+
+
+def make_train_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    seed: int,
+    num_workers: int | None = None,
+    pin_memory: bool | None = None,
+) -> DataLoader:
+    """Shuffled, seeded training batches (``drop_last=True``); call ``loader.sampler.set_epoch(e)`` per epoch.
+
+    The dataset's transforms must give every sample one size (e.g. `train_transforms` crops).
+    ``num_workers=None`` means `default_num_workers()`; ``pin_memory=None`` means "if CUDA is available".
+    """
+    workers = default_num_workers() if num_workers is None else num_workers
+    return DataLoader(
+        SeededAugmentation(dataset),
+        batch_size=batch_size,
+        sampler=EpochSampler(len(dataset), seed=seed),  # type: ignore[arg-type]
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
+        drop_last=True,
+        persistent_workers=workers > 0,
+        # DataLoader draws its workers' base seed from this generator, not from the training RNG.
+        generator=torch.Generator().manual_seed(derive_seed(seed, -1)),
+    )
+
+
+def make_eval_loader(dataset: Dataset, *, batch_size: int = 1, num_workers: int | None = None) -> DataLoader:
+    """Whole images in split order; batches of mixed sizes are padded by `pad_collate` (masks with 255)."""
+    workers = default_num_workers() if num_workers is None else num_workers
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=pad_collate,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(0),  # keeps the caller's RNG untouched
+    )
