@@ -14,17 +14,11 @@ from trainer.metrics import ConfusionMatrix, SegmentationMetrics
 IGNORE = 255
 
 # Target and prediction of one 3×3 image; two pixels are ignored, leaving 7 counted.
-TARGET = torch.tensor([[[0, 0, 1],
-                        [1, 2, IGNORE],
-                        [2, 2, IGNORE]]])
-PRED = torch.tensor([[[0, 1, 1],
-                      [1, 2, 0],
-                      [0, 2, 1]]])
+TARGET = torch.tensor([[[0, 0, 1], [1, 2, IGNORE], [2, 2, IGNORE]]])
+PRED = torch.tensor([[[0, 1, 1], [1, 2, 0], [0, 2, 1]]])
 # Rows are target classes, columns predicted classes: counted (target, pred) pairs are
 # (0,0) (0,1) (1,1) (1,1) (2,2) (2,0) (2,2).
-EXPECTED_MATRIX = [[1, 1, 0],
-                   [0, 2, 0],
-                   [1, 0, 2]]
+EXPECTED_MATRIX = [[1, 1, 0], [0, 2, 0], [1, 0, 2]]
 # TP = (1, 2, 2); union = target + predicted - TP = (2+2-1, 2+3-2, 3+2-2) = (3, 3, 3).
 EXPECTED_IOU = (Fraction(1, 3), Fraction(2, 3), Fraction(2, 3))
 
@@ -44,7 +38,9 @@ def test_metrics_by_hand() -> None:
     assert metrics.miou == pytest.approx(float(sum(EXPECTED_IOU) / 3), abs=1e-15)  # 5/9
     assert metrics.pixel_accuracy == pytest.approx(5 / 7, abs=1e-15)
     # Per-class accuracy TP / target pixels = (1/2, 2/2, 2/3).
-    assert metrics.mean_class_accuracy == pytest.approx(float((Fraction(1, 2) + 1 + Fraction(2, 3)) / 3), abs=1e-15)
+    assert metrics.mean_class_accuracy == pytest.approx(
+        float((Fraction(1, 2) + 1 + Fraction(2, 3)) / 3), abs=1e-15
+    )
     # Target frequencies (2/7, 2/7, 3/7) times IoUs: 2/21 + 4/21 + 6/21 = 4/7.
     assert metrics.fw_iou == pytest.approx(4 / 7, abs=1e-15)
 
@@ -82,7 +78,12 @@ def test_empty_matrix_gives_zero_scores_and_nan_per_class() -> None:
     confusion = ConfusionMatrix(3)
     confusion.update(PRED, torch.full_like(TARGET, IGNORE))
     metrics = confusion.compute()
-    assert (metrics.miou, metrics.pixel_accuracy, metrics.mean_class_accuracy, metrics.fw_iou) == (0.0, 0.0, 0.0, 0.0)
+    assert (metrics.miou, metrics.pixel_accuracy, metrics.mean_class_accuracy, metrics.fw_iou) == (
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    )
     assert all(math.isnan(iou) for iou in metrics.per_class_iou)
 
 
@@ -110,7 +111,7 @@ def test_two_updates_equal_one_update_of_the_concatenation(seed: int) -> None:
     assert split.compute() == whole.compute()  # every class occurs, so no NaN defeats the equality
     valid = target != IGNORE
     reference = torch.zeros(5, 5, dtype=torch.int64)
-    for t, p in zip(target[valid].tolist(), pred[valid].tolist()):
+    for t, p in zip(target[valid].tolist(), pred[valid].tolist(), strict=True):
         reference[t, p] += 1
     assert torch.equal(whole.matrix, reference)
 
@@ -131,21 +132,34 @@ def test_out_of_range_labels_are_not_counted() -> None:
     assert confusion.matrix.tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
 
 
-@pytest.mark.parametrize(("pred", "match"), [
-    (torch.zeros(1, 3, 4, dtype=torch.int64), r"prediction shape \(1, 3, 4\) does not match target shape \(1, 3, 3\)"),
-    (torch.zeros(1, 4, 3, 3), r"logits of shape \(1, 4, 3, 3\) do not match"),
-    (torch.zeros(1, 3, 3, 4), r"prediction shape \(1, 3, 4\) does not match"),
-])
+@pytest.mark.parametrize(
+    ("pred", "match"),
+    [
+        (
+            torch.zeros(1, 3, 4, dtype=torch.int64),
+            r"prediction shape \(1, 3, 4\) does not match target shape \(1, 3, 3\)",
+        ),
+        (torch.zeros(1, 4, 3, 3), r"logits of shape \(1, 4, 3, 3\) do not match"),
+        (torch.zeros(1, 3, 3, 4), r"prediction shape \(1, 3, 4\) does not match"),
+    ],
+)
 def test_shape_mismatch_is_value_error(pred: torch.Tensor, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ConfusionMatrix(3).update(pred, TARGET)
 
 
 def test_as_dict_uses_class_names_or_indices() -> None:
-    metrics = SegmentationMetrics(miou=0.5, pixel_accuracy=0.75, mean_class_accuracy=0.6, fw_iou=0.7,
-                                  per_class_iou=(0.25, 0.75))
-    assert metrics.as_dict() == {"miou": 0.5, "pixel_accuracy": 0.75, "mean_class_accuracy": 0.6, "fw_iou": 0.7,
-                                 "iou/0": 0.25, "iou/1": 0.75}
+    metrics = SegmentationMetrics(
+        miou=0.5, pixel_accuracy=0.75, mean_class_accuracy=0.6, fw_iou=0.7, per_class_iou=(0.25, 0.75)
+    )
+    assert metrics.as_dict() == {
+        "miou": 0.5,
+        "pixel_accuracy": 0.75,
+        "mean_class_accuracy": 0.6,
+        "fw_iou": 0.7,
+        "iou/0": 0.25,
+        "iou/1": 0.75,
+    }
     named = metrics.as_dict(["background", "aeroplane"])
     assert named["iou/background"] == 0.25 and named["iou/aeroplane"] == 0.75
     with pytest.raises(ValueError, match="got 1 class names for 2 classes"):

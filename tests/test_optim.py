@@ -21,8 +21,10 @@ class TinySegmenter(nn.Module):
 
 def group_summary(optimizer: torch.optim.Optimizer) -> dict[str, tuple[int, float, float]]:
     """group name -> (number of parameters, lr, weight_decay)."""
-    return {group["name"]: (len(group["params"]), group["lr"], group["weight_decay"])
-            for group in optimizer.param_groups}
+    return {
+        group["name"]: (len(group["params"]), group["lr"], group["weight_decay"])
+        for group in optimizer.param_groups
+    }
 
 
 def test_groups_split_backbone_head_and_decay() -> None:
@@ -36,13 +38,18 @@ def test_groups_split_backbone_head_and_decay() -> None:
     }
     backbone_bn = model.backbone[1]
     no_decay = next(group for group in optimizer.param_groups if group["name"] == "backbone/no_decay")
-    assert {id(p) for p in no_decay["params"]} == {id(model.backbone[0].bias), id(backbone_bn.weight),
-                                                    id(backbone_bn.bias)}
+    assert {id(p) for p in no_decay["params"]} == {
+        id(model.backbone[0].bias),
+        id(backbone_bn.weight),
+        id(backbone_bn.bias),
+    }
     assert sum(len(group["params"]) for group in optimizer.param_groups) == len(list(model.parameters()))
 
 
 def test_without_exemption_everything_decays() -> None:
-    optimizer = build_optimizer(TinySegmenter(), name="sgd", lr=0.01, weight_decay=1e-4, no_decay_bn_bias=False)
+    optimizer = build_optimizer(
+        TinySegmenter(), name="sgd", lr=0.01, weight_decay=1e-4, no_decay_bn_bias=False
+    )
     assert group_summary(optimizer) == {"backbone/decay": (4, 0.01, 1e-4), "head/decay": (5, 0.01, 1e-4)}
 
 
@@ -62,7 +69,11 @@ def test_frozen_parameters_are_skipped_and_empty_groups_dropped() -> None:
     model = TinySegmenter()
     model.backbone[0].weight.requires_grad_(False)
     optimizer = build_optimizer(model, name="sgd", lr=0.01, weight_decay=1e-4)
-    assert [group["name"] for group in optimizer.param_groups] == ["backbone/no_decay", "head/decay", "head/no_decay"]
+    assert [group["name"] for group in optimizer.param_groups] == [
+        "backbone/no_decay",
+        "head/decay",
+        "head/no_decay",
+    ]
     for param in model.parameters():
         param.requires_grad_(False)
     with pytest.raises(ValueError, match="TinySegmenter has no trainable parameters"):
@@ -76,8 +87,12 @@ def test_shared_parameter_is_optimized_once() -> None:
     optimizer = build_optimizer(model, name="sgd", lr=0.01)
     all_ids = [id(p) for group in optimizer.param_groups for p in group["params"]]
     assert len(all_ids) == len(set(all_ids))
-    backbone_ids = {id(p) for group in optimizer.param_groups if group["name"].startswith("backbone/")
-                    for p in group["params"]}
+    backbone_ids = {
+        id(p)
+        for group in optimizer.param_groups
+        if group["name"].startswith("backbone/")
+        for p in group["params"]
+    }
     assert id(shared) in backbone_ids
 
 
@@ -95,17 +110,23 @@ def test_adam_family_gets_betas(name: str, cls: type) -> None:
     assert all(group["betas"] == (0.8, 0.99) for group in optimizer.param_groups)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(name="rmsprop"), r"^optim\.name: 'rmsprop' is not one of adam, adamw, sgd$"),
-    (dict(name="sgd", lr=0.0), r"^optim\.lr: must be a finite number above 0"),
-    (dict(name="sgd", lr=float("inf")), r"^optim\.lr:"),
-    (dict(name="sgd", weight_decay=-1e-4), r"^optim\.weight_decay: must be finite and >= 0"),
-    (dict(name="sgd", backbone_lr_mult=-0.1), r"^optim\.backbone_lr_mult:"),
-    (dict(name="sgd", momentum=1.0), r"^optim\.momentum: must lie in \[0, 1\)"),
-    (dict(name="sgd", momentum=0.0, nesterov=True), r"^optim\.nesterov: needs name 'sgd' and a momentum above 0"),
-    (dict(name="adam", nesterov=True), r"^optim\.nesterov:"),
-    (dict(name="adamw", betas=(0.9, 1.0)), r"^optim\.betas: must be two numbers in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(name="rmsprop"), r"^optim\.name: 'rmsprop' is not one of adam, adamw, sgd$"),
+        (dict(name="sgd", lr=0.0), r"^optim\.lr: must be a finite number above 0"),
+        (dict(name="sgd", lr=float("inf")), r"^optim\.lr:"),
+        (dict(name="sgd", weight_decay=-1e-4), r"^optim\.weight_decay: must be finite and >= 0"),
+        (dict(name="sgd", backbone_lr_mult=-0.1), r"^optim\.backbone_lr_mult:"),
+        (dict(name="sgd", momentum=1.0), r"^optim\.momentum: must lie in \[0, 1\)"),
+        (
+            dict(name="sgd", momentum=0.0, nesterov=True),
+            r"^optim\.nesterov: needs name 'sgd' and a momentum above 0",
+        ),
+        (dict(name="adam", nesterov=True), r"^optim\.nesterov:"),
+        (dict(name="adamw", betas=(0.9, 1.0)), r"^optim\.betas: must be two numbers in \[0, 1\)"),
+    ],
+)
 def test_bad_settings_are_config_errors(kwargs: dict, match: str) -> None:
     kwargs.setdefault("lr", 0.01)
     with pytest.raises(ConfigError, match=match):

@@ -19,14 +19,17 @@ def make_optimizer() -> torch.optim.SGD:
     generator = torch.Generator().manual_seed(0)
     head = torch.nn.Parameter(torch.randn(3, generator=generator))
     backbone = torch.nn.Parameter(torch.randn(3, generator=generator))
-    return torch.optim.SGD([{"params": [head], "lr": BASE_LR},
-                            {"params": [backbone], "lr": BASE_LR * BACKBONE_MULT}], lr=BASE_LR, momentum=0.9)
+    return torch.optim.SGD(
+        [{"params": [head], "lr": BASE_LR}, {"params": [backbone], "lr": BASE_LR * BACKBONE_MULT}],
+        lr=BASE_LR,
+        momentum=0.9,
+    )
 
 
 def train_step(optimizer: torch.optim.Optimizer) -> None:
     """One optimizer step on a toy quadratic, so momentum buffers hold state worth resuming."""
     optimizer.zero_grad()
-    loss = sum((param ** 2).sum() for group in optimizer.param_groups for param in group["params"])
+    loss = sum((param**2).sum() for group in optimizer.param_groups for param in group["params"])
     loss.backward()
     optimizer.step()
 
@@ -53,7 +56,7 @@ def test_poly_matches_closed_form() -> None:
 
 def test_poly_power_is_used() -> None:
     lrs = lr_trajectory(10, name="poly", total_iters=10, power=2.0)
-    assert lrs[3] == pytest.approx(BASE_LR * 0.7 ** 2, rel=1e-9)
+    assert lrs[3] == pytest.approx(BASE_LR * 0.7**2, rel=1e-9)
 
 
 @pytest.mark.parametrize("min_lr", [0.0, 0.0005])
@@ -79,7 +82,9 @@ def test_constant_keeps_base_lr() -> None:
 @pytest.mark.parametrize("name", ["poly", "cosine", "step", "constant"])
 def test_warmup_ramps_linearly_then_hands_over(name: str) -> None:
     warmup, total, factor = 5, 25, 0.01
-    lrs = lr_trajectory(total, name=name, total_iters=total, warmup_iters=warmup, warmup_factor=factor, step_size=7)
+    lrs = lr_trajectory(
+        total, name=name, total_iters=total, warmup_iters=warmup, warmup_factor=factor, step_size=7
+    )
     assert lrs[0] == pytest.approx(BASE_LR * factor, rel=1e-9)
     for k in range(warmup):
         assert lrs[k] == pytest.approx(BASE_LR * (factor + (1 - factor) * k / warmup), rel=1e-9)
@@ -128,7 +133,9 @@ def test_state_dict_round_trip_resumes_exactly(name: str, warmup_iters: int) -> 
 
     resumed_optimizer = make_optimizer()
     with torch.no_grad():
-        for param, value in zip((p for g in resumed_optimizer.param_groups for p in g["params"]), params_at_save):
+        for param, value in zip(
+            (p for g in resumed_optimizer.param_groups for p in g["params"]), params_at_save, strict=True
+        ):
             param.copy_(value)
     resumed_scheduler = build_scheduler(resumed_optimizer, **settings)
     resumed_optimizer.load_state_dict(saved_optimizer)
@@ -141,20 +148,32 @@ def test_state_dict_round_trip_resumes_exactly(name: str, warmup_iters: int) -> 
     assert resumed == uninterrupted[7:]
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(name="exponential"), r"^optim\.schedule: 'exponential' is not one of constant, cosine, poly, step$"),
-    (dict(total_iters=0), r"^epochs: training must last at least 1 iteration, got total_iters=0"),
-    (dict(warmup_iters=10), r"^optim\.warmup_epochs: warmup must end before training does"),
-    (dict(warmup_iters=-1), r"^optim\.warmup_epochs:"),
-    (dict(warmup_iters=2, warmup_factor=0.0), r"^optim\.warmup_factor: must lie in \(0, 1\]"),
-    (dict(name="step"), r"^optim\.step_size: must be at least 1 iteration for the step schedule, got None"),
-    (dict(name="step", step_size=0), r"^optim\.step_size:"),
-    (dict(name="step", step_size=2, gamma=0.0), r"^optim\.step_gamma: must lie in \(0, 1\]"),
-    (dict(power=0.0), r"^optim\.poly_power: must be a finite number above 0"),
-    (dict(min_lr=1e-5), r"^optim\.min_lr: is only used by the cosine schedule; set it to 0 for 'poly'"),
-    (dict(name="cosine", min_lr=-1.0), r"^optim\.min_lr: must be finite and >= 0"),
-    (dict(name="cosine", min_lr=BASE_LR * BACKBONE_MULT), r"^optim\.min_lr: \(0\.002\) must be below every group's lr"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            dict(name="exponential"),
+            r"^optim\.schedule: 'exponential' is not one of constant, cosine, poly, step$",
+        ),
+        (dict(total_iters=0), r"^epochs: training must last at least 1 iteration, got total_iters=0"),
+        (dict(warmup_iters=10), r"^optim\.warmup_epochs: warmup must end before training does"),
+        (dict(warmup_iters=-1), r"^optim\.warmup_epochs:"),
+        (dict(warmup_iters=2, warmup_factor=0.0), r"^optim\.warmup_factor: must lie in \(0, 1\]"),
+        (
+            dict(name="step"),
+            r"^optim\.step_size: must be at least 1 iteration for the step schedule, got None",
+        ),
+        (dict(name="step", step_size=0), r"^optim\.step_size:"),
+        (dict(name="step", step_size=2, gamma=0.0), r"^optim\.step_gamma: must lie in \(0, 1\]"),
+        (dict(power=0.0), r"^optim\.poly_power: must be a finite number above 0"),
+        (dict(min_lr=1e-5), r"^optim\.min_lr: is only used by the cosine schedule; set it to 0 for 'poly'"),
+        (dict(name="cosine", min_lr=-1.0), r"^optim\.min_lr: must be finite and >= 0"),
+        (
+            dict(name="cosine", min_lr=BASE_LR * BACKBONE_MULT),
+            r"^optim\.min_lr: \(0\.002\) must be below every group's lr",
+        ),
+    ],
+)
 def test_bad_settings_are_config_errors(kwargs: dict, match: str) -> None:
     settings = dict(name="poly", total_iters=10) | kwargs
     with pytest.raises(ConfigError, match=match):

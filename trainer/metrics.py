@@ -36,21 +36,26 @@ class SegmentationMetrics:
     per_class_iou: tuple[float, ...]
 
     def as_dict(self, class_names: Sequence[str] | None = None) -> dict[str, float]:
-        """Flat `{"miou": ..., "pixel_accuracy": ..., "mean_class_accuracy": ..., "fw_iou": ..., "iou/<c>": ...}`.
+        """The metrics as one flat dict, e.g. for `mlflow.log_metrics`.
 
+        Keys: `miou`, `pixel_accuracy`, `mean_class_accuracy`, `fw_iou` and `iou/<c>` per class, where
         `<c>` is the class name when `class_names` is given (one per class), else the class index.
         Per-class entries keep their NaN for absent classes.
         """
         if class_names is not None and len(class_names) != len(self.per_class_iou):
             raise ValueError(f"got {len(class_names)} class names for {len(self.per_class_iou)} classes")
-        names = class_names if class_names is not None else [str(index) for index in range(len(self.per_class_iou))]
+        names = (
+            class_names
+            if class_names is not None
+            else [str(index) for index in range(len(self.per_class_iou))]
+        )
         flat = {
             "miou": self.miou,
             "pixel_accuracy": self.pixel_accuracy,
             "mean_class_accuracy": self.mean_class_accuracy,
             "fw_iou": self.fw_iou,
         }
-        flat.update({f"iou/{name}": iou for name, iou in zip(names, self.per_class_iou)})
+        flat.update({f"iou/{name}": iou for name, iou in zip(names, self.per_class_iou, strict=True)})
         return flat
 
 
@@ -72,7 +77,9 @@ class ConfusionMatrix:
     instead of boolean indexing or `torch.bincount`, both of which read back from a CUDA device.
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = 255, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self, num_classes: int, ignore_index: int = 255, device: torch.device | str | None = None
+    ) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
@@ -90,24 +97,36 @@ class ConfusionMatrix:
         """Add one batch. Raises ValueError when pred (after argmax) and target shapes differ."""
         if pred.is_floating_point():
             if pred.dim() != target.dim() + 1 or pred.shape[1] != self.num_classes:
-                raise ValueError(f"logits of shape {tuple(pred.shape)} do not match target {tuple(target.shape)} "
-                                 f"and {self.num_classes} classes; expected [N, {self.num_classes}, H, W]")
+                raise ValueError(
+                    f"logits of shape {tuple(pred.shape)} do not match target {tuple(target.shape)} "
+                    f"and {self.num_classes} classes; expected [N, {self.num_classes}, H, W]"
+                )
             pred = pred.argmax(dim=1)
         if pred.shape != target.shape:
-            raise ValueError(f"prediction shape {tuple(pred.shape)} does not match target shape {tuple(target.shape)}")
+            raise ValueError(
+                f"prediction shape {tuple(pred.shape)} does not match target shape {tuple(target.shape)}"
+            )
         if self._follow_data and self._counts.device != target.device:
             self._counts = self._counts.to(target.device)
         classes = self.num_classes
         target = target.to(device=self._counts.device, dtype=torch.int64).flatten()
         pred = pred.to(device=self._counts.device, dtype=torch.int64).flatten()
-        counted = (target != self.ignore_index) & (target >= 0) & (target < classes) & (pred >= 0) & (pred < classes)
+        counted = (
+            (target != self.ignore_index)
+            & (target >= 0)
+            & (target < classes)
+            & (pred >= 0)
+            & (pred < classes)
+        )
         bins = torch.where(counted, target * classes + pred, torch.full_like(target, classes * classes))
         self._counts.index_add_(0, bins, torch.ones_like(bins))
 
     def merge(self, other: ConfusionMatrix) -> None:
         """Add the counts of another matrix over the same classes (e.g. gathered from another process)."""
         if other.num_classes != self.num_classes:
-            raise ValueError(f"cannot merge a {other.num_classes}-class matrix into a {self.num_classes}-class one")
+            raise ValueError(
+                f"cannot merge a {other.num_classes}-class matrix into a {self.num_classes}-class one"
+            )
         self._counts += other._counts.to(self._counts.device)
 
     def reset(self) -> None:
@@ -123,8 +142,11 @@ class ConfusionMatrix:
         total = matrix.sum().item()
         union = target_pixels + predicted_pixels - true_positives
         iou = torch.where(union > 0, true_positives / union.clamp_min(1), torch.full_like(union, math.nan))
-        class_accuracy = torch.where(target_pixels > 0, true_positives / target_pixels.clamp_min(1),
-                                     torch.full_like(target_pixels, math.nan))
+        class_accuracy = torch.where(
+            target_pixels > 0,
+            true_positives / target_pixels.clamp_min(1),
+            torch.full_like(target_pixels, math.nan),
+        )
         if total == 0:
             pixel_accuracy = fw_iou = 0.0
         else:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+from torch.optim import Optimizer
 
 from trainer.errors import ConfigError
 
@@ -28,22 +30,36 @@ _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 ParamGroups = list[dict[str, Any]]
 
 
-def _sgd(groups: ParamGroups, *, lr: float, momentum: float, nesterov: bool, weight_decay: float,
-         betas: tuple[float, float]) -> torch.optim.Optimizer:
-    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+@dataclass(frozen=True)
+class _Hyperparameters:
+    """The defaults every parameter group inherits (groups override lr and weight_decay)."""
+
+    lr: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    betas: tuple[float, float]
 
 
-def _adam(groups: ParamGroups, *, lr: float, momentum: float, nesterov: bool, weight_decay: float,
-          betas: tuple[float, float]) -> torch.optim.Optimizer:
-    return torch.optim.Adam(groups, lr=lr, betas=betas, weight_decay=weight_decay)
+def _sgd(groups: ParamGroups, hp: _Hyperparameters) -> Optimizer:
+    return torch.optim.SGD(
+        groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov, weight_decay=hp.weight_decay
+    )
 
 
-def _adamw(groups: ParamGroups, *, lr: float, momentum: float, nesterov: bool, weight_decay: float,
-           betas: tuple[float, float]) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)
+def _adam(groups: ParamGroups, hp: _Hyperparameters) -> Optimizer:
+    return torch.optim.Adam(groups, lr=hp.lr, betas=hp.betas, weight_decay=hp.weight_decay)
 
 
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": _sgd, "adam": _adam, "adamw": _adamw}
+def _adamw(groups: ParamGroups, hp: _Hyperparameters) -> Optimizer:
+    return torch.optim.AdamW(groups, lr=hp.lr, betas=hp.betas, weight_decay=hp.weight_decay)
+
+
+OPTIMIZERS: dict[str, Callable[[ParamGroups, _Hyperparameters], Optimizer]] = {
+    "sgd": _sgd,
+    "adam": _adam,
+    "adamw": _adamw,
+}
 
 
 def _no_decay_ids(model: nn.Module) -> set[int]:
@@ -65,8 +81,14 @@ def _trainable(parameters: Iterator[nn.Parameter], seen: set[int]) -> list[nn.Pa
     return kept
 
 
-def parameter_groups(model: nn.Module, *, lr: float, weight_decay: float, backbone_lr_mult: float = 1.0,
-                     no_decay_bn_bias: bool = True) -> ParamGroups:
+def parameter_groups(
+    model: nn.Module,
+    *,
+    lr: float,
+    weight_decay: float,
+    backbone_lr_mult: float = 1.0,
+    no_decay_bn_bias: bool = True,
+) -> ParamGroups:
     """The named, non-empty parameter groups described in the module docstring."""
     seen: set[int] = set()
     parts: list[tuple[str, list[nn.Parameter], float]] = []
@@ -82,7 +104,9 @@ def parameter_groups(model: nn.Module, *, lr: float, weight_decay: float, backbo
         exempt = [param for param in params if id(param) in no_decay]
         for suffix, members, decay in (("decay", decayed, weight_decay), ("no_decay", exempt, 0.0)):
             if members:
-                groups.append({"name": f"{part}/{suffix}", "params": members, "lr": part_lr, "weight_decay": decay})
+                groups.append(
+                    {"name": f"{part}/{suffix}", "params": members, "lr": part_lr, "weight_decay": decay}
+                )
     return groups
 
 
@@ -97,7 +121,7 @@ def build_optimizer(
     betas: tuple[float, float] = (0.9, 0.999),
     backbone_lr_mult: float = 1.0,
     no_decay_bn_bias: bool = True,
-) -> torch.optim.Optimizer:
+) -> Optimizer:
     """`name` ("sgd", "adam" or "adamw") over the parameter groups of `parameter_groups`.
 
     `momentum` and `nesterov` apply to SGD only, `betas` to Adam and AdamW only. Each group carries a
@@ -119,9 +143,15 @@ def build_optimizer(
     if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
         raise ConfigError("optim.betas", f"must be two numbers in [0, 1), got {tuple(betas)}")
 
-    groups = parameter_groups(model, lr=lr, weight_decay=weight_decay, backbone_lr_mult=backbone_lr_mult,
-                              no_decay_bn_bias=no_decay_bn_bias)
+    groups = parameter_groups(
+        model,
+        lr=lr,
+        weight_decay=weight_decay,
+        backbone_lr_mult=backbone_lr_mult,
+        no_decay_bn_bias=no_decay_bn_bias,
+    )
     if not groups:
         raise ValueError(f"{type(model).__name__} has no trainable parameters to optimize")
-    return OPTIMIZERS[name](groups, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
-                            betas=(float(betas[0]), float(betas[1])))
+    betas = (float(betas[0]), float(betas[1]))
+    hyperparameters = _Hyperparameters(lr, momentum, nesterov, weight_decay, betas)
+    return OPTIMIZERS[name](groups, hyperparameters)

@@ -19,41 +19,58 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
-import torch
-from torch.optim.lr_scheduler import (ConstantLR, CosineAnnealingLR, LinearLR, LRScheduler, PolynomialLR,
-                                      SequentialLR, StepLR)
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import (
+    ConstantLR,
+    CosineAnnealingLR,
+    LinearLR,
+    LRScheduler,
+    PolynomialLR,
+    SequentialLR,
+    StepLR,
+)
 
 from trainer.errors import ConfigError
 
 
-def _step(optimizer: torch.optim.Optimizer, *, iters: int, step_size: int | None, gamma: float, min_lr: float,
-          power: float) -> LRScheduler:
-    if step_size is None or step_size < 1:
-        raise ConfigError("optim.step_size", f"must be at least 1 iteration for the step schedule, got {step_size}")
-    if not 0 < gamma <= 1:
-        raise ConfigError("optim.step_gamma", f"must lie in (0, 1], got {gamma}")
-    return StepLR(optimizer, step_size=step_size, gamma=gamma)
+@dataclass(frozen=True)
+class _MainSchedule:
+    """What the post-warmup schedule factories read; `iters` is the number of post-warmup iterations."""
+
+    iters: int
+    step_size: int | None
+    gamma: float
+    min_lr: float
+    power: float
 
 
-def _cosine(optimizer: torch.optim.Optimizer, *, iters: int, step_size: int | None, gamma: float, min_lr: float,
-            power: float) -> LRScheduler:
-    return CosineAnnealingLR(optimizer, T_max=iters, eta_min=min_lr)
+def _step(optimizer: Optimizer, settings: _MainSchedule) -> LRScheduler:
+    if settings.step_size is None or settings.step_size < 1:
+        raise ConfigError(
+            "optim.step_size", f"must be at least 1 iteration for the step schedule, got {settings.step_size}"
+        )
+    if not 0 < settings.gamma <= 1:
+        raise ConfigError("optim.step_gamma", f"must lie in (0, 1], got {settings.gamma}")
+    return StepLR(optimizer, step_size=settings.step_size, gamma=settings.gamma)
 
 
-def _poly(optimizer: torch.optim.Optimizer, *, iters: int, step_size: int | None, gamma: float, min_lr: float,
-          power: float) -> LRScheduler:
-    if not (math.isfinite(power) and power > 0):
-        raise ConfigError("optim.poly_power", f"must be a finite number above 0, got {power}")
-    return PolynomialLR(optimizer, total_iters=iters, power=power)
+def _cosine(optimizer: Optimizer, settings: _MainSchedule) -> LRScheduler:
+    return CosineAnnealingLR(optimizer, T_max=settings.iters, eta_min=settings.min_lr)
 
 
-def _constant(optimizer: torch.optim.Optimizer, *, iters: int, step_size: int | None, gamma: float, min_lr: float,
-              power: float) -> LRScheduler:
+def _poly(optimizer: Optimizer, settings: _MainSchedule) -> LRScheduler:
+    if not (math.isfinite(settings.power) and settings.power > 0):
+        raise ConfigError("optim.poly_power", f"must be a finite number above 0, got {settings.power}")
+    return PolynomialLR(optimizer, total_iters=settings.iters, power=settings.power)
+
+
+def _constant(optimizer: Optimizer, settings: _MainSchedule) -> LRScheduler:
     return ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
-SCHEDULES: dict[str, Callable[..., LRScheduler]] = {
+SCHEDULES: dict[str, Callable[[Optimizer, _MainSchedule], LRScheduler]] = {
     "poly": _poly,
     "cosine": _cosine,
     "step": _step,
@@ -64,7 +81,7 @@ _USES_MIN_LR = {"cosine"}
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     *,
     name: str,
     total_iters: int,
@@ -88,22 +105,29 @@ def build_scheduler(
     if total_iters < 1:
         raise ConfigError("epochs", f"training must last at least 1 iteration, got total_iters={total_iters}")
     if not 0 <= warmup_iters < total_iters:
-        raise ConfigError("optim.warmup_epochs",
-                          f"warmup must end before training does: warmup_iters={warmup_iters}, "
-                          f"total_iters={total_iters}")
+        raise ConfigError(
+            "optim.warmup_epochs",
+            f"warmup must end before training does: warmup_iters={warmup_iters}, total_iters={total_iters}",
+        )
     if not 0 < warmup_factor <= 1:
         raise ConfigError("optim.warmup_factor", f"must lie in (0, 1], got {warmup_factor}")
     if not (math.isfinite(min_lr) and min_lr >= 0):
         raise ConfigError("optim.min_lr", f"must be finite and >= 0, got {min_lr}")
     if min_lr > 0 and name not in _USES_MIN_LR:
-        raise ConfigError("optim.min_lr", f"is only used by the {', '.join(sorted(_USES_MIN_LR))} schedule; "
-                                          f"set it to 0 for {name!r}")
+        raise ConfigError(
+            "optim.min_lr",
+            f"is only used by the {', '.join(sorted(_USES_MIN_LR))} schedule; set it to 0 for {name!r}",
+        )
     smallest_lr = min(group.get("initial_lr", group["lr"]) for group in optimizer.param_groups)
     if min_lr > 0 and min_lr >= smallest_lr:
-        raise ConfigError("optim.min_lr", f"({min_lr}) must be below every group's lr (smallest: {smallest_lr})")
+        raise ConfigError(
+            "optim.min_lr", f"({min_lr}) must be below every group's lr (smallest: {smallest_lr})"
+        )
 
-    main = SCHEDULES[name](optimizer, iters=total_iters - warmup_iters, step_size=step_size, gamma=gamma,
-                           min_lr=min_lr, power=power)
+    settings = _MainSchedule(
+        iters=total_iters - warmup_iters, step_size=step_size, gamma=gamma, min_lr=min_lr, power=power
+    )
+    main = SCHEDULES[name](optimizer, settings)
     if warmup_iters == 0:
         return main
     warmup = LinearLR(optimizer, start_factor=warmup_factor, end_factor=1.0, total_iters=warmup_iters)
