@@ -80,6 +80,13 @@ def test_missing_mat_and_bad_mat(layout: tuple[Path, Path]) -> None:
         prepare_sbd(sbd_dir, voc_root)
 
 
+def test_mat_of_wrong_size(layout: tuple[Path, Path]) -> None:
+    sbd_dir, voc_root = layout
+    scipy.io.savemat(sbd_dir / "dataset/cls" / f"{UNLABELLED}.mat", {"GTcls": {"Segmentation": np.zeros((3, 5), np.uint8)}})
+    with pytest.raises(DatasetError, match=r"synth_000012\.mat: labels are \(5, 3\) \(W, H\) but the image is"):
+        prepare_sbd(sbd_dir, voc_root)
+
+
 def test_not_an_sbd_folder(tmp_path: Path, synth_voc: Path) -> None:
     with pytest.raises(DatasetError, match="not an SBD folder"):
         prepare_sbd(tmp_path, synth_voc)

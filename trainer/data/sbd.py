@@ -113,6 +113,9 @@ def prepare_sbd(sbd_dir: str | Path, voc_root: str | Path) -> SbdResult:
         if not mat.is_file():
             raise DatasetError(mat, "SBD lists this ID but its class file is missing; re-extract SBD")
         mask = Image.fromarray(read_sbd_mat(mat))
+        with Image.open(voc_root / "JPEGImages" / f"{image_id}.jpg") as image:
+            if image.size != mask.size:
+                raise DatasetError(mat, f"labels are {mask.size} (W, H) but the image is {image.size}; wrong SBD file")
         mask.putpalette(palette)
         _write_atomically(target, lambda p: mask.save(p, format="PNG"))
         converted += 1
