@@ -34,8 +34,12 @@ def cli() -> None:
 
 def _register() -> None:
     from trainer.cli.data import data
+    from trainer.cli.predict import predict_command
+    from trainer.cli.train import train_command
 
     cli.add_command(data)
+    cli.add_command(train_command)
+    cli.add_command(predict_command)
 
 
 _register()

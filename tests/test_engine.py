@@ -1,0 +1,139 @@
+"""trainer.train: metrics, report callback, checkpoints, exact resume, early stopping, divergence."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from trainer import TrainConfig, config_from_dict, train
+from trainer.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
+from trainer.errors import CheckpointError, ConfigError, DatasetError, DivergedError
+
+
+def tiny_config(root: Path, checkpoint_dir: Path, **overrides: Any) -> TrainConfig:
+    """Two iterations per epoch of MobileNetV3 DeepLabV3+ on 64 px crops: seconds per epoch on a CPU."""
+    data: dict[str, Any] = {
+        "seed": 7,
+        "epochs": 3,
+        "device": "cpu",
+        "data": {"root": str(root), "crop_size": 48, "batch_size": 4, "eval_batch_size": 2, "num_workers": 0},
+        "model": {"backbone": "mobilenet_v3_large"},
+        "optim": {"name": "sgd", "lr": 0.02, "backbone_lr_mult": 1.0, "schedule": "poly"},
+        "checkpoint": {"dir": str(checkpoint_dir)},
+    }
+    for path, value in overrides.items():
+        section, _, key = path.rpartition(".")
+        (data.setdefault(section, {}) if section else data)[key] = value
+    return config_from_dict(data)
+
+
+class Stop(Exception):
+    """Raised from `report` to simulate a crash right after an epoch's checkpoint."""
+
+
+def test_reports_every_epoch_and_writes_checkpoints(synth_voc: Path, tmp_path: Path) -> None:
+    reports: list[tuple[int, dict[str, float]]] = []
+    result = train(tiny_config(synth_voc, tmp_path / "ckpt"), lambda e, m: reports.append((e, dict(m))))
+    assert [epoch for epoch, _ in reports] == [1, 2, 3]
+    metrics = reports[-1][1]
+    assert {"train/loss", "lr", "val/miou", "val/pixel_accuracy", "val/mean_class_accuracy", "val/fw_iou"} <= metrics.keys()
+    assert "val/iou/background" in metrics and 0.0 <= metrics["val/miou"] <= 1.0
+    assert result.epochs_run == 3 and len(result.history) == 3
+    assert result.best_miou == max(row["val/miou"] for row in result.history)
+    assert result.history[result.best_epoch - 1]["val/miou"] == result.best_miou
+    last = load_checkpoint(tmp_path / "ckpt" / LAST_NAME)
+    assert last["epoch"] == 3 and {"model", "optimizer", "scheduler", "scaler", "rng", "config"} <= last.keys()
+    best = load_checkpoint(result.checkpoint)
+    assert result.checkpoint.name == BEST_NAME and best["epoch"] == result.best_epoch
+    assert best["metrics"]["val/miou"] == result.best_miou
+    assert not list((tmp_path / "ckpt").glob("*.tmp")), "temporary files must be renamed away"
+    # poly schedule: lr reaches 0 at the last iteration
+    assert reports[-1][1]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_resume_matches_an_uninterrupted_run(synth_voc: Path, tmp_path: Path) -> None:
+    full = train(tiny_config(synth_voc, tmp_path / "full"))
+
+    def crash_after_epoch_2(epoch: int, metrics: Mapping[str, float]) -> None:
+        if epoch == 2:
+            raise Stop
+
+    interrupted = tiny_config(synth_voc, tmp_path / "resumed")
+    with pytest.raises(Stop):
+        train(interrupted, crash_after_epoch_2)
+    resumed_reports: list[int] = []
+    resumed = train(interrupted, lambda e, m: resumed_reports.append(e))
+    assert resumed_reports == [3], "only the missing epoch runs again"
+    assert repr(resumed.history) == repr(full.history)  # bit-for-bit (repr, so NaN IoUs compare equal)
+    saved_full = load_checkpoint(tmp_path / "full" / LAST_NAME)["model"]
+    saved_resumed = load_checkpoint(tmp_path / "resumed" / LAST_NAME)["model"]
+    assert all(torch.equal(saved_full[k], saved_resumed[k]) for k in saved_full)
+
+
+def test_rerun_of_a_finished_run_trains_nothing(synth_voc: Path, tmp_path: Path) -> None:
+    config = tiny_config(synth_voc, tmp_path / "ckpt", epochs=1)
+    first = train(config)
+    calls: list[int] = []
+    again = train(config, lambda e, m: calls.append(e))
+    assert calls == [] and again.best_miou == first.best_miou and again.epochs_run == 1
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(synth_voc: Path, tmp_path: Path) -> None:
+    train(tiny_config(synth_voc, tmp_path / "ckpt", epochs=1))
+    with pytest.raises(CheckpointError, match=r"different configuration \(changed: optim.lr\)"):
+        train(tiny_config(synth_voc, tmp_path / "ckpt", epochs=1, **{"optim.lr": 0.5}))
+
+
+def test_exception_from_report_propagates_unchanged(synth_voc: Path, tmp_path: Path) -> None:
+    class Pruned(Exception):
+        pass
+
+    def prune(epoch: int, metrics: Mapping[str, float]) -> None:
+        raise Pruned(f"epoch {epoch}")
+
+    with pytest.raises(Pruned, match="epoch 1"):
+        train(tiny_config(synth_voc, tmp_path / "ckpt"), prune)
+    assert load_checkpoint(tmp_path / "ckpt" / LAST_NAME)["epoch"] == 1, "the epoch is saved before report"
+
+
+def test_early_stopping_after_patience(synth_voc: Path, tmp_path: Path) -> None:
+    # lr 1e-9 never moves the weights: mIoU stays flat, so patience 1 stops after epoch 2.
+    config = tiny_config(
+        synth_voc, tmp_path / "ckpt", epochs=5, **{"optim.lr": 1e-9, "early_stopping.patience": 1, "model.dropout": 0.0}
+    )
+    result = train(config)
+    assert result.stopped_early and result.epochs_run == 2 and result.best_epoch == 1
+
+
+def test_nan_loss_raises_diverged_at_once(synth_voc: Path, tmp_path: Path) -> None:
+    reports: list[int] = []
+    with pytest.raises(DivergedError, match=r"loss diverged to nan at epoch 1, iteration 2; lower optim.lr") as caught:
+        train(tiny_config(synth_voc, tmp_path / "ckpt", **{"optim.lr": 1e30}), lambda e, m: reports.append(e))
+    assert math.isnan(caught.value.loss) and caught.value.iteration == 2  # step 1 is finite, its update blows up
+    assert reports == [] and not (tmp_path / "ckpt" / LAST_NAME).exists()
+
+
+def test_gradient_clipping_runs(synth_voc: Path, tmp_path: Path) -> None:
+    result = train(tiny_config(synth_voc, tmp_path / "ckpt", epochs=1, **{"optim.grad_clip_norm": 0.5}))
+    assert math.isfinite(result.history[0]["train/loss"])
+
+
+def test_missing_data_root_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="trainer data synth"):
+        train(tiny_config(tmp_path / "absent", tmp_path / "ckpt"))
+
+
+def test_synthesizes_data_on_first_use(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path / "made", tmp_path / "ckpt", epochs=1, **{"data.synthesize": {"train": 4, "val": 2, "size": 48}})
+    train(config)
+    assert (tmp_path / "made" / "ImageSets" / "Segmentation" / "train.txt").read_text().count("\n") == 4
+
+
+def test_batch_larger_than_the_split_is_a_config_error(synth_voc: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="exceeds the 8 images"):
+        train(tiny_config(synth_voc, tmp_path / "ckpt", **{"data.batch_size": 9}))

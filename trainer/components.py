@@ -1,0 +1,158 @@
+"""Build every part of a training run from a `TrainConfig`: data loaders, model, loss, optimizer, schedule.
+
+This is the one place that maps config keys onto the keyword arguments of the library's factories, so
+the factories themselves stay free of configuration classes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from trainer.config import DataConfig, TrainConfig
+from trainer.data.loader import make_eval_loader, make_train_loader
+from trainer.data.presets import eval_transforms, train_transforms
+from trainer.data.stats import split_stats
+from trainer.data.synth import synthesize
+from trainer.data.voc import NUM_CLASSES, VOCSegmentation
+from trainer.errors import ConfigError
+from trainer.losses import build_loss
+from trainer.model import build_model
+from trainer.optim import build_optimizer
+from trainer.schedules import build_scheduler
+
+
+@dataclass
+class TrainingParts:
+    """The live objects of one training run."""
+
+    model: nn.Module
+    loss: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    train_loader: DataLoader
+    val_loader: DataLoader
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present, else the CPU; an unusable explicit device is a `ConfigError`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError("device", f"{name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", f"{name!r} was asked for but CUDA is not available; use auto or cpu")
+    return device
+
+
+def ensure_data(config: DataConfig) -> Path:
+    """Generate the synthetic data set on first use when `data.synthesize` is set and the root is absent.
+
+    Several workers may start at once: each writes into a private folder and renames it into place, and
+    the losers of that race discard their copy, so the root is never seen half-written.
+    """
+    root = config.root
+    if root.exists() or config.synthesize is None:
+        return root
+    staging = root.with_name(f".{root.name}.{os.getpid()}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    synthesize(staging, **config.synthesize.model_dump())
+    root.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        staging.rename(root)
+    except OSError:
+        if not root.exists():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+    return root
+
+
+def build_parts(config: TrainConfig, device: torch.device) -> TrainingParts:
+    """Construct loaders, model, loss, optimizer and scheduler, with the model already on `device`."""
+    data = config.data
+    root = ensure_data(data)
+    train_set = VOCSegmentation(
+        root,
+        data.train_split,
+        transforms=train_transforms(
+            crop_size=data.crop_size,
+            scale_range=(data.scale_min, data.scale_max),
+            hflip=data.hflip,
+            photometric=data.photometric,
+        ),
+    )
+    val_set = VOCSegmentation(root, data.val_split, transforms=eval_transforms())
+    if data.batch_size > len(train_set):
+        raise ConfigError(
+            "data.batch_size",
+            f"{data.batch_size} exceeds the {len(train_set)} images of split {data.train_split!r}; "
+            "lower it so that an epoch has at least one full batch",
+        )
+    train_loader = make_train_loader(
+        train_set, batch_size=data.batch_size, seed=config.seed, num_workers=data.num_workers
+    )
+    val_loader = make_eval_loader(val_set, batch_size=data.eval_batch_size, num_workers=data.num_workers)
+
+    model = build_model(
+        config.model.backbone,
+        num_classes=NUM_CLASSES,
+        output_stride=config.model.output_stride,
+        pretrained=config.model.pretrained,
+        separable=config.model.separable,
+        weights_path=config.model.weights_path,
+        dropout=config.model.dropout,
+    ).to(device)
+    if device.type == "cuda" and config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    loss = build_loss(
+        ce_weight=config.loss.ce_weight,
+        focal_weight=config.loss.focal_weight,
+        focal_gamma=config.loss.focal_gamma,
+        focal_alpha=config.loss.focal_alpha,
+        class_weights=_class_weights(config, root),
+        num_classes=NUM_CLASSES,
+    ).to(device)
+
+    optim = config.optim
+    optimizer = build_optimizer(
+        model,
+        name=optim.name,
+        lr=optim.lr,
+        momentum=optim.momentum,
+        nesterov=optim.nesterov,
+        weight_decay=optim.weight_decay,
+        betas=optim.betas,
+        backbone_lr_mult=optim.backbone_lr_mult,
+        no_decay_bn_bias=optim.no_decay_bn_bias,
+    )
+    iterations_per_epoch = len(train_loader)
+    scheduler = build_scheduler(
+        optimizer,
+        name=optim.schedule,
+        total_iters=config.epochs * iterations_per_epoch,
+        warmup_iters=round(optim.warmup_epochs * iterations_per_epoch),
+        warmup_factor=optim.warmup_factor,
+        step_size=max(1, round(optim.step_size * iterations_per_epoch)),
+        gamma=optim.step_gamma,
+        min_lr=optim.min_lr,
+        power=optim.poly_power,
+    )
+    return TrainingParts(model, loss, optimizer, scheduler, train_loader, val_loader)
+
+
+def _class_weights(config: TrainConfig, root: Path) -> list[float] | None:
+    choice = config.loss.class_weights
+    if choice == "none":
+        return None
+    if choice == "stats":
+        return list(split_stats(root, config.data.train_split).class_weights)
+    return list(choice)

@@ -1,0 +1,164 @@
+"""`train(config, report)`: the one objective that the CLI and every sweep trial call.
+
+Each epoch trains on the train split, evaluates on the whole val images, writes `last.pt` (and `best.pt`
+when val mIoU improved), then calls `report(epoch, metrics)`. Checkpoints are written before `report`, so
+whatever `report` raises (a sweep's `optuna.TrialPruned`, say) propagates unchanged and nothing finished
+is lost. With `checkpoint.resume`, a rerun continues after the last finished epoch and reproduces the
+uninterrupted run's numbers. No Optuna or MLflow is needed here.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.checkpoint import BEST_NAME, LAST_NAME
+from trainer.components import TrainingParts, build_parts, resolve_device
+from trainer.config import TrainConfig
+from trainer.evaluation import evaluate
+from trainer.listener import TrainingListener
+from trainer.resume import load_training_state, training_state_dict
+from trainer.checkpoint import save_checkpoint
+from trainer.errors import DivergedError
+from trainer.step import TrainStep
+
+ReportCallback = Callable[[int, Mapping[str, float]], None]
+"""`report(epoch, metrics)`: epoch is 1-based; metrics holds `train/loss`, `lr`, `val/miou`, ...."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run achieved. `checkpoint` is the best epoch's `best.pt`."""
+
+    best_miou: float
+    best_epoch: int
+    epochs_run: int
+    history: tuple[dict[str, float], ...]
+    checkpoint: Path
+    last_checkpoint: Path
+    stopped_early: bool
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary printed by `trainer train --json`."""
+        return {
+            "best_miou": self.best_miou,
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs_run,
+            "stopped_early": self.stopped_early,
+            "checkpoint": str(self.checkpoint),
+        }
+
+
+@dataclass
+class TrainingState:
+    """Progress that a checkpoint carries across a restart."""
+
+    epoch: int = 0
+    best_miou: float = -math.inf
+    best_epoch: int = 0
+    epochs_without_improvement: int = 0
+    stopped_early: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def train(
+    config: TrainConfig, report: ReportCallback | None = None, *, listener: TrainingListener | None = None
+) -> TrainResult:
+    """Train DeepLabV3+ as `config` says and return the best val mIoU with where it was saved.
+
+    Raises `ConfigError`, `DatasetError`, `WeightsError` or `CheckpointError` before the first step for
+    unusable input, `DivergedError` as soon as the loss is NaN or infinite, and whatever `report` raises.
+    """
+    listener = listener or TrainingListener()
+    device = resolve_device(config.device)
+    seed_everything(config.seed, deterministic=config.deterministic)
+    parts = build_parts(config, device)
+    step = TrainStep(parts, device, config)
+    folder = config.checkpoint.dir
+    state = TrainingState()
+    if config.checkpoint.resume and (folder / LAST_NAME).is_file():
+        state = load_training_state(folder / LAST_NAME, config, parts, step.scaler, device)
+        listener.on_resume(state.epoch, folder / LAST_NAME)
+
+    listener.on_train_start(config.epochs, len(parts.train_loader), state.epoch)
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        if state.stopped_early:
+            break
+        train_loss = _train_one_epoch(parts, step, epoch, listener)
+        metrics = {"train/loss": train_loss, "lr": _head_lr(parts.optimizer)}
+        metrics.update(evaluate(parts.model, parts.val_loader, device, step.autocast_dtype, config.channels_last))
+        _advance(state, epoch, metrics, config)
+        save_checkpoint(training_state_dict(state, config, parts, step.scaler), folder / LAST_NAME)
+        if state.best_epoch == epoch:
+            _save_best(parts, config, epoch, metrics, folder / BEST_NAME)
+        listener.on_epoch_end(epoch, metrics)
+        if report is not None:
+            report(epoch, metrics)
+    listener.on_train_end()
+    return TrainResult(
+        best_miou=state.best_miou,
+        best_epoch=state.best_epoch,
+        epochs_run=state.epoch,
+        history=tuple(state.history),
+        checkpoint=folder / BEST_NAME,
+        last_checkpoint=folder / LAST_NAME,
+        stopped_early=state.stopped_early,
+    )
+
+
+def seed_everything(seed: int, *, deterministic: bool) -> None:
+    """Seed Python, NumPy and torch (all devices); `deterministic` trades cuDNN speed for repeatability."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
+def _train_one_epoch(parts: TrainingParts, step: TrainStep, epoch: int, listener: TrainingListener) -> float:
+    parts.model.train()
+    parts.train_loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
+    total = 0.0
+    count = 0
+    for iteration, (images, masks) in enumerate(parts.train_loader, start=1):
+        loss = step(images, masks)
+        if not math.isfinite(loss):
+            raise DivergedError(epoch, iteration, loss)
+        total += loss
+        count += 1
+        listener.on_iteration(epoch, iteration, loss, _head_lr(parts.optimizer))
+    return total / max(count, 1)
+
+
+def _advance(state: TrainingState, epoch: int, metrics: dict[str, float], config: TrainConfig) -> None:
+    """Record an evaluated epoch: history, best so far, and the early-stopping counter."""
+    miou = metrics["val/miou"]
+    stopping = config.early_stopping
+    if miou > state.best_miou + stopping.min_delta:
+        state.epochs_without_improvement = 0
+    else:
+        state.epochs_without_improvement += 1
+    if miou > state.best_miou:
+        state.best_miou, state.best_epoch = miou, epoch
+    state.epoch = epoch
+    state.history.append({"epoch": float(epoch), **metrics})
+    if stopping.patience is not None and state.epochs_without_improvement >= stopping.patience:
+        state.stopped_early = True
+
+
+def _save_best(parts: TrainingParts, config: TrainConfig, epoch: int, metrics: dict[str, float], path: Path) -> None:
+    weights = {name: tensor.detach().cpu() for name, tensor in parts.model.state_dict().items()}
+    save_checkpoint({"epoch": epoch, "model": weights, "config": config.to_dict(), "metrics": metrics}, path)
+
+
+def _head_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The largest group learning rate: the head's, since the backbone runs at a multiple of it."""
+    return max(float(group["lr"]) for group in optimizer.param_groups)

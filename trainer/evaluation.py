@@ -1,0 +1,34 @@
+"""Whole-image evaluation on the val split."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from trainer.data import NUM_CLASSES, VOC_CLASSES
+from trainer.metrics import ConfusionMatrix
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    autocast_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> dict[str, float]:
+    """Val metrics as `val/miou`, `val/pixel_accuracy`, `val/mean_class_accuracy`, `val/fw_iou` and
+    `val/iou/<class>`; padded pixels (label 255) are ignored. The model is left in eval mode."""
+    model.eval()
+    confusion = ConfusionMatrix(NUM_CLASSES, device=device)
+    use_channels_last = channels_last and device.type == "cuda"
+    for images, masks in loader:
+        images = images.to(device, non_blocking=True)
+        if use_channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            logits = model(images)
+        confusion.update(logits.argmax(dim=1), masks.to(device, non_blocking=True))
+    metrics = confusion.compute().as_dict(VOC_CLASSES)
+    return {f"val/{name}": value for name, value in metrics.items()}
