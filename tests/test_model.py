@@ -14,7 +14,7 @@ from torch import nn
 
 from trainer.errors import ConfigError, WeightsError
 from trainer.model import BACKBONES, DeepLabV3Plus, build_model
-from trainer.model.heads import ImagePooling
+from trainer.model.heads import AtrousConv2d, ImagePooling
 from trainer.model.weights import imagenet_cache_path
 
 # Every backbone × output stride, plus the separable variant for the two ResNet-50 strides.
@@ -123,6 +123,23 @@ def test_image_pooling_broadcast_equals_bilinear_upsampling() -> None:
     pooled = torch.relu(pooling.conv(F.adaptive_avg_pool2d(x, 1)))
     reference = F.interpolate(pooled, size=(5, 7), mode="bilinear", align_corners=False)
     torch.testing.assert_close(pooling(x), reference)
+
+
+@pytest.mark.parametrize("groups", [1, 6])
+@pytest.mark.parametrize("size", [(5, 7), (7, 5), (4, 4), (9, 11)])
+def test_atrous_conv_skipping_padding_taps_equals_full_conv(groups: int, size: tuple[int, int]) -> None:
+    conv = AtrousConv2d(6, 6 if groups > 1 else 4, dilation=6, groups=groups)
+    reference = nn.Conv2d(6, conv.out_channels, 3, padding=6, dilation=6, groups=groups, bias=False)
+    reference.weight = nn.Parameter(conv.weight.detach().clone())
+    x = torch.randn(2, 6, *size, dtype=torch.float64, requires_grad=True)
+    conv, reference = conv.double(), reference.double()
+    output, expected = conv(x), reference(x)
+    torch.testing.assert_close(output, expected)
+    grad = torch.randn_like(output)
+    (got_x, got_w), (want_x, want_w) = (torch.autograd.grad(out, (x, m.weight), grad) for out, m in
+                                        ((output, conv), (expected, reference)))
+    torch.testing.assert_close(got_x, want_x)
+    torch.testing.assert_close(got_w, want_w)
 
 
 @pytest.mark.parametrize(

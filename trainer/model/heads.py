@@ -23,13 +23,45 @@ def atrous_rates(output_stride: int) -> tuple[int, int, int]:
     return (6 * scale, 12 * scale, 18 * scale)
 
 
+class AtrousConv2d(nn.Conv2d):
+    """3×3 convolution with ``padding == dilation`` (size-preserving) that skips taps reading only padding.
+
+    When the dilation is at least the feature map's height (width), every off-centre row (column) of
+    taps falls into the zero padding for every output position, so only the centre row (column) of the
+    kernel contributes. The conv then runs with that slice of the weight: the same values and gradients
+    (the skipped taps' gradients are exactly zero), for a third or a ninth of the work. This is common
+    in ASPP: rate 18 on the 16×16 map of a 256×256 crop at OS16, or rate 36 at OS8.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, dilation: int, groups: int = 1) -> None:
+        super().__init__(
+            in_channels, out_channels, 3, padding=dilation, dilation=dilation, groups=groups, bias=False
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        rate = self.dilation[0]
+        skip_rows, skip_cols = rate >= x.shape[-2], rate >= x.shape[-1]
+        if not (skip_rows or skip_cols):
+            return super().forward(x)
+        centre, whole = slice(1, 2), slice(0, 3)
+        weight = self.weight[:, :, centre if skip_rows else whole, centre if skip_cols else whole]
+        padding = (0 if skip_rows else rate, 0 if skip_cols else rate)
+        return F.conv2d(x, weight, None, 1, padding, self.dilation, self.groups)
+
+
 class ConvBNReLU(nn.Sequential):
-    """k×k convolution (no bias: BN follows), BatchNorm, in-place ReLU; padding keeps the spatial size."""
+    """1×1 or 3×3 convolution (no bias: BN follows), BatchNorm, in-place ReLU; keeps the spatial size."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1) -> None:
-        padding = dilation * (kernel_size - 1) // 2
+        if kernel_size not in (1, 3):
+            raise ValueError(f"kernel_size must be 1 or 3, got {kernel_size}")
+        conv = (
+            AtrousConv2d(in_channels, out_channels, dilation)
+            if kernel_size == 3
+            else nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        )
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False),
+            conv,
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
@@ -44,9 +76,7 @@ class SeparableConvBNReLU(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, dilation: int = 1) -> None:
         super().__init__(
-            nn.Conv2d(
-                in_channels, in_channels, 3, padding=dilation, dilation=dilation, groups=in_channels, bias=False
-            ),
+            AtrousConv2d(in_channels, in_channels, dilation, groups=in_channels),
             nn.Conv2d(in_channels, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
