@@ -1,0 +1,268 @@
+"""A study file: the base training config, the search space, and where trials and results go.
+
+`load_study_spec` reads the YAML and checks every key and value before anything is created: the study
+and tracking settings, the `train` section as a `TrainConfig`, and every value the search can produce.
+Each failure is a `ConfigError` naming the dotted key (`study.pruner.type`, `train.optim.lr`,
+`search.optim.name.choices[1]`) and the study file. This is the only module that knows the file's shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator
+
+from sweep.samplers import MedianPrunerSpec, PrunerSpec, SamplerSpec, TPESamplerSpec
+from sweep.space import SWEEP_OWNED_SECTION, Distribution, check_against_train, check_search_path
+from trainer.config import TrainConfig
+from trainer.config_loading import apply_overrides, read_yaml, validate
+from trainer.errors import ConfigError
+
+DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
+_STORAGE_EXAMPLES = "sqlite:///PATH, postgresql://USER@HOST/DB, postgresql+psycopg2://USER@HOST/DB or mysql://USER@HOST/DB"
+_TRACKING_EXAMPLES = "sqlite:///PATH, postgresql://..., mysql://..., mssql://..., http(s)://HOST or databricks"
+_FILE_STORE = (
+    "is an MLflow file store (a plain path or file:// URI), which MLflow deprecated and refuses from 3.13 on; "
+    f"use a database such as {DEFAULT_TRACKING_URI} or a tracking server http(s)://HOST"
+)
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StudySettings(_Section):
+    """The Optuna study: its name, goal and budget, how it samples and prunes, and where it is stored.
+
+    `n_trials` is the study's total over all workers and reruns; `timeout` (seconds) bounds one
+    `sweep run`. `storage` None means `sqlite:///runs/<name>/optuna.db` and `artifacts_dir` None means
+    `runs/<name>/trials`, both relative to the working directory.
+    """
+
+    name: str
+    direction: Literal["maximize", "minimize"] = "maximize"
+    n_trials: Annotated[int, Field(ge=1)] = 20
+    timeout: Annotated[int, Field(ge=1)] | None = None
+    sampler: SamplerSpec = TPESamplerSpec()
+    pruner: PrunerSpec = MedianPrunerSpec()
+    storage: str | None = None
+    artifacts_dir: Path | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ValueError(f"{name!r} may use only letters, digits, '_', '.' and '-' (it names folders and the study)")
+        if set(name) == {"."}:
+            raise ValueError(f"{name!r} would name the current or parent folder; use a word")
+        return name
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_is_an_optuna_database(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        scheme = urlsplit(url).scheme
+        if scheme.split("+")[0] not in {"sqlite", "postgresql", "mysql"}:
+            raise ValueError(f"{url!r} is not an Optuna database URL; accepted: {_STORAGE_EXAMPLES}")
+        _check_sqlite_url(url)
+        return url
+
+
+class TrackingSettings(_Section):
+    """The MLflow server or database, and the names used there (None: the study's name)."""
+
+    uri: str | None = None
+    experiment: NonEmpty | None = None
+    registered_model: NonEmpty | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _uri_is_not_a_file_store(cls, uri: str | None) -> str | None:
+        if uri is None or uri == "databricks":
+            return uri
+        scheme = urlsplit(uri).scheme
+        if scheme == "file" or len(scheme) <= 1:  # "" is a plain path, "c" a Windows drive
+            raise ValueError(f"{uri!r} {_FILE_STORE}")
+        if scheme.split("+")[0] not in {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}:
+            raise ValueError(f"unsupported scheme {scheme!r} in {uri!r}; accepted: {_TRACKING_EXAMPLES}")
+        _check_sqlite_url(uri)
+        return uri
+
+
+class _StudyFile(BaseModel):
+    """The top level of a study file; each section is checked by its own model afterwards."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    study: dict[str, Any] | None
+    tracking: dict[str, Any] | None = None
+    train: dict[str, Any] | None = None
+    search: dict[str, Any] | None
+
+
+class StudySpec(BaseModel):
+    """A validated study file. Build it with `load_study_spec`; `with_overrides` applies CLI flags.
+
+    `train` is the validated base config; `train_data` returns a copy of the mapping it was built from,
+    which is what each trial's parameters are applied to.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    study: StudySettings
+    tracking: TrackingSettings = TrackingSettings()
+    train: TrainConfig
+    search: dict[str, Distribution]
+    source: Path | None = None
+    _train_data: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @property
+    def train_data(self) -> dict[str, Any]:
+        """A copy of the `train` mapping as written (for a spec built directly: `train` as a mapping)."""
+        if self._train_data is None:
+            return {key: value for key, value in self.train.to_dict().items() if key != SWEEP_OWNED_SECTION}
+        return copy.deepcopy(self._train_data)
+
+    @property
+    def storage_url(self) -> str:
+        return self.study.storage or f"sqlite:///runs/{self.study.name}/optuna.db"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.tracking.uri or DEFAULT_TRACKING_URI
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or self.study.name
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.tracking.registered_model or self.study.name
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.study.artifacts_dir or Path("runs") / self.study.name / "trials"
+
+    def trial_config(self, params: Mapping[str, Any], *, checkpoint_dir: Path) -> TrainConfig:
+        """The base mapping with a trial's parameters applied, checkpointing to `checkpoint_dir` with resume."""
+        overrides = {**params, f"{SWEEP_OWNED_SECTION}.dir": str(checkpoint_dir), f"{SWEEP_OWNED_SECTION}.resume": True}
+        try:
+            data = apply_overrides(self.train_data, overrides, TrainConfig)
+        except ConfigError as error:
+            raise ConfigError(error.key, error.message, source=self.source) from None
+        return validate(TrainConfig, data, source=self.source)
+
+    def with_overrides(
+        self, *, n_trials: int | None = None, timeout: int | None = None, storage: str | None = None, tracking_uri: str | None = None
+    ) -> StudySpec:
+        """A copy with command-line values (None: keep) validated like the file's; errors name `command line`."""
+        changes = {"n_trials": n_trials, "timeout": timeout, "storage": storage}
+        study_data = {**self.study.model_dump(), **{key: value for key, value in changes.items() if value is not None}}
+        tracking_data = {**self.tracking.model_dump(), **({"uri": tracking_uri} if tracking_uri is not None else {})}
+        study = _validate_tagged_fields(StudySettings, study_data, prefix="study", source="command line")
+        tracking = validate(TrackingSettings, tracking_data, prefix="tracking", source="command line")
+        spec = self.model_copy(update={"study": study, "tracking": tracking})
+        _check_separate_databases(spec, source="command line")
+        return spec
+
+    def resolved(self) -> dict[str, Any]:
+        """The study with every default filled in, as plain YAML types (what `sweep validate` prints).
+
+        `train` leaves out `checkpoint`: each trial checkpoints to `<artifacts_dir>/<trial>` and resumes.
+        """
+        study = {**self.study.model_dump(mode="json"), "storage": self.storage_url, "artifacts_dir": str(self.artifacts_dir)}
+        tracking = {"uri": self.tracking_uri, "experiment": self.experiment_name, "registered_model": self.registered_model_name}
+        train = {key: value for key, value in self.train.to_dict().items() if key != SWEEP_OWNED_SECTION}
+        search = {path: distribution.model_dump(mode="json") for path, distribution in self.search.items()}
+        return {"study": study, "tracking": tracking, "train": train, "search": search}
+
+
+def load_study_spec(path: str | Path) -> StudySpec:
+    """Read and fully validate a study file; any problem raises `ConfigError` naming the key and the file."""
+    return study_spec_from_dict(read_yaml(path), source=Path(path))
+
+
+def study_spec_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -> StudySpec:
+    """Validate a study held as a nested mapping (the parsed YAML); `source` only labels errors."""
+    document = validate(_StudyFile, data, source=source)
+    study = _validate_tagged_fields(StudySettings, document.study or {}, prefix="study", source=source)
+    tracking = validate(TrackingSettings, document.tracking or {}, prefix="tracking", source=source)
+    train_data = document.train or {}
+    if SWEEP_OWNED_SECTION in train_data:
+        raise ConfigError(
+            f"train.{SWEEP_OWNED_SECTION}",
+            "the sweep sets each trial's checkpoint folder (under study.artifacts_dir) and always resumes; remove this section",
+            source=source,
+        )
+    train = validate(TrainConfig, train_data, prefix="train", source=source)
+    search = _validate_search(document.search or {}, train_data, source=source)
+    spec = StudySpec(study=study, tracking=tracking, train=train, search=search, source=source)
+    spec._train_data = copy.deepcopy(train_data)
+    _check_separate_databases(spec, source=source)
+    return spec
+
+
+def _validate_search(raw: Mapping[str, Any], train_data: Mapping[str, Any], *, source: Path | None) -> dict[str, Any]:
+    if not raw:
+        raise ConfigError("search", "is empty; map at least one TrainConfig path to a distribution, e.g. optim.lr: {type: float, low: 0.001, high: 0.1, log: true}", source=source)
+    search = {}
+    for path, distribution in raw.items():
+        check_search_path(path, source=source)
+        search[path] = _validate_tagged(Distribution, distribution, key=f"search.{path}", source=source)
+    check_against_train(search, train_data, source=source)
+    return search
+
+
+def _validate_tagged_fields(model: type[BaseModel], data: Mapping[str, Any], *, prefix: str, source: str | Path | None) -> Any:
+    """`validate`, with each `type`-tagged field checked first against the class its tag names.
+
+    Pydantic reports a bad tag or a key of the tagged class less helpfully than `validate` reports a
+    plain model, so the tag is checked as a literal (did-you-mean included) and then its class as a whole.
+    """
+    data = dict(data)
+    for name, field in model.model_fields.items():
+        if field.discriminator == "type" and name in data:
+            data[name] = _validate_tagged(field.annotation, data[name], key=f"{prefix}.{name}", source=source)
+    return validate(model, data, prefix=prefix, source=source)
+
+
+def _validate_tagged(union: Any, data: Any, *, key: str, source: str | Path | None) -> BaseModel:
+    if typing.get_origin(union) is Annotated:
+        union = typing.get_args(union)[0]
+    classes = {typing.get_args(member.model_fields["type"].annotation)[0]: member for member in typing.get_args(union)}
+    if not isinstance(data, Mapping):
+        raise ConfigError(key, f"must be a mapping with a type ({', '.join(sorted(classes))}), got {data!r}", source=source)
+    tag_model = create_model("Tag", __config__=ConfigDict(extra="ignore"), type=(Literal[tuple(classes)], ...))
+    tag = validate(tag_model, data, prefix=key, source=source).type
+    return validate(classes[tag], data, prefix=key, source=source)
+
+
+def _check_sqlite_url(url: str) -> None:
+    if url.split(":", 1)[0].split("+")[0] == "sqlite" and not re.match(r"sqlite(\+\w+)?:///.", url):
+        raise ValueError(f"{url!r}: an SQLite URL needs three slashes and a file path, e.g. {DEFAULT_TRACKING_URI}")
+
+
+def _check_separate_databases(spec: StudySpec, *, source: str | Path | None) -> None:
+    if _same_database(spec.storage_url, spec.tracking_uri):
+        raise ConfigError(
+            "study.storage",
+            f"{spec.storage_url!r} is also tracking.uri; Optuna's and MLflow's tables clash in one database (optuna#2866): give each its own",
+            source=source,
+        )
+
+
+def _same_database(first: str, second: str) -> bool:
+    def normal(url: str) -> str:
+        scheme, _, rest = url.partition(":///")
+        return f"{scheme}:///{os.path.normpath(rest)}" if scheme.startswith("sqlite") and rest else url
+
+    return normal(first) == normal(second)
