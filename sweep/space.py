@@ -8,7 +8,6 @@ under the dotted paths as Optuna parameter names, so `trial.params` is directly 
 
 from __future__ import annotations
 
-import difflib
 import itertools
 from collections.abc import Mapping
 from decimal import Decimal
@@ -170,7 +169,7 @@ def check_search_path(path: str, *, source: str | Path | None = None) -> None:
     try:
         check_path(path, TrainConfig, prefix="search")
     except ConfigError as error:
-        raise ConfigError(error.key, _with_looser_guess(error), source=source) from None
+        raise ConfigError(error.key, error.message, source=source) from None
     if path.split(".")[0] == SWEEP_OWNED_SECTION:
         raise ConfigError(
             f"search.{path}",
@@ -224,19 +223,6 @@ def _probes(distribution: AnyDistribution) -> list[tuple[str, Any]]:
     return [(".low", distribution.low), (".high", distribution.high)] + [
         ("", value) for value in distribution.sample_points() if value not in bounds
     ]
-
-
-def _with_looser_guess(error: ConfigError) -> str:
-    """`check_path`'s message, with a did-you-mean for short names too (`lrate` → `lr`) when it has none."""
-    if not error.message.startswith("unknown key") or "did you mean" in error.message:
-        return error.message
-    *parents, unknown = error.key.removeprefix("search.").split(".")
-    prefix = "".join(f"{parent}." for parent in parents)
-    siblings = sorted({leaf[len(prefix) :].split(".")[0] for leaf in field_paths(TrainConfig) if leaf.startswith(prefix)})
-    close = difflib.get_close_matches(unknown, siblings, n=1, cutoff=0.5)
-    if not close:
-        return error.message
-    return error.message.replace(f"unknown key {unknown!r}", f"unknown key {unknown!r}; did you mean {close[0]!r}?", 1)
 
 
 def _train_error(train_data: Mapping[str, Any], overrides: Mapping[str, Any]) -> ConfigError | None:

@@ -158,7 +158,7 @@ def _section_type(annotation: Any) -> type[BaseModel] | None:
 def _unknown_key_message(key: str, allowed: Iterable[str]) -> str:
     allowed = sorted(allowed)
     message = f"unknown key {key!r}"
-    close = difflib.get_close_matches(key, allowed, n=1)
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)  # 0.5 so `lrate` finds `lr`
     if close:
         message += f"; did you mean {close[0]!r}?"
     return f"{message} (allowed keys: {', '.join(allowed)})"

@@ -1,0 +1,167 @@
+"""The `sweep` command line: validate, run, status, best and promote a study declared in YAML.
+
+Each command parses its options, calls one library function and prints. Config errors exit with 2 and
+runtime failures with 1, each as one `error: ...` line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from sweep.spec import StudySpec, load_study_spec
+from sweep.space import describe_space
+from trainer.cli.errors import ErrorHandlingGroup
+
+STUDY_ARGUMENT = click.argument("study_file", metavar="STUDY.yaml", type=click.Path(dir_okay=False))
+_console = Console(highlight=False)
+
+
+def _load(study_file: str, **overrides: Any) -> StudySpec:
+    spec = load_study_spec(study_file)
+    return spec.with_overrides(**overrides) if any(v is not None for v in overrides.values()) else spec
+
+
+def _storage_options(command: Any) -> Any:
+    command = click.option("--storage", default=None, help="Optuna storage URL (overrides study.storage).")(command)
+    return click.option("--tracking-uri", default=None, help="MLflow tracking URI (overrides tracking.uri).")(command)
+
+
+@click.group(cls=ErrorHandlingGroup)
+@click.version_option(package_name="segsweep")
+def cli() -> None:
+    """Hyperparameter sweeps of DeepLabV3+ with Optuna, tracked in MLflow."""
+
+
+@cli.command()
+@STUDY_ARGUMENT
+def validate(study_file: str) -> None:
+    """Check STUDY.yaml and print the resolved study and its search space; creates nothing."""
+    spec = load_study_spec(study_file)
+    click.echo(yaml.safe_dump(spec.resolved(), sort_keys=False), nl=False)
+    click.echo("search space:")
+    for line in describe_space(spec.search):
+        click.echo(f"  {line}")
+
+
+@cli.command()
+@STUDY_ARGUMENT
+@click.option("--n-trials", type=click.IntRange(min=1), default=None, help="The study's total trials (overrides study.n_trials).")
+@click.option("--timeout", type=click.IntRange(min=1), default=None, help="Stop starting trials after this many seconds.")
+@_storage_options
+@click.option("--quiet", is_flag=True, help="Plain progress lines (for CI logs), no live bar.")
+def run(study_file: str, n_trials: int | None, timeout: int | None, storage: str | None, tracking_uri: str | None, quiet: bool) -> None:
+    """Run the trials STUDY.yaml still lacks; a finished study runs nothing."""
+    from sweep.progress import LiveSweepProgress, SweepProgress
+    from sweep.reports import status_rows
+    from sweep.study import run_study
+
+    spec = _load(study_file, n_trials=n_trials, timeout=timeout, storage=storage, tracking_uri=tracking_uri)
+    console = Console(stderr=True, highlight=False)
+    progress = SweepProgress(console) if quiet or not console.is_terminal else LiveSweepProgress(console)
+    outcome = run_study(spec, progress)
+    _print_table(status_rows(outcome.study), title=f"study {spec.study.name}")
+    states = [row["state"] for row in status_rows(outcome.study)]
+    best = _best_value(outcome.study)
+    click.echo(
+        f"ran {outcome.ran} trials in {outcome.wall_seconds:.1f} s; study has {states.count('COMPLETE')} complete, "
+        f"{states.count('PRUNED')} pruned, {states.count('FAIL')} failed; best val mIoU {best}"
+    )
+
+
+@cli.command()
+@STUDY_ARGUMENT
+@_storage_options
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def status(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
+    """Show every trial: number, state, best mIoU, epochs run, params and MLflow run id."""
+    from sweep.reports import status_rows
+    from sweep.study import load_existing_study
+
+    spec = _load(study_file, storage=storage, tracking_uri=tracking_uri)
+    rows = status_rows(load_existing_study(spec))
+    if as_json:
+        click.echo(json.dumps(rows, default=_json_default))
+    else:
+        _print_table(rows, title=f"study {spec.study.name}")
+
+
+@cli.command()
+@STUDY_ARGUMENT
+@_storage_options
+@click.option("--json", "as_json", is_flag=True, help="Print the best trial as JSON.")
+def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
+    """Show the best completed trial: params, metrics at its best epoch and model URIs."""
+    from sweep.reports import best_summary
+    from sweep.study import load_existing_study
+
+    spec = _load(study_file, storage=storage, tracking_uri=tracking_uri)
+    summary = best_summary(spec, load_existing_study(spec))
+    if summary is None:
+        from sweep.registry import NothingToPromoteError
+
+        raise NothingToPromoteError(f"study {spec.study.name!r} has no completed trial yet")
+    if as_json:
+        click.echo(json.dumps(summary, default=_json_default))
+        return
+    click.echo(f"best trial #{summary['number']}: val mIoU {summary['best_miou']:.4f} (epoch {summary.get('best_epoch')})")
+    for key, value in summary["params"].items():
+        click.echo(f"  {key} = {value}")
+    for key, value in summary["metrics"].items():
+        click.echo(f"  {key}: {value:.4f}")
+    click.echo(f"model: {summary.get('model_uri')}")
+
+
+@cli.command()
+@STUDY_ARGUMENT
+@click.option("--alias", default="champion", show_default=True, help="Registry alias to point at the best model.")
+@click.option("--name", default=None, help="Registered model name (default: tracking.registered_model).")
+@_storage_options
+def promote(study_file: str, alias: str, name: str | None, storage: str | None, tracking_uri: str | None) -> None:
+    """Register the best trial's model in the MLflow registry and set ALIAS on it (idempotent)."""
+    from sweep.registry import promote as promote_best
+
+    spec = _load(study_file, storage=storage, tracking_uri=tracking_uri)
+    promotion = promote_best(spec, alias=alias, name=name)
+    verb = "registered" if promotion.created else "already registered as"
+    click.echo(
+        f"trial #{promotion.trial_number} (val mIoU {promotion.value:.4f}) {verb} {promotion.name} version "
+        f"{promotion.version}; alias {promotion.alias!r} -> {promotion.uri}"
+    )
+
+
+def _print_table(rows: list[dict[str, Any]], *, title: str) -> None:
+    table = Table(title=title)
+    for column in ("#", "state", "best mIoU", "epochs", "params", "MLflow run"):
+        table.add_column(column)
+    for row in rows:
+        value = row["best_miou"]
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["params"].items())
+        table.add_row(
+            str(row["number"]), row["state"], "-" if value is None else f"{value:.4f}", str(row["epochs_run"]), params, row["mlflow_run_id"] or "-"
+        )
+    _console.print(table)
+
+
+def _best_value(study: Any) -> str:
+    try:
+        return f"{study.best_value:.4f}"
+    except ValueError:
+        return "- (no completed trial)"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,87 @@
+"""The Optuna objective: sample, build a TrainConfig, train with pruning, and track it all in MLflow.
+
+A trial's checkpoints live in `<artifacts_dir>/trial-<N>`, where N is the number of the *original* trial:
+a trial retried after its worker died gets the same folder (and the same MLflow run, through the inherited
+user attrs), so `trainer.train` resumes it from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+from sweep.artifacts import log_trial_artifacts
+from sweep.progress import SweepProgress
+from sweep.space import suggest
+from sweep.spec import StudySpec
+from sweep.tracking import StudyTracker, TrialRun
+from trainer.data.stats import split_checksum
+from trainer.engine import TrainResult, train
+
+METRIC = "val/miou"
+
+
+def trial_key(trial: optuna.Trial) -> int:
+    """The number of the trial this one retries, or its own number when it is not a retry."""
+    original = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)  # type: ignore[arg-type]
+    return trial.number if original is None else int(original)
+
+
+class TrialObjective:
+    """Callable for `study.optimize`; returns the trial's best val mIoU."""
+
+    def __init__(self, spec: StudySpec, tracker: StudyTracker, parent_run_id: str, progress: SweepProgress) -> None:
+        self.spec = spec
+        self.tracker = tracker
+        self.parent_run_id = parent_run_id
+        self.progress = progress
+        data = spec.train.data
+        self.data_tags = {
+            "data.root": str(data.root),
+            "data.train_checksum": split_checksum(data.root, data.train_split),
+            "data.val_checksum": split_checksum(data.root, data.val_split),
+        }
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = suggest(trial, self.spec.search)
+        checkpoint_dir = self.spec.artifacts_dir / f"trial-{trial_key(trial)}"
+        config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
+        trial.set_user_attr("checkpoint_dir", str(checkpoint_dir))
+        run = self.tracker.start_trial(trial, config, self.parent_run_id, self.data_tags)
+        self.progress.trial_start(trial.number, params, config.epochs)
+        last_epoch: list[int] = []
+
+        def report(epoch: int, metrics: Mapping[str, float]) -> None:
+            last_epoch[:] = [epoch]
+            run.log_epoch(epoch, metrics)
+            self.progress.epoch_end(epoch, metrics)
+            trial.report(metrics[METRIC], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"val mIoU {metrics[METRIC]:.4f} at epoch {epoch} is below the median")
+
+        try:
+            result = train(config, report, listener=self.progress.training_listener())
+        except optuna.TrialPruned:
+            run.prune(last_epoch[0] if last_epoch else None)
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # a pruned trial is never resumed
+            self.progress.trial_end(trial.number, "PRUNED", None)
+            raise
+        except BaseException as error:
+            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}"[:1000])
+            run.fail(error)
+            self.progress.trial_end(trial.number, "FAIL", None)
+            raise
+        self._record_success(trial, run, result, checkpoint_dir)
+        return result.best_miou
+
+    def _record_success(self, trial: optuna.Trial, run: TrialRun, result: TrainResult, checkpoint_dir: Path) -> None:
+        trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("epochs_run", result.epochs_run)
+        trial.set_user_attr("checkpoint", str(result.checkpoint))
+        log_trial_artifacts(run, result, self.spec.train.data)
+        run.finish(result.best_miou)
+        self.progress.trial_end(trial.number, "COMPLETE", result.best_miou)

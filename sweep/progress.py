@@ -1,0 +1,114 @@
+"""Live progress of a sweep: trial i/N, epoch e/E, loss, val mIoU, best so far and ETA.
+
+`SweepProgress` prints one line per epoch and per trial (`--quiet`, and whenever stderr is not a
+terminal); `LiveSweepProgress` adds a live bar for the running epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from trainer.listener import TrainingListener
+
+
+class SweepProgress(TrainingListener):
+    """Plain progress lines on stderr; also the `TrainingListener` handed to each trial's training."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+        self.total = 0
+        self.finished_before = 0
+        self.finished_now = 0
+        self.started = time.monotonic()
+        self.best = -math.inf
+        self.trial_number = -1
+        self.epochs = 0
+        self.last_loss = math.nan
+
+    def training_listener(self) -> TrainingListener:
+        return self
+
+    def already_complete(self, n_trials: int, done: int) -> None:
+        self.console.print(f"study already has {done} finished trials of {n_trials}: nothing to run")
+
+    def study_start(self, name: str, n_trials: int, done: int) -> None:
+        self.total, self.finished_before, self.started = n_trials, done, time.monotonic()
+        self.console.print(f"study {name}: {done}/{n_trials} trials finished, running the rest")
+
+    def trial_start(self, number: int, params: Mapping[str, Any], epochs: int) -> None:
+        self.trial_number, self.epochs = number, epochs
+        shown = ", ".join(f"{key}={_short(value)}" for key, value in params.items())
+        self.console.print(f"trial {self._position()}/{self.total} (#{number}) {shown}")
+
+    def on_iteration(self, epoch: int, iteration: int, loss: float, lr: float) -> None:
+        self.last_loss = loss
+
+    def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        self.console.print(
+            f"  trial #{self.trial_number} epoch {epoch}/{self.epochs}  loss {metrics['train/loss']:.4f}  "
+            f"val mIoU {metrics['val/miou']:.4f}  best {self._best_text()}  ETA {self._eta_text()}"
+        )
+
+    def trial_end(self, number: int, state: str, value: float | None) -> None:
+        self.finished_now += 1
+        if value is not None:
+            self.best = max(self.best, value)
+        shown = f" val mIoU {value:.4f}" if value is not None else ""
+        self.console.print(f"trial #{number} {state}{shown}  best {self._best_text()}  ETA {self._eta_text()}")
+
+    def _position(self) -> int:
+        return self.finished_before + self.finished_now + 1
+
+    def _best_text(self) -> str:
+        return "-" if self.best == -math.inf else f"{self.best:.4f}"
+
+    def _eta_text(self) -> str:
+        if self.finished_now == 0:
+            return "?"
+        per_trial = (time.monotonic() - self.started) / self.finished_now
+        left = max(self.total - self.finished_before - self.finished_now, 0)
+        return time.strftime("%H:%M:%S", time.gmtime(per_trial * left))
+
+
+class LiveSweepProgress(SweepProgress):
+    """`SweepProgress` plus a live bar over the running epoch's iterations (for terminals)."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        super().__init__(console)
+        self.bar = Progress(
+            TextColumn("trial {task.fields[trial]} epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.task: Any = None
+
+    def on_train_start(self, epochs: int, iterations_per_epoch: int, start_epoch: int) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task("epoch", total=iterations_per_epoch, trial=f"{self._position()}/{self.total}", epoch=f"{start_epoch + 1}/{epochs}", loss=math.nan)
+
+    def on_iteration(self, epoch: int, iteration: int, loss: float, lr: float) -> None:
+        super().on_iteration(epoch, iteration, loss, lr)
+        if self.task is not None:
+            self.bar.update(self.task, completed=iteration, epoch=f"{epoch}/{self.epochs}", loss=loss)
+
+    def on_train_end(self) -> None:
+        self.bar.stop()
+
+    def trial_end(self, number: int, state: str, value: float | None) -> None:
+        self.bar.stop()
+        self.task = None
+        super().trial_end(number, state, value)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

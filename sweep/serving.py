@@ -1,0 +1,39 @@
+"""The MLflow pyfunc model that `sweep promote` registers, logged as code (nothing is pickled).
+
+MLflow copies this file into the model and runs it on load; `set_model` hands over the model object.
+`load_context` rebuilds the network with `trainer.build_model` and loads the checkpoint artifact with
+`weights_only=True`, so a registered model works at any input size and loading it unpickles nothing.
+
+`predict` takes one uint8 RGB image [H, W, 3] or a batch [N, H, W, 3] and returns uint8 VOC labels
+[H, W] or [N, H, W].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+
+
+class DeepLabV3PlusModel(mlflow.pyfunc.PythonModel):
+    """Whole-image semantic segmentation with a trained DeepLabV3+ checkpoint."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        from trainer.predict import load_model
+
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model, _ = load_model(context.artifacts["checkpoint"], self.device)
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> np.ndarray:
+        from trainer.predict import predict_mask
+
+        images = np.asarray(model_input, dtype=np.uint8)
+        single = images.ndim == 3
+        batch = images[None] if single else images
+        labels = np.stack([predict_mask(self.model, torch.from_numpy(image).permute(2, 0, 1), self.device) for image in batch])
+        return labels[0] if single else labels
+
+
+mlflow.models.set_model(DeepLabV3PlusModel())

@@ -1,0 +1,125 @@
+"""Opening a study on its Optuna storage and running it to its total trial budget.
+
+`n_trials` is the study's total over every worker and rerun: each `sweep run` runs only what is left, and a
+`MaxTrialsCallback` stops workers that share the storage once the total is reached. The storage is Optuna's
+own RDB storage (SQLite on a laptop, PostgreSQL across hosts), with heartbeats so that the trials of a
+killed worker are failed and re-queued for a later run instead of staying RUNNING forever.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.objective import TrialObjective
+from sweep.plots import log_study_summary
+from sweep.progress import SweepProgress
+from sweep.samplers import build_pruner, build_sampler
+from sweep.spec import StudySpec
+from sweep.tracking import StudyTracker
+from trainer.components import ensure_data
+from trainer.errors import ConfigError, DivergedError, TrainerError
+
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+HEARTBEAT_INTERVAL_S = 60
+HEARTBEAT_GRACE_S = 180
+MAX_RETRIES = 2
+# Failures that end one trial (recorded on its run) while the study goes on.
+TRIAL_FAILURES: tuple[type[BaseException], ...] = (DivergedError, ConfigError, torch.OutOfMemoryError)
+
+
+class StudyNotFoundError(TrainerError):
+    """`sweep status`, `best` or `promote` asked for a study that has not been run."""
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What one `sweep run` did, and where the study stands."""
+
+    study: optuna.Study
+    ran: int
+    wall_seconds: float
+
+    def count(self, state: TrialState) -> int:
+        return sum(1 for trial in self.study.get_trials(deepcopy=False) if trial.state == state)
+
+
+def build_storage(url: str) -> RDBStorage:
+    """Optuna's RDB storage with heartbeats; a killed worker's trial is retried up to `MAX_RETRIES` times."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return RDBStorage(
+        url,
+        heartbeat_interval=HEARTBEAT_INTERVAL_S,
+        grace_period=HEARTBEAT_GRACE_S,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES, inherit_intermediate_values=True),
+    )
+
+
+def open_study(spec: StudySpec) -> optuna.Study:
+    """Create the study, or load it when it exists (`load_if_exists`)."""
+    return optuna.create_study(
+        study_name=spec.study.name,
+        storage=build_storage(spec.storage_url),
+        sampler=build_sampler(spec.study.sampler),
+        pruner=build_pruner(spec.study.pruner),
+        direction=spec.study.direction,
+        load_if_exists=True,
+    )
+
+
+def load_existing_study(spec: StudySpec) -> optuna.Study:
+    """Load a study that must already exist, creating no file or table on the way."""
+    url = spec.storage_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise StudyNotFoundError(f"study {spec.study.name!r}: no storage at {url}; run `sweep run {spec.source}` first")
+    try:
+        return optuna.load_study(study_name=spec.study.name, storage=build_storage(url))
+    except KeyError:
+        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {url}; run `sweep run {spec.source}` first") from None
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=FINISHED_STATES)
+
+
+def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
+    """Run the trials the study still lacks; return at once, running nothing, when none are left."""
+    started = time.monotonic()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(spec)
+    # A seeded sampler would redraw the same first trials on every rerun: give each run its own stream.
+    study.sampler = build_sampler(spec.study.sampler, stream=len(study.get_trials(deepcopy=False)))
+    done = len(finished_trials(study))
+    remaining = spec.study.n_trials - done
+    if remaining <= 0:
+        progress.already_complete(spec.study.n_trials, done)
+        return SweepOutcome(study, 0, time.monotonic() - started)
+
+    ensure_data(spec.train.data)  # once, before any worker's trial needs it
+    tracker = StudyTracker(
+        spec.tracking_uri, spec.experiment_name, study_name=spec.study.name, storage_url=spec.storage_url
+    )
+    parent_run_id = tracker.parent_run_id(study)
+    objective = TrialObjective(spec, tracker, parent_run_id, progress)
+    progress.study_start(spec.study.name, spec.study.n_trials, done)
+    before = {trial.number for trial in finished_trials(study)}
+    study.optimize(
+        objective,
+        n_trials=remaining,
+        timeout=spec.study.timeout,
+        catch=TRIAL_FAILURES,
+        callbacks=[
+            optuna.study.MaxTrialsCallback(spec.study.n_trials, states=FINISHED_STATES),
+            lambda study, trial: tracker.log_parent_best(parent_run_id, study),
+        ],
+    )
+    ran = len({trial.number for trial in finished_trials(study)} - before)
+    log_study_summary(study, tracker, parent_run_id)
+    return SweepOutcome(study, ran, time.monotonic() - started)
