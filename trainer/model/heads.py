@@ -70,8 +70,8 @@ class ConvBNReLU(nn.Sequential):
 class SeparableConvBNReLU(nn.Sequential):
     """Depthwise 3×3 (dilated) conv, pointwise 1×1 conv, BatchNorm, in-place ReLU.
 
-    Matches the separable convolution of the paper's Xception variant and of segmentation_models_pytorch
-    (no normalisation between the depthwise and the pointwise conv).
+    As in segmentation_models_pytorch: no normalisation between the depthwise and the pointwise conv
+    (the paper's Xception blocks add one), so the block costs one BN, like the dense conv it replaces.
     """
 
     def __init__(self, in_channels: int, out_channels: int, dilation: int = 1) -> None:
