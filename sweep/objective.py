@@ -8,6 +8,7 @@ user attrs), so `trainer.train` resumes it from its last finished epoch.
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,7 +28,10 @@ METRIC = "val/miou"
 
 def trial_key(trial: optuna.Trial) -> int:
     """The number of the trial this one retries, or its own number when it is not a retry."""
-    original = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)  # type: ignore[arg-type]
+    frozen = trial.study.get_trials(deepcopy=False)[trial.number]  # system attrs live on the frozen trial
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        original = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
     return trial.number if original is None else int(original)
 
 
