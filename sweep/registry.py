@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import torch
 import torchvision
+from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
+from mlflow.types import Schema, TensorSpec
 from optuna.trial import TrialState
 
 import trainer
@@ -24,6 +27,11 @@ from sweep.tracking import RUN_ID_ATTR
 from trainer.errors import TrainerError
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
+SIGNATURE = ModelSignature(
+    inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3), "images")]),
+    outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1), "labels")]),
+)
+"""uint8 RGB images [N, H, W, 3] of any size in, uint8 VOC labels [N, H, W] out."""
 MODEL_NAME_IN_RUN = "model"
 
 
@@ -79,6 +87,7 @@ def _register(client: MlflowClient, spec: StudySpec, name: str, run_id: str, tri
                 artifacts={"checkpoint": checkpoint},
                 code_paths=[str(Path(trainer.__file__).parent)],
                 pip_requirements=_requirements(),
+                signature=SIGNATURE,
             )
     version = mlflow.register_model(
         info.model_uri,

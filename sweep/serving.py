@@ -4,8 +4,8 @@ MLflow copies this file into the model and runs it on load; `set_model` hands ov
 `load_context` rebuilds the network with `trainer.build_model` and loads the checkpoint artifact with
 `weights_only=True`, so a registered model works at any input size and loading it unpickles nothing.
 
-`predict` takes one uint8 RGB image [H, W, 3] or a batch [N, H, W, 3] and returns uint8 VOC labels
-[H, W] or [N, H, W].
+`predict` takes a batch of uint8 RGB images [N, H, W, 3] (the registered signature) and returns uint8 VOC
+labels [N, H, W]; called directly, it also accepts one image [H, W, 3] and returns [H, W].
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class DeepLabV3PlusModel(mlflow.pyfunc.PythonModel):
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model, _ = load_model(context.artifacts["checkpoint"], self.device)
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> np.ndarray:
+    # `model_input` stays unannotated: MLflow reads predict's type hints as an input schema.
+    def predict(self, context, model_input, params=None) -> np.ndarray:  # type: ignore[no-untyped-def]
         from trainer.predict import predict_mask
 
         images = np.asarray(model_input, dtype=np.uint8)

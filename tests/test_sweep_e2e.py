@@ -1,0 +1,191 @@
+"""End to end: a small study through the CLI, checked in Optuna's storage, MLflow's store and on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from sweep.cli import cli as sweep_cli
+from trainer.cli import cli as trainer_cli
+
+pytestmark = pytest.mark.slow
+
+N_TRIALS = 5
+
+
+def study_document(data_root: Path) -> dict[str, Any]:
+    """Tiny trials on the shared synthetic split; lr choices that learn, stall, and blow up."""
+    return {
+        "study": {
+            "name": "tiny",
+            "n_trials": N_TRIALS,
+            "sampler": {"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9
+            "pruner": {"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0, "n_min_trials": 1},
+        },
+        "tracking": {"registered_model": "tiny-voc"},
+        "train": {
+            "seed": 0,
+            "epochs": 2,
+            "device": "cpu",
+            "data": {"root": str(data_root), "crop_size": 48, "batch_size": 4, "eval_batch_size": 2, "num_workers": 0},
+            "model": {"backbone": "mobilenet_v3_large"},
+            "optim": {"name": "sgd", "backbone_lr_mult": 1.0},
+        },
+        "search": {"optim.lr": {"type": "categorical", "choices": [1.0e-9, 0.05, 1.0e30]}},
+    }
+
+
+def invoke(command: Any, args: list[str]) -> Result:
+    return CliRunner().invoke(command, args, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def finished_study(synth_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run the study once (in its own working folder) and share the outcome with every test here."""
+    workdir = tmp_path_factory.mktemp("sweep")
+    study_file = workdir / "tiny.yaml"
+    study_file.write_text(yaml.safe_dump(study_document(synth_voc)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        result = invoke(sweep_cli, ["run", str(study_file), "--quiet"])
+        rerun = invoke(sweep_cli, ["run", str(study_file), "--quiet"])
+    storage = f"sqlite:///{workdir}/runs/tiny/optuna.db"
+    return {
+        "workdir": workdir,
+        "study_file": study_file,
+        "result": result,
+        "rerun": rerun,
+        "study": optuna.load_study(study_name="tiny", storage=storage),
+        "client": MlflowClient(f"sqlite:///{workdir}/runs/mlflow.db"),
+    }
+
+
+def trial_runs(finished: dict[str, Any]) -> list[Any]:
+    client = finished["client"]
+    experiment = client.get_experiment_by_name("tiny")
+    return client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'")
+
+
+def test_run_finishes_the_study_and_a_rerun_runs_nothing(finished_study: dict[str, Any]) -> None:
+    assert finished_study["result"].exit_code == 0, finished_study["result"].output
+    study = finished_study["study"]
+    assert len(study.trials) == N_TRIALS
+    states = {trial.state for trial in study.trials}
+    assert TrialState.COMPLETE in states and TrialState.PRUNED in states and TrialState.FAIL in states
+    rerun = finished_study["rerun"]
+    assert rerun.exit_code == 0 and "nothing to run" in rerun.output and "ran 0 trials" in rerun.output
+    assert len(trial_runs(finished_study)) == N_TRIALS, "a rerun creates no run"
+
+
+def test_one_child_run_per_trial_under_one_parent_with_matching_states(finished_study: dict[str, Any]) -> None:
+    study, client = finished_study["study"], finished_study["client"]
+    runs = {run.info.run_id: run for run in trial_runs(finished_study)}
+    parents = {run.data.tags["mlflow.parentRunId"] for run in runs.values()}
+    assert parents == {study.user_attrs["mlflow_parent_run_id"]}
+    assert client.get_run(parents.pop()).info.status == "FINISHED"
+    expected_status = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAIL: "FAILED"}
+    for trial in study.trials:
+        run = runs[trial.user_attrs["mlflow_run_id"]]
+        assert run.data.tags["optuna.trial_number"] == str(trial.number)
+        assert run.info.status == expected_status[trial.state]
+        if trial.state == TrialState.PRUNED:
+            assert run.data.tags["pruned"] == "true"
+        if trial.state == TrialState.FAIL:
+            assert run.data.tags["error"].startswith("DivergedError: loss diverged")
+            assert trial.user_attrs["fail_reason"].startswith("DivergedError")
+
+
+def test_runs_record_whole_config_tags_and_per_epoch_metrics(finished_study: dict[str, Any]) -> None:
+    study, client = finished_study["study"], finished_study["client"]
+    completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    run = client.get_run(completed[0].user_attrs["mlflow_run_id"])
+    params = run.data.params
+    assert params["data.crop_size"] == "48" and params["model.backbone"] == "mobilenet_v3_large"
+    assert float(params["optim.lr"]) == completed[0].params["optim.lr"]
+    tags = run.data.tags
+    assert tags["optuna.study_name"] == "tiny" and tags["optuna.storage"].endswith("runs/tiny/optuna.db")
+    assert {"torch.version", "optuna.version", "mlflow.version", "host"} <= tags.keys()
+    assert len(tags["data.train_checksum"]) == 64
+    for key in ("val/miou", "val/pixel_accuracy", "train/loss", "lr", "val/iou/background"):
+        history = client.get_metric_history(run.info.run_id, key)
+        assert sorted(metric.step for metric in history) == [1, 2], key
+    mious = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "val/miou")}
+    assert max(mious.values()) == pytest.approx(completed[0].value)
+    assert completed[0].intermediate_values == pytest.approx(mious)
+
+
+def test_completed_runs_carry_checkpoint_table_and_overlays(finished_study: dict[str, Any]) -> None:
+    study, client = finished_study["study"], finished_study["client"]
+    trial = next(t for t in study.trials if t.state == TrialState.COMPLETE)
+    run_id = trial.user_attrs["mlflow_run_id"]
+    listed = {item.path for item in client.list_artifacts(run_id)}
+    assert {"checkpoint", "per_class_iou.csv", "overlays"} <= listed
+    assert [item.path for item in client.list_artifacts(run_id, "checkpoint")] == ["checkpoint/best.pt"]
+    assert len(client.list_artifacts(run_id, "overlays")) == 3
+    table = Path(client.download_artifacts(run_id, "per_class_iou.csv")).read_text().splitlines()
+    assert table[0] == "class,iou" and len(table) == 22
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    plots = {item.path for item in client.list_artifacts(parent, "plots")}
+    assert {"plots/optimization_history.png", "plots/intermediate_values.png"} <= plots
+    trials_csv = Path(client.download_artifacts(parent, "trials.csv")).read_text().splitlines()
+    assert len(trials_csv) == N_TRIALS + 1
+    assert client.get_run(parent).data.metrics["best_value"] == pytest.approx(study.best_value)
+
+
+def test_status_and_best_report_the_study(finished_study: dict[str, Any]) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(finished_study["workdir"])
+        status = invoke(sweep_cli, ["status", str(finished_study["study_file"]), "--json"])
+        best = invoke(sweep_cli, ["best", str(finished_study["study_file"]), "--json"])
+    rows = json.loads(status.output)
+    assert [row["number"] for row in rows] == list(range(N_TRIALS))
+    assert {row["state"] for row in rows} == {"COMPLETE", "PRUNED", "FAIL"}
+    summary = json.loads(best.output)
+    assert summary["number"] == finished_study["study"].best_trial.number
+    assert summary["metrics"]["val/miou"] == pytest.approx(finished_study["study"].best_value)
+
+
+def test_promote_is_idempotent_and_the_alias_predicts(finished_study: dict[str, Any], synth_voc: Path) -> None:
+    workdir, client = finished_study["workdir"], finished_study["client"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        first = invoke(sweep_cli, ["promote", str(finished_study["study_file"])])
+        second = invoke(sweep_cli, ["promote", str(finished_study["study_file"])])
+        out = workdir / "predictions"
+        image = synth_voc / "JPEGImages" / f"{(synth_voc / 'ImageSets/Segmentation/val.txt').read_text().split()[0]}.jpg"
+        predicted = invoke(trainer_cli, ["predict", "--model", "models:/tiny-voc@champion", str(image), "--out", str(out)])
+    assert first.exit_code == 0 and "registered tiny-voc version 1" in first.output
+    assert second.exit_code == 0 and "already registered as tiny-voc version 1" in second.output
+    versions = client.search_model_versions("name = 'tiny-voc'")
+    assert len(versions) == 1
+    version = client.get_model_version_by_alias("tiny-voc", "champion")
+    assert str(version.version) == "1" and version.tags["trial_number"] == str(finished_study["study"].best_trial.number)
+    assert predicted.exit_code == 0, predicted.output
+    from PIL import Image
+
+    with Image.open(out / f"{image.stem}.png") as mask:
+        assert mask.mode == "P" and mask.size == Image.open(image).size
+    assert (out / f"{image.stem}_overlay.png").is_file()
+
+
+def test_registered_model_loads_as_pyfunc_at_any_size(finished_study: dict[str, Any]) -> None:
+    import mlflow
+    import numpy as np
+
+    finished = finished_study
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(finished["workdir"])
+        invoke(sweep_cli, ["promote", str(finished["study_file"])])
+        mlflow.set_tracking_uri(f"sqlite:///{finished['workdir']}/runs/mlflow.db")
+        model = mlflow.pyfunc.load_model("models:/tiny-voc@champion")
+    image = np.random.default_rng(0).integers(0, 256, size=(37, 53, 3), dtype=np.uint8)
+    labels = model.predict(image[None])
+    assert labels.shape == (1, 37, 53) and labels.dtype == np.uint8 and labels.max() <= 20
