@@ -28,8 +28,8 @@ from trainer.errors import TrainerError
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
 SIGNATURE = ModelSignature(
-    inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3), "images")]),
-    outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1), "labels")]),
+    inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3))]),
+    outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1))]),
 )
 """uint8 RGB images [N, H, W, 3] of any size in, uint8 VOC labels [N, H, W] out."""
 MODEL_NAME_IN_RUN = "model"
