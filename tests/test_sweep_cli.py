@@ -1,0 +1,112 @@
+"""The sweep CLI on bad input: exit codes, messages, no traceback, and nothing created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from sweep.cli import cli
+
+VALID: dict[str, Any] = {
+    "study": {"name": "bad-input", "n_trials": 2},
+    "train": {"epochs": 1, "data": {"root": "data/never-made", "synthesize": {"train": 4, "val": 2, "size": 48}}},
+    "search": {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
+}
+
+
+def with_change(path: str, value: Any) -> dict[str, Any]:
+    document = yaml.safe_load(yaml.safe_dump(VALID))
+    node = document
+    *parents, leaf = path.split("/")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return document
+
+
+BAD_STUDIES = [
+    pytest.param(with_change("sweeep", 1), "sweeep: unknown key 'sweeep'", id="unknown-top-level-key"),
+    pytest.param(with_change("study/pruner", {"type": "medain"}), "study.pruner.type: 'medain' is not one of", id="pruner-typo"),
+    pytest.param(with_change("train/optim", {"lrr": 0.1}), "train.optim.lrr: unknown key 'lrr'; did you mean 'lr'?", id="train-key-typo"),
+    pytest.param(with_change("search/optim.lrate", {"type": "float", "low": 0.1, "high": 1}), "search.optim.lrate: unknown key 'lrate'; did you mean 'lr'?", id="search-path-typo"),
+    pytest.param(
+        with_change("search/optim.name", {"type": "categorical", "choices": ["adam", "sgdd"]}),
+        "search.optim.name.choices[1]: 'sgdd' is not one of adam, adamw, sgd",
+        id="bad-choice",
+    ),
+    pytest.param(with_change("search/optim.lr", {"type": "float", "low": 1, "high": 0.1}), "search.optim.lr", id="low-above-high"),
+    pytest.param(with_change("tracking/uri", "./mlruns"), "tracking.uri", id="file-store"),
+    pytest.param(with_change("study/n_trials", 0), "study.n_trials", id="zero-trials"),
+]
+
+
+@pytest.mark.parametrize(("document", "message"), BAD_STUDIES)
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_bad_study_exits_2_and_creates_nothing(
+    document: dict[str, Any], message: str, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(yaml.safe_dump(document))
+    result = CliRunner().invoke(cli, [command, "study.yaml"])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "study.yaml" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"], "no study, run or data may be created"
+
+
+def test_yaml_syntax_error_reports_line_and_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text("study:\n  name: x\n  n_trials: [1\n")
+    result = CliRunner().invoke(cli, ["run", "study.yaml"])
+    assert result.exit_code == 2 and "invalid YAML at line 4, column 1" in result.output
+
+
+def test_missing_study_file_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run", "absent.yaml"])
+    assert result.exit_code == 2 and "absent.yaml: file not found" in result.output
+
+
+def test_bad_command_line_override_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(yaml.safe_dump(VALID))
+    result = CliRunner().invoke(cli, ["run", "study.yaml", "--storage", "redis://localhost"])
+    assert result.exit_code == 2 and "command line" in result.output and "study.storage" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
+
+
+def test_validate_prints_the_resolved_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(yaml.safe_dump(VALID))
+    result = CliRunner().invoke(cli, ["validate", "study.yaml"])
+    assert result.exit_code == 0
+    resolved = yaml.safe_load(result.output.split("search space:")[0])
+    assert resolved["study"]["storage"] == "sqlite:///runs/bad-input/optuna.db"
+    assert resolved["tracking"]["uri"] == "sqlite:///runs/mlflow.db"
+    assert resolved["train"]["optim"]["name"] == "sgd"
+    assert "optim.lr: float in [0.0001, 0.1], log" in result.output
+
+
+@pytest.mark.parametrize("command", ["status", "best", "promote"])
+def test_commands_on_a_study_never_run_exit_1_and_create_nothing(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(yaml.safe_dump(VALID))
+    result = CliRunner().invoke(cli, [command, "study.yaml"])
+    assert result.exit_code == 1 and "run `sweep run study.yaml` first" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
+
+
+def test_promote_refuses_without_a_completed_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(yaml.safe_dump(VALID))
+    Path("runs/bad-input").mkdir(parents=True)
+    study = optuna.create_study(study_name="bad-input", storage="sqlite:///runs/bad-input/optuna.db", direction="maximize")
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    result = CliRunner().invoke(cli, ["promote", "study.yaml"])
+    assert result.exit_code == 1
+    assert "has no completed trial yet" in result.output and "Traceback" not in result.output
