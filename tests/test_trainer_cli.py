@@ -37,6 +37,11 @@ def test_train_json_summary_then_predict_from_the_checkpoint(synth_voc: Path, tm
     assert set(summary) == {"best_miou", "best_epoch", "epochs_run", "stopped_early", "checkpoint"}
     assert summary["epochs_run"] == 1 and Path(summary["checkpoint"]) == tmp_path / "ckpt" / "best.pt"
 
+    evaluated = CliRunner().invoke(cli, ["evaluate", str(config), "--checkpoint", summary["checkpoint"], "--json"])
+    assert json.loads(evaluated.output)["val/miou"] == summary["best_miou"], "evaluate reproduces the training figure"
+    untrained = CliRunner().invoke(cli, ["evaluate", str(config), "--json"])
+    assert json.loads(untrained.output)["val/miou"] != summary["best_miou"]
+
     image = synth_voc / "JPEGImages" / f"{(synth_voc / 'ImageSets/Segmentation/val.txt').read_text().split()[0]}.jpg"
     predicted = CliRunner().invoke(cli, ["predict", "--model", summary["checkpoint"], str(image), "--out", str(tmp_path / "out")])
     assert predicted.exit_code == 0, predicted.output

@@ -11,7 +11,7 @@ import click
 from trainer.cli.data import data
 from trainer.cli.errors import ErrorHandlingGroup
 from trainer.cli.predict import predict_command
-from trainer.cli.train import train_command
+from trainer.cli.train import evaluate_command, train_command
 
 
 @click.group(cls=ErrorHandlingGroup)
@@ -23,6 +23,7 @@ def cli() -> None:
 cli.add_command(data)
 cli.add_command(train_command)
 cli.add_command(predict_command)
+cli.add_command(evaluate_command)
 
 
 def main() -> None:

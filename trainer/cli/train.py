@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from trainer.cli.progress import RichTrainingProgress
 from trainer.config_loading import load_config
 from trainer.engine import train
+from trainer.evaluation import evaluate_checkpoint
 
 
 @click.command("train")
@@ -33,3 +35,17 @@ def train_command(config_path: str, overrides: tuple[str, ...], as_json: bool, p
             f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch} "
             f"({result.epochs_run} epochs run); best checkpoint: {result.checkpoint}"
         )
+
+
+@click.command("evaluate")
+@click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False))
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Weights to evaluate (default: the untrained network).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print every val metric as JSON.")
+def evaluate_command(config_path: str, checkpoint: Path | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Val metrics of a checkpoint, or of the untrained network, on CONFIG.yaml's val split."""
+    metrics = evaluate_checkpoint(load_config(config_path, overrides), checkpoint)
+    if as_json:
+        click.echo(json.dumps(metrics))
+    else:
+        click.echo(f"val mIoU {metrics['val/miou']:.4f}  pixel accuracy {metrics['val/pixel_accuracy']:.4f}")
