@@ -142,11 +142,16 @@ def _print_table(rows: list[dict[str, Any]], *, title: str) -> None:
         table.add_column(column)
     for row in rows:
         value = row["best_miou"]
-        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["params"].items())
+        params = " ".join(f"{_leaf(k)}={v:.3g}" if isinstance(v, float) else f"{_leaf(k)}={v}" for k, v in row["params"].items())
         table.add_row(
-            str(row["number"]), row["state"], "-" if value is None else f"{value:.4f}", str(row["epochs_run"]), params, row["mlflow_run_id"] or "-"
+            str(row["number"]), row["state"], "-" if value is None else f"{value:.4f}", str(row["epochs_run"]), params, (row["mlflow_run_id"] or "-")[:12]
         )
     _console.print(table)
+
+
+def _leaf(path: str) -> str:
+    """`optim.lr` -> `lr`: the table is for reading; `--json` keeps the full paths."""
+    return path.rsplit(".", 1)[-1]
 
 
 def _best_value(study: Any) -> str:

@@ -136,7 +136,7 @@ class StudyTracker:
         if experiment is not None:
             return experiment.experiment_id
         try:
-            return self.client.create_experiment(name, artifact_location=_default_artifact_location(self.tracking_uri))
+            return self.client.create_experiment(name, artifact_location=_default_artifact_location(self.tracking_uri, name))
         except mlflow.exceptions.MlflowException:
             experiment = self.client.get_experiment_by_name(name)  # another worker created it first
             if experiment is None:
@@ -183,9 +183,12 @@ def _param_value(value: Any) -> str:
     return str(value)[:_MAX_PARAM_LENGTH]
 
 
-def _default_artifact_location(tracking_uri: str) -> str | None:
-    """Artifacts beside a local SQLite store (`runs/mlflow.db` -> `runs/mlartifacts`); servers decide their own."""
+def _default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """Artifacts beside a local SQLite store (`runs/mlflow.db` -> `runs/mlartifacts/<experiment>`).
+
+    A tracking server decides its own (and proxies the uploads), so nothing is set for other URIs.
+    """
     if not tracking_uri.startswith("sqlite:///"):
         return None
     database = Path(tracking_uri.removeprefix("sqlite:///"))
-    return (database.parent / "mlartifacts").resolve().as_uri()
+    return (database.parent / "mlartifacts" / experiment).resolve().as_uri()
