@@ -115,16 +115,23 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
     objective = TrialObjective(spec, tracker, parent_run_id, progress)
     progress.study_start(spec.study.name, spec.study.n_trials, done)
     before = {trial.number for trial in finished_trials(study)}
-    study.optimize(
-        objective,
-        n_trials=remaining,
-        timeout=spec.study.timeout,
-        catch=TRIAL_FAILURES,
-        callbacks=[
-            optuna.study.MaxTrialsCallback(spec.study.n_trials, states=FINISHED_STATES),
-            lambda study, trial: tracker.log_parent_best(parent_run_id, study),
-        ],
-    )
+    try:
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=spec.study.timeout,
+            catch=TRIAL_FAILURES,
+            callbacks=[
+                optuna.study.MaxTrialsCallback(spec.study.n_trials, states=FINISHED_STATES),
+                lambda study, trial: tracker.log_parent_best(parent_run_id, study),
+            ],
+        )
+    except BaseException:
+        # Interrupted (Ctrl-C) or an unexpected error: Optuna has already failed the running trial;
+        # close the parent run too unless another worker is still running trials of this study.
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            tracker.client.set_terminated(parent_run_id, status="KILLED")
+        raise
     ran = len({trial.number for trial in finished_trials(study)} - before)
     log_study_summary(study, tracker, parent_run_id)
     return SweepOutcome(study, ran, time.monotonic() - started)
