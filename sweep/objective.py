@@ -20,7 +20,6 @@ from sweep.progress import SweepProgress
 from sweep.space import suggest
 from sweep.spec import StudySpec
 from sweep.tracking import StudyTracker, TrialRun
-from trainer.data.stats import split_checksum
 from trainer.engine import TrainResult, train
 
 METRIC = "val/miou"
@@ -38,17 +37,19 @@ def trial_key(trial: optuna.Trial) -> int:
 class TrialObjective:
     """Callable for `study.optimize`; returns the trial's best val mIoU."""
 
-    def __init__(self, spec: StudySpec, tracker: StudyTracker, parent_run_id: str, progress: SweepProgress) -> None:
+    def __init__(
+        self,
+        spec: StudySpec,
+        tracker: StudyTracker,
+        parent_run_id: str,
+        progress: SweepProgress,
+        data_tags: Mapping[str, str],
+    ) -> None:
         self.spec = spec
         self.tracker = tracker
         self.parent_run_id = parent_run_id
         self.progress = progress
-        data = spec.train.data
-        self.data_tags = {
-            "data.root": str(data.root),
-            "data.train_checksum": split_checksum(data.root, data.train_split),
-            "data.val_checksum": split_checksum(data.root, data.val_split),
-        }
+        self.data_tags = dict(data_tags)
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.spec.search)

@@ -25,6 +25,7 @@ from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
 from sweep.tracking import StudyTracker
 from trainer.components import ensure_data
+from trainer.data.stats import split_checksum
 from trainer.errors import ConfigError, DivergedError, TrainerError
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -90,6 +91,17 @@ def load_existing_study(spec: StudySpec) -> optuna.Study:
         raise StudyNotFoundError(f"study {spec.study.name!r} is not in {url}; run `sweep run {spec.source}` first") from None
 
 
+def dataset_tags(spec: StudySpec) -> dict[str, str]:
+    """Make the data if the study generates it, and fingerprint both splits for every trial's run."""
+    data = spec.train.data
+    root = ensure_data(data)
+    return {
+        "data.root": str(root),
+        "data.train_checksum": split_checksum(root, data.train_split),
+        "data.val_checksum": split_checksum(root, data.val_split),
+    }
+
+
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED_STATES)
 
@@ -98,6 +110,7 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
     """Run the trials the study still lacks; return at once, running nothing, when none are left."""
     started = time.monotonic()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    data_tags = dataset_tags(spec)  # fails on missing or bad data before any study or run exists
     study = open_study(spec)
     # A seeded sampler would redraw the same first trials on every rerun: give each run its own stream.
     study.sampler = build_sampler(spec.study.sampler, stream=len(study.get_trials(deepcopy=False)))
@@ -107,12 +120,11 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
         progress.already_complete(spec.study.n_trials, done)
         return SweepOutcome(study, 0, time.monotonic() - started)
 
-    ensure_data(spec.train.data)  # once, before any worker's trial needs it
     tracker = StudyTracker(
         spec.tracking_uri, spec.experiment_name, study_name=spec.study.name, storage_url=spec.storage_url
     )
     parent_run_id = tracker.parent_run_id(study)
-    objective = TrialObjective(spec, tracker, parent_run_id, progress)
+    objective = TrialObjective(spec, tracker, parent_run_id, progress, data_tags)
     progress.study_start(spec.study.name, spec.study.n_trials, done)
     before = {trial.number for trial in finished_trials(study)}
     try:

@@ -110,3 +110,34 @@ def test_promote_refuses_without_a_completed_trial(tmp_path: Path, monkeypatch: 
     result = CliRunner().invoke(cli, ["promote", "study.yaml"])
     assert result.exit_code == 1
     assert "has no completed trial yet" in result.output and "Traceback" not in result.output
+
+
+def test_missing_data_fails_before_any_study_or_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    document = with_change("train/data", {"root": "data/absent"})
+    Path("study.yaml").write_text(yaml.safe_dump(document))
+    result = CliRunner().invoke(cli, ["run", "study.yaml"])
+    assert result.exit_code == 1 and "data/absent" in result.output and "trainer data synth" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
+
+
+def test_interrupted_run_leaves_nothing_running(synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(yaml.safe_dump(with_change("train/data", {"root": str(synth_voc)})))
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sweep.objective.train", interrupted)
+    result = CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"])
+    assert result.exit_code == 1 and "Aborted" in result.output
+    study = optuna.load_study(study_name="bad-input", storage="sqlite:///runs/bad-input/optuna.db")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient("sqlite:///runs/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("bad-input").experiment_id])
+    statuses = {run.data.tags["sweep.role"]: run.info.status for run in runs}
+    assert statuses == {"trial": "FAILED", "study": "KILLED"}
