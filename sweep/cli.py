@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 import click
@@ -33,7 +34,31 @@ def _storage_options(command: Any) -> Any:
     return click.option("--tracking-uri", default=None, help="MLflow tracking URI (overrides tracking.uri).")(command)
 
 
-@click.group(cls=ErrorHandlingGroup)
+class SweepErrorGroup(ErrorHandlingGroup):
+    """Also reports an unreachable or unusable Optuna storage or MLflow server as one line, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from mlflow.exceptions import MlflowException
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyError as error:
+            _fail(f"cannot use the Optuna storage: {error.__class__.__name__}: {str(error).splitlines()[0]}")
+        except ModuleNotFoundError as error:
+            if error.name not in {"psycopg2", "pymysql", "MySQLdb"}:
+                raise
+            _fail(f"the storage needs the {error.name} driver; for PostgreSQL: pip install 'segsweep[postgres]'")
+        except MlflowException as error:
+            _fail(f"MLflow: {str(error).splitlines()[0]}")
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group(cls=SweepErrorGroup)
 @click.version_option(package_name="segsweep")
 def cli() -> None:
     """Hyperparameter sweeps of DeepLabV3+ with Optuna, tracked in MLflow."""

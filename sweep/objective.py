@@ -8,6 +8,7 @@ user attrs), so `trainer.train` resumes it from its last finished epoch.
 from __future__ import annotations
 
 import shutil
+import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ from sweep.tracking import StudyTracker, TrialRun
 from trainer.engine import TrainResult, train
 
 METRIC = "val/miou"
+NAMESPACE_ATTR = "checkpoint_namespace"
 
 
 def trial_key(trial: optuna.Trial) -> int:
@@ -32,6 +34,20 @@ def trial_key(trial: optuna.Trial) -> int:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         original = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
     return trial.number if original is None else int(original)
+
+
+def trial_checkpoint_dir(artifacts_dir: Path, trial: optuna.Trial) -> Path:
+    """`<artifacts_dir>/<study namespace>/trial-<original number>`.
+
+    The namespace is a random token kept in the study's user attrs, so a study deleted and created
+    again under the same name never picks up the old study's checkpoints, while a retried trial finds
+    its original's. Read fresh for each trial, so workers that raced to set it agree afterwards.
+    """
+    namespace = trial.study.user_attrs.get(NAMESPACE_ATTR)
+    if namespace is None:
+        trial.study.set_user_attr(NAMESPACE_ATTR, uuid.uuid4().hex[:12])
+        namespace = trial.study.user_attrs[NAMESPACE_ATTR]
+    return artifacts_dir / str(namespace) / f"trial-{trial_key(trial)}"
 
 
 class TrialObjective:
@@ -53,7 +69,7 @@ class TrialObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.spec.search)
-        checkpoint_dir = self.spec.artifacts_dir / f"trial-{trial_key(trial)}"
+        checkpoint_dir = trial_checkpoint_dir(self.spec.artifacts_dir, trial)
         config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
         trial.set_user_attr("checkpoint_dir", str(checkpoint_dir))
         run = self.tracker.start_trial(trial, config, self.parent_run_id, self.data_tags)

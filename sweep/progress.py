@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -37,14 +38,18 @@ class SweepProgress(TrainingListener):
     def already_complete(self, n_trials: int, done: int) -> None:
         self.console.print(f"study already has {done} finished trials of {n_trials}: nothing to run")
 
-    def study_start(self, name: str, n_trials: int, done: int) -> None:
+    def study_start(self, name: str, n_trials: int, done: int, best: float | None = None) -> None:
         self.total, self.finished_before, self.started = n_trials, done, time.monotonic()
+        self.best = -math.inf if best is None else best
         self.console.print(f"study {name}: {done}/{n_trials} trials finished, running the rest")
 
     def trial_start(self, number: int, params: Mapping[str, Any], epochs: int) -> None:
         self.trial_number, self.epochs = number, epochs
         shown = ", ".join(f"{key}={_short(value)}" for key, value in params.items())
         self.console.print(f"trial {self._position()}/{self.total} (#{number}) {shown}")
+
+    def on_resume(self, epoch: int, checkpoint: Path) -> None:
+        self.console.print(f"  trial #{self.trial_number} resumes after epoch {epoch} from {checkpoint}")
 
     def on_iteration(self, epoch: int, iteration: int, loss: float, lr: float) -> None:
         self.last_loss = loss
@@ -102,12 +107,10 @@ class LiveSweepProgress(SweepProgress):
             self.bar.update(self.task, completed=iteration, epoch=f"{epoch}/{self.epochs}", loss=loss)
 
     def on_train_end(self) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None
         self.bar.stop()
-
-    def trial_end(self, number: int, state: str, value: float | None) -> None:
-        self.bar.stop()
-        self.task = None
-        super().trial_end(number, state, value)
 
 
 def _short(value: Any) -> str:

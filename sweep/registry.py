@@ -79,16 +79,21 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
 def _register(client: MlflowClient, spec: StudySpec, name: str, run_id: str, trial_number: int, value: float) -> str:
     with tempfile.TemporaryDirectory(prefix="sweep-promote-") as scratch:
         checkpoint = client.download_artifacts(run_id, "checkpoint/best.pt", scratch)
+        # Logging a model into the trial's run needs MLflow's fluent API (it links the LoggedModel to
+        # the run); whatever happens, the completed trial's run ends FINISHED as before.
         mlflow.set_tracking_uri(spec.tracking_uri)
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_NAME_IN_RUN,
-                python_model=str(SERVING_CODE),
-                artifacts={"checkpoint": checkpoint},
-                code_paths=[str(Path(trainer.__file__).parent)],
-                pip_requirements=_requirements(),
-                signature=SIGNATURE,
-            )
+        try:
+            with mlflow.start_run(run_id=run_id):
+                info = mlflow.pyfunc.log_model(
+                    name=MODEL_NAME_IN_RUN,
+                    python_model=str(SERVING_CODE),
+                    artifacts={"checkpoint": checkpoint},
+                    code_paths=[str(Path(trainer.__file__).parent)],
+                    pip_requirements=_requirements(),
+                    signature=SIGNATURE,
+                )
+        finally:
+            client.set_terminated(run_id, status="FINISHED")
     version = mlflow.register_model(
         info.model_uri,
         name,

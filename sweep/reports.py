@@ -8,7 +8,6 @@ import optuna
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.registry import MODEL_NAME_IN_RUN
 from sweep.spec import StudySpec
 from sweep.tracking import RUN_ID_ATTR
 
@@ -39,22 +38,19 @@ def best_summary(spec: StudySpec, study: optuna.Study) -> dict[str, Any] | None:
     best = study.best_trial
     summary = trial_row(best)
     run_id = summary["mlflow_run_id"]
-    summary["metrics"] = {}
-    summary["checkpoint_uri"] = None
-    summary["registered_model_uris"] = []
+    summary.update(metrics={}, best_epoch=best.user_attrs.get("best_epoch"), checkpoint_uri=None, registered_model_uris=[], model_uri=None)
     if run_id is not None:
         client = MlflowClient(spec.tracking_uri)
         run = client.get_run(run_id)
-        best_epoch = best.user_attrs.get("best_epoch")
-        summary["best_epoch"] = best_epoch
-        summary["metrics"] = _metrics_at(client, run_id, run.data.metrics, best_epoch)
+        summary["metrics"] = _metrics_at(client, run_id, run.data.metrics, summary["best_epoch"])
         summary["checkpoint_uri"] = f"runs:/{run_id}/checkpoint/best.pt"
         versions = client.search_model_versions(f"name = '{spec.registered_model_name}' and run_id = '{run_id}'")
         for version in versions:
             aliases = getattr(version, "aliases", []) or []
             summary["registered_model_uris"] += [f"models:/{version.name}@{alias}" for alias in aliases]
             summary["registered_model_uris"].append(f"models:/{version.name}/{version.version}")
-        summary["model_uri"] = (summary["registered_model_uris"] or [f"runs:/{run_id}/{MODEL_NAME_IN_RUN}"])[0]
+        # Before `sweep promote` there is no MLflow model yet; the checkpoint URI works with `trainer predict`.
+        summary["model_uri"] = (summary["registered_model_uris"] or [summary["checkpoint_uri"]])[0]
     return summary
 
 

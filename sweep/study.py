@@ -33,7 +33,7 @@ HEARTBEAT_INTERVAL_S = 60
 HEARTBEAT_GRACE_S = 180
 MAX_RETRIES = 2
 # Failures that end one trial (recorded on its run) while the study goes on.
-TRIAL_FAILURES: tuple[type[BaseException], ...] = (DivergedError, ConfigError, torch.OutOfMemoryError)
+TRIAL_FAILURES: tuple[type[BaseException], ...] = (DivergedError, ConfigError, torch.cuda.OutOfMemoryError)
 
 
 class StudyNotFoundError(TrainerError):
@@ -70,6 +70,13 @@ def build_storage(url: str) -> RDBStorage:
 
 def open_study(spec: StudySpec) -> optuna.Study:
     """Create the study, or load it when it exists (`load_if_exists`)."""
+    try:
+        return _create_or_load(spec)
+    except ValueError as error:  # e.g. an existing study with another direction
+        raise ConfigError("study", f"{error}", source=spec.source) from None
+
+
+def _create_or_load(spec: StudySpec) -> optuna.Study:
     return optuna.create_study(
         study_name=spec.study.name,
         storage=build_storage(spec.storage_url),
@@ -125,7 +132,7 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
     )
     parent_run_id = tracker.parent_run_id(study)
     objective = TrialObjective(spec, tracker, parent_run_id, progress, data_tags)
-    progress.study_start(spec.study.name, spec.study.n_trials, done)
+    progress.study_start(spec.study.name, spec.study.n_trials, done, _best_value(study))
     before = {trial.number for trial in finished_trials(study)}
     try:
         study.optimize(
@@ -147,3 +154,10 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
     ran = len({trial.number for trial in finished_trials(study)} - before)
     log_study_summary(study, tracker, parent_run_id)
     return SweepOutcome(study, ran, time.monotonic() - started)
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    try:
+        return float(study.best_value)
+    except ValueError:  # no completed trial yet
+        return None

@@ -24,6 +24,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from trainer.config import TrainConfig
 from trainer.config_loading import flatten
@@ -38,7 +39,7 @@ def mask_password(url: str) -> str:
     """`postgresql://user:secret@host/db` becomes `postgresql://user:***@host/db`; other URLs are unchanged."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not an SQLAlchemy URL (e.g. a journal file): nothing to mask
+    except ArgumentError:  # not an SQLAlchemy URL (e.g. a journal file): nothing to mask
         return url
 
 
@@ -75,16 +76,24 @@ class StudyTracker:
     def parent_run_id(self, study: optuna.Study) -> str:
         """The study's parent run: found through the study's user attr on reruns, created otherwise."""
         existing = study.user_attrs.get(PARENT_RUN_ATTR)
-        if existing is not None and self._run_exists(str(existing)):
-            self.client.update_run(str(existing), status="RUNNING")
-            return str(existing)
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=self.study_name,
-            tags={**self.common_tags, "sweep.role": "study"},
+        if existing is None or not self._run_exists(str(existing)):
+            existing = self._find_parent_by_tags() or self.client.create_run(
+                self.experiment_id, run_name=self.study_name, tags={**self.common_tags, "sweep.role": "study"}
+            ).info.run_id
+            study.set_user_attr(PARENT_RUN_ATTR, existing)
+        self.client.update_run(str(existing), status="RUNNING")
+        return str(existing)
+
+    def _find_parent_by_tags(self) -> str | None:
+        """The oldest parent run of this study on this storage, for when the user attr is missing."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            f"tags.`sweep.role` = 'study' and tags.`optuna.study_name` = '{self.study_name}' "
+            f"and tags.`optuna.storage` = '{self.common_tags['optuna.storage']}'",
+            order_by=["attributes.start_time ASC"],
+            max_results=1,
         )
-        study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
-        return run.info.run_id
+        return runs[0].info.run_id if runs else None
 
     def start_trial(self, trial: optuna.Trial, config: TrainConfig, parent_run_id: str, extra_tags: Mapping[str, str]) -> TrialRun:
         """Create (or, for a retried trial, reopen) the trial's run and record its whole config."""

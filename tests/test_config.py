@@ -40,6 +40,8 @@ def test_config_is_frozen() -> None:
         ({"model": {"output_stride": 4}}, "model.output_stride", "4 is not one of 8, 16"),
         ({"loss": {"class_weights": "stat"}}, "loss.class_weights", "'stat' is not one of none, stats"),
         ({"loss": {"class_weights": [1.0, -1.0]}}, "loss.class_weights[1]", "greater than or equal to 0"),
+        ({"loss": {"class_weights": [1.0, 2.0]}}, "loss", r"class_weights has 2 values; give one per VOC class \(21\)"),
+        ({"loss": {"focal_alpha": [0.5] * 20}}, "loss", "focal_alpha has 20 values"),
         ({"loss": {"ce_weight": 0}}, "loss", "both 0"),
         ({"data": {"scale_min": 3.0}}, "data", "must not exceed scale_max"),
         ({"epochs": 0}, "epochs", "greater than or equal to 1"),
@@ -102,3 +104,10 @@ def test_field_paths_and_flatten_agree() -> None:
     flat = flatten(TrainConfig().to_dict())
     assert flat["optim.lr"] == 0.01 and flat["data.root"] == "data/voc-synth"
     assert flat["data.synthesize"] is None
+
+
+def test_num_classes_matches_the_data_layer() -> None:
+    from trainer.config import NUM_CLASSES
+    from trainer.data import NUM_CLASSES as DATA_NUM_CLASSES, VOC_CLASSES
+
+    assert NUM_CLASSES == DATA_NUM_CLASSES == len(VOC_CLASSES)

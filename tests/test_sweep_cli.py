@@ -141,3 +141,12 @@ def test_interrupted_run_leaves_nothing_running(synth_voc: Path, tmp_path: Path,
     runs = client.search_runs([client.get_experiment_by_name("bad-input").experiment_id])
     statuses = {run.data.tags["sweep.role"]: run.info.status for run in runs}
     assert statuses == {"trial": "FAILED", "study": "KILLED"}
+
+
+def test_unreachable_postgres_storage_is_one_line_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(yaml.safe_dump(VALID))
+    url = "postgresql+psycopg2://user:secret@127.0.0.1:1/none"
+    result = CliRunner().invoke(cli, ["status", "study.yaml", "--storage", url])
+    assert result.exit_code == 1 and "error: cannot use the Optuna storage: OperationalError" in result.output
+    assert "Traceback" not in result.output and "secret" not in result.output

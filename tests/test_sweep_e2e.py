@@ -145,12 +145,17 @@ def test_status_and_best_report_the_study(finished_study: dict[str, Any]) -> Non
         patch.chdir(finished_study["workdir"])
         status = invoke(sweep_cli, ["status", str(finished_study["study_file"]), "--json"])
         best = invoke(sweep_cli, ["best", str(finished_study["study_file"]), "--json"])
+    assert status.exit_code == 0 and best.exit_code == 0
     rows = json.loads(status.output)
     assert [row["number"] for row in rows] == list(range(N_TRIALS))
     assert {row["state"] for row in rows} == {"COMPLETE", "PRUNED", "FAIL"}
     summary = json.loads(best.output)
     assert summary["number"] == finished_study["study"].best_trial.number
     assert summary["metrics"]["val/miou"] == pytest.approx(finished_study["study"].best_value)
+    run_id = finished_study["study"].best_trial.user_attrs["mlflow_run_id"]
+    assert summary["checkpoint_uri"] == f"runs:/{run_id}/checkpoint/best.pt"
+    assert summary["model_uri"] in [summary["checkpoint_uri"], *summary["registered_model_uris"]]
+    assert summary["best_epoch"] in (1, 2)
 
 
 def test_promote_is_idempotent_and_the_alias_predicts(finished_study: dict[str, Any], synth_voc: Path) -> None:
@@ -167,7 +172,10 @@ def test_promote_is_idempotent_and_the_alias_predicts(finished_study: dict[str, 
     versions = client.search_model_versions("name = 'tiny-voc'")
     assert len(versions) == 1
     version = client.get_model_version_by_alias("tiny-voc", "champion")
-    assert str(version.version) == "1" and version.tags["trial_number"] == str(finished_study["study"].best_trial.number)
+    best = finished_study["study"].best_trial
+    assert str(version.version) == "1" and version.tags["trial_number"] == str(best.number)
+    assert version.tags["study"] == "tiny" and float(version.tags["val_miou"]) == pytest.approx(best.value, abs=1e-6)
+    assert client.get_run(best.user_attrs["mlflow_run_id"]).info.status == "FINISHED", "promote keeps the trial's state"
     assert predicted.exit_code == 0, predicted.output
     from PIL import Image
 

@@ -12,6 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+NUM_CLASSES = 21
+"""Pascal VOC: 20 object classes and background (the data layer's `trainer.data.NUM_CLASSES`)."""
+
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 Positive = Annotated[float, Field(gt=0.0)]
@@ -85,6 +88,13 @@ class LossConfig(_Section):
     def _some_component_is_on(self) -> LossConfig:
         if self.ce_weight == 0 and self.focal_weight == 0:
             raise ValueError("ce_weight and focal_weight are both 0; set at least one above 0")
+        return self
+
+    @model_validator(mode="after")
+    def _one_value_per_class(self) -> LossConfig:
+        for name, values in (("class_weights", self.class_weights), ("focal_alpha", self.focal_alpha)):
+            if isinstance(values, list) and len(values) != NUM_CLASSES:
+                raise ValueError(f"{name} has {len(values)} values; give one per VOC class ({NUM_CLASSES})")
         return self
 
 

@@ -63,6 +63,7 @@ class TrainingState:
     epoch: int = 0
     best_miou: float = -math.inf
     best_epoch: int = 0
+    patience_reference: float = -math.inf
     epochs_without_improvement: int = 0
     stopped_early: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
@@ -88,20 +89,24 @@ def train(
         listener.on_resume(state.epoch, folder / LAST_NAME)
 
     listener.on_train_start(config.epochs, len(parts.train_loader), state.epoch)
-    for epoch in range(state.epoch + 1, config.epochs + 1):
-        if state.stopped_early:
-            break
-        train_loss = _train_one_epoch(parts, step, epoch, listener)
-        metrics = {"train/loss": train_loss, "lr": _head_lr(parts.optimizer)}
-        metrics.update(evaluate(parts.model, parts.val_loader, device, step.autocast_dtype, config.channels_last))
-        _advance(state, epoch, metrics, config)
-        save_checkpoint(training_state_dict(state, config, parts, step.scaler), folder / LAST_NAME)
-        if state.best_epoch == epoch:
-            _save_best(parts, config, epoch, metrics, folder / BEST_NAME)
-        listener.on_epoch_end(epoch, metrics)
-        if report is not None:
-            report(epoch, metrics)
-    listener.on_train_end()
+    try:
+        for epoch in range(state.epoch + 1, config.epochs + 1):
+            if state.stopped_early:
+                break
+            train_loss = _train_one_epoch(parts, step, epoch, listener)
+            metrics = {"train/loss": train_loss, "lr": _head_lr(parts.optimizer)}
+            metrics.update(evaluate(parts.model, parts.val_loader, device, step.autocast_dtype, config.channels_last))
+            _advance(state, epoch, metrics, config)
+            # best.pt first: a crash between the two writes then leaves a last.pt that never names a
+            # best epoch whose weights are missing.
+            if state.best_epoch == epoch:
+                _save_best(parts, config, epoch, metrics, folder / BEST_NAME)
+            save_checkpoint(training_state_dict(state, config, parts, step.scaler), folder / LAST_NAME)
+            listener.on_epoch_end(epoch, metrics)
+            if report is not None:
+                report(epoch, metrics)
+    finally:
+        listener.on_train_end()
     return TrainResult(
         best_miou=state.best_miou,
         best_epoch=state.best_epoch,
@@ -142,8 +147,11 @@ def _advance(state: TrainingState, epoch: int, metrics: dict[str, float], config
     """Record an evaluated epoch: history, best so far, and the early-stopping counter."""
     miou = metrics["val/miou"]
     stopping = config.early_stopping
-    if miou > state.best_miou + stopping.min_delta:
+    # Patience counts epochs since the last gain of more than min_delta over the value at that gain, so
+    # a run of small gains that add up still counts as progress.
+    if miou > state.patience_reference + stopping.min_delta:
         state.epochs_without_improvement = 0
+        state.patience_reference = miou
     else:
         state.epochs_without_improvement += 1
     if miou > state.best_miou:

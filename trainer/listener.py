@@ -26,4 +26,4 @@ class TrainingListener:
         """Called after evaluation and checkpointing of `epoch`."""
 
     def on_train_end(self) -> None:
-        """Called once when the loop ends normally."""
+        """Called once when the loop ends, normally or by an exception (which then propagates)."""

@@ -7,6 +7,7 @@ them is used. Weights load with `weights_only=True`: nothing is unpickled.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +47,11 @@ def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None
 
     if tracking_uri is not None:
         mlflow.set_tracking_uri(tracking_uri)
-    destination = tempfile.mkdtemp(prefix="trainer-model-")
+    # One folder per URI, reused: repeated predictions do not pile up copies of the same model.
+    destination = Path(tempfile.gettempdir()) / "trainer-models" / hashlib.sha256(text.encode()).hexdigest()[:16]
+    destination.mkdir(parents=True, exist_ok=True)
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text, dst_path=destination))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text, dst_path=str(destination)))
     except Exception as error:  # MLflow raises MlflowException or OSError subclasses for unknown models
         raise CheckpointError(f"{text}: cannot download the model ({error})") from error
     found = [local] if local.is_file() else sorted(local.rglob("*.pt"))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from trainer.engine import TrainingState
 
 # Keys that may change between a run and its resume without changing the numbers it produces.
-_RESUMABLE_CHANGES = ("checkpoint.", "data.num_workers", "data.root", "device", "early_stopping.")
+_RESUMABLE_CHANGES = ("checkpoint.", "data.num_workers", "device", "early_stopping.")
 
 
 def training_state_dict(
@@ -59,6 +59,7 @@ def load_training_state(
         epoch=int(saved["epoch"]),
         best_miou=float(saved["best_miou"]),
         best_epoch=int(saved["best_epoch"]),
+        patience_reference=float(saved["patience_reference"]),
         epochs_without_improvement=int(saved["epochs_without_improvement"]),
         stopped_early=bool(saved["stopped_early"]),
         history=[dict(row) for row in saved["history"]],

@@ -1,0 +1,86 @@
+"""A trial whose worker died is retried: same checkpoint folder, same MLflow run, resumed mid-way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+import sweep.objective
+from sweep.cli import cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
+    synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "study": {"name": "retry", "n_trials": 1, "sampler": {"type": "random", "seed": 0}},
+                "train": {
+                    "epochs": 3,
+                    "device": "cpu",
+                    "data": {"root": str(synth_voc), "crop_size": 48, "batch_size": 4, "eval_batch_size": 2, "num_workers": 0},
+                    "model": {"backbone": "mobilenet_v3_large"},
+                },
+                "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.02}},
+            }
+        )
+    )
+    real_train = sweep.objective.train
+    epochs_trained: list[int] = []
+
+    def dies_after_epoch_2(config: Any, report: Any, listener: Any = None) -> Any:
+        def report_then_die(epoch: int, metrics: Mapping[str, float]) -> None:
+            epochs_trained.append(epoch)
+            report(epoch, metrics)
+            if epoch == 2:
+                raise KeyboardInterrupt  # the worker is gone right after epoch 2's checkpoint
+
+        return real_train(config, report_then_die, listener=listener)
+
+    monkeypatch.setattr(sweep.objective, "train", dies_after_epoch_2)
+    assert CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"]).exit_code == 1
+    storage = "sqlite:///runs/retry/optuna.db"
+    study = optuna.load_study(study_name="retry", storage=storage)
+    (dead,) = study.trials
+    assert dead.state == TrialState.FAIL and dead.intermediate_values.keys() == {1, 2}
+    # What Optuna's heartbeat does to a stale trial: fail it and enqueue a copy.
+    RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)(study, dead)
+
+    monkeypatch.setattr(sweep.objective, "train", lambda config, report, listener=None: real_train(
+        config, lambda e, m: (epochs_trained.append(e), report(e, m)), listener=listener
+    ))
+    result = CliRunner().invoke(cli, ["run", "study.yaml", "--quiet", "--n-trials", "2"])
+    assert result.exit_code == 0, result.output
+    assert epochs_trained == [1, 2, 3], "the retry trains only the missing epoch"
+    assert "resumes after epoch 2" in result.output
+
+    study = optuna.load_study(study_name="retry", storage=storage)
+    retried = study.trials[1]
+    assert retried.state == TrialState.COMPLETE and retried.params == dead.params
+    assert retried.intermediate_values.keys() == {1, 2, 3} and retried.user_attrs["epochs_run"] == 3
+    assert retried.user_attrs["checkpoint_dir"] == dead.user_attrs["checkpoint_dir"]
+    assert retried.user_attrs["checkpoint_dir"].endswith("/trial-0")
+
+    client = MlflowClient("sqlite:///runs/mlflow.db")
+    run_id = retried.user_attrs["mlflow_run_id"]
+    assert run_id == dead.user_attrs["mlflow_run_id"], "the retry reopens the original run"
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["optuna.trial_number"] == "1"
+    assert sorted(m.step for m in client.get_metric_history(run_id, "val/miou")) == [1, 2, 3]
+    experiment = client.get_experiment_by_name("retry")
+    parents = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'study'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED", "reruns reattach to one parent"
+    assert len(client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'")) == 1
