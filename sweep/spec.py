@@ -23,6 +23,7 @@ from sweep.samplers import MedianPrunerSpec, PrunerSpec, SamplerSpec, TPESampler
 from sweep.space import SWEEP_OWNED_SECTION, Distribution, check_against_train, check_search_path
 from trainer.config import TrainConfig
 from trainer.config_loading import apply_overrides, read_yaml, validate
+from trainer.uris import absolute_sqlite_url
 from trainer.errors import ConfigError
 
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
@@ -134,11 +135,11 @@ class StudySpec(BaseModel):
 
     @property
     def storage_url(self) -> str:
-        return self.study.storage or f"sqlite:///runs/{self.study.name}/optuna.db"
+        return absolute_sqlite_url(self.study.storage or f"sqlite:///runs/{self.study.name}/optuna.db")
 
     @property
     def tracking_uri(self) -> str:
-        return self.tracking.uri or DEFAULT_TRACKING_URI
+        return absolute_sqlite_url(self.tracking.uri or DEFAULT_TRACKING_URI)
 
     @property
     def experiment_name(self) -> str:

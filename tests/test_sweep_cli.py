@@ -86,8 +86,8 @@ def test_validate_prints_the_resolved_study(tmp_path: Path, monkeypatch: pytest.
     result = CliRunner().invoke(cli, ["validate", "study.yaml"])
     assert result.exit_code == 0
     resolved = yaml.safe_load(result.output.split("search space:")[0])
-    assert resolved["study"]["storage"] == "sqlite:///runs/bad-input/optuna.db"
-    assert resolved["tracking"]["uri"] == "sqlite:///runs/mlflow.db"
+    assert resolved["study"]["storage"] == f"sqlite:///{tmp_path.resolve()}/runs/bad-input/optuna.db"
+    assert resolved["tracking"]["uri"] == f"sqlite:///{tmp_path.resolve()}/runs/mlflow.db"
     assert resolved["train"]["optim"]["name"] == "sgd"
     assert "optim.lr: float in [0.0001, 0.1], log" in result.output
 
@@ -137,7 +137,7 @@ def test_interrupted_run_leaves_nothing_running(synth_voc: Path, tmp_path: Path,
 
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient("sqlite:///runs/mlflow.db")
+    client = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("bad-input").experiment_id])
     statuses = {run.data.tags["sweep.role"]: run.info.status for run in runs}
     assert statuses == {"trial": "FAILED", "study": "KILLED"}

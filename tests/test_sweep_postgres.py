@@ -53,7 +53,7 @@ def test_study_runs_on_postgres_and_masks_the_password(synth_voc: Path, tmp_path
     study = optuna.load_study(study_name="on-postgres", storage=postgres_url)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert not Path("runs/on-postgres/optuna.db").exists(), "nothing may fall back to SQLite"
-    client = MlflowClient("sqlite:///runs/mlflow.db")
+    client = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
     run = client.get_run(study.trials[0].user_attrs["mlflow_run_id"])
     assert run.data.tags["optuna.storage"] == postgres_url.replace(":sweep_test@", ":***@")
     again = CliRunner().invoke(cli, ["status", "study.yaml", "--storage", postgres_url, "--json"])

@@ -74,7 +74,7 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
     assert retried.user_attrs["checkpoint_dir"] == dead.user_attrs["checkpoint_dir"]
     assert retried.user_attrs["checkpoint_dir"].endswith("/trial-0")
 
-    client = MlflowClient("sqlite:///runs/mlflow.db")
+    client = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
     run_id = retried.user_attrs["mlflow_run_id"]
     assert run_id == dead.user_attrs["mlflow_run_id"], "the retry reopens the original run"
     run = client.get_run(run_id)

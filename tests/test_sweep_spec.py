@@ -9,6 +9,7 @@ import optuna
 import pytest
 import yaml
 
+from trainer.uris import absolute_sqlite_url
 from sweep.samplers import (
     HyperbandPrunerSpec,
     MedianPrunerSpec,
@@ -65,8 +66,9 @@ def test_smoke_study_generates_its_data_and_can_prune() -> None:
 
 
 def test_defaults_are_resolved(spec: StudySpec) -> None:
-    assert spec.storage_url == "sqlite:///runs/tiny/optuna.db"
-    assert spec.tracking_uri == "sqlite:///runs/mlflow.db"
+    # relative SQLite paths resolve against the working folder (MLflow caches stores per URL string)
+    assert spec.storage_url == f"sqlite:///{Path.cwd()}/runs/tiny/optuna.db"
+    assert spec.tracking_uri == f"sqlite:///{Path.cwd()}/runs/mlflow.db"
     assert spec.experiment_name == spec.registered_model_name == "tiny"
     assert spec.artifacts_dir == Path("runs/tiny/trials")
     assert spec.study.direction == "maximize"
@@ -76,9 +78,9 @@ def test_defaults_are_resolved(spec: StudySpec) -> None:
 def test_resolved_is_plain_yaml_with_defaults(spec: StudySpec) -> None:
     resolved = spec.resolved()
     assert yaml.safe_load(yaml.safe_dump(resolved)) == resolved
-    assert resolved["study"]["storage"] == "sqlite:///runs/tiny/optuna.db"
+    assert resolved["study"]["storage"] == f"sqlite:///{Path.cwd()}/runs/tiny/optuna.db"
     assert resolved["study"]["artifacts_dir"] == "runs/tiny/trials"
-    assert resolved["tracking"] == {"uri": "sqlite:///runs/mlflow.db", "experiment": "tiny", "registered_model": "tiny"}
+    assert resolved["tracking"] == {"uri": f"sqlite:///{Path.cwd()}/runs/mlflow.db", "experiment": "tiny", "registered_model": "tiny"}
     assert resolved["train"]["epochs"] == 2 and resolved["train"]["optim"]["momentum"] == 0.9
     assert "checkpoint" not in resolved["train"]
     assert resolved["search"]["data.batch_size"] == {"type": "int", "low": 2, "high": 8, "log": False, "step": 2}
@@ -112,7 +114,7 @@ def test_train_data_is_a_copy(spec: StudySpec) -> None:
 
 def test_with_overrides_validates_the_new_values(spec: StudySpec) -> None:
     changed = spec.with_overrides(n_trials=3, timeout=60, storage="sqlite:///other.db", tracking_uri="https://mlflow.example")
-    assert (changed.study.n_trials, changed.study.timeout, changed.storage_url) == (3, 60, "sqlite:///other.db")
+    assert (changed.study.n_trials, changed.study.timeout, changed.storage_url) == (3, 60, f"sqlite:///{Path.cwd()}/other.db")
     assert changed.tracking_uri == "https://mlflow.example" and changed.search == spec.search
     assert spec.with_overrides().study == spec.study and spec.study.n_trials == 20
     with pytest.raises(ConfigError, match=r"command line: study.n_trials: Input should be greater than or equal to 1"):
@@ -229,12 +231,12 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     ["sqlite:///runs/m.db", "postgresql://u@h/db", "mysql://u@h/db", "http://localhost:5000", "https://mlflow.example", "databricks"],
 )
 def test_accepted_tracking_uris(tmp_path: Path, uri: str) -> None:
-    assert load_study_spec(write(tmp_path, _set("tracking.uri", uri))).tracking_uri == uri
+    assert load_study_spec(write(tmp_path, _set("tracking.uri", uri))).tracking_uri == absolute_sqlite_url(uri)
 
 
 @pytest.mark.parametrize("url", ["sqlite:///optuna.db", "postgresql://u@h/db", "postgresql+psycopg2://u@h/db", "mysql://u@h/db"])
 def test_accepted_storage_urls(tmp_path: Path, url: str) -> None:
-    assert load_study_spec(write(tmp_path, _set("study.storage", url))).storage_url == url
+    assert load_study_spec(write(tmp_path, _set("study.storage", url))).storage_url == absolute_sqlite_url(url)
 
 
 def test_suggest_draws_in_range_with_the_right_types(spec: StudySpec) -> None:

@@ -24,6 +24,7 @@ from trainer.data import NUM_CLASSES, read_image, voc_palette
 from trainer.data.transforms import Normalize
 from trainer.errors import CheckpointError
 from trainer.model import build_model
+from trainer.uris import absolute_sqlite_url
 
 _URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 OVERLAY_ALPHA = 0.5
@@ -46,7 +47,7 @@ def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None
     import mlflow
 
     if tracking_uri is not None:
-        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_tracking_uri(absolute_sqlite_url(tracking_uri))
     # One folder per URI, reused: repeated predictions do not pile up copies of the same model.
     destination = Path(tempfile.gettempdir()) / "trainer-models" / hashlib.sha256(text.encode()).hexdigest()[:16]
     destination.mkdir(parents=True, exist_ok=True)
