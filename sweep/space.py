@@ -67,8 +67,6 @@ class FloatDistribution(_Spec):
     def suggest(self, trial: optuna.Trial, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
 
-    def to_optuna(self) -> optuna.distributions.BaseDistribution:
-        return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def describe(self) -> str:
         return f"float in [{self.low!r}, {self.high!r}]" + (", log" if self.log else "") + (f", step {self.step!r}" if self.step is not None else "")
@@ -102,8 +100,6 @@ class IntDistribution(_Spec):
     def suggest(self, trial: optuna.Trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
 
-    def to_optuna(self) -> optuna.distributions.BaseDistribution:
-        return optuna.distributions.IntDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def describe(self) -> str:
         return f"int in [{self.low}, {self.high}]" + (", log" if self.log else "") + (f", step {self.step}" if self.step != 1 else "")
@@ -131,8 +127,6 @@ class CategoricalDistribution(_Spec):
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         return trial.suggest_categorical(name, self.choices)
 
-    def to_optuna(self) -> optuna.distributions.BaseDistribution:
-        return optuna.distributions.CategoricalDistribution(self.choices)
 
     def describe(self) -> str:
         return "one of " + ", ".join("null" if choice is None else str(choice) for choice in self.choices)
@@ -154,9 +148,6 @@ def suggest(trial: optuna.Trial, search: Mapping[str, AnyDistribution]) -> dict[
     return {path: distribution.suggest(trial, path) for path, distribution in search.items()}
 
 
-def to_optuna_distribution(distribution: AnyDistribution) -> optuna.distributions.BaseDistribution:
-    """The equivalent `optuna.distributions` object (for `study.ask(fixed_distributions)` or `add_trial`)."""
-    return distribution.to_optuna()
 
 
 def describe_space(search: Mapping[str, AnyDistribution]) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from conftest import set_in
 from sweep.cli import cli
 
 VALID: dict[str, Any] = {
@@ -20,13 +21,8 @@ VALID: dict[str, Any] = {
 
 
 def with_change(path: str, value: Any) -> dict[str, Any]:
-    document = yaml.safe_load(yaml.safe_dump(VALID))
-    node = document
-    *parents, leaf = path.split("/")
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-    return document
+    """VALID with `section/key` set (a `/` path, since search keys hold dots)."""
+    return set_in(VALID, path.split("/"), value)
 
 
 BAD_STUDIES = [

@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from conftest import tiny_train
 from sweep.cli import cli as sweep_cli
 from trainer.cli import cli as trainer_cli
 
@@ -31,14 +32,7 @@ def study_document(data_root: Path) -> dict[str, Any]:
             "pruner": {"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0, "n_min_trials": 1},
         },
         "tracking": {"registered_model": "tiny-voc"},
-        "train": {
-            "seed": 0,
-            "epochs": 2,
-            "device": "cpu",
-            "data": {"root": str(data_root), "crop_size": 48, "batch_size": 4, "eval_batch_size": 2, "num_workers": 0},
-            "model": {"backbone": "mobilenet_v3_large"},
-            "optim": {"name": "sgd", "backbone_lr_mult": 1.0},
-        },
+        "train": tiny_train(data_root, seed=0, epochs=2, optim={"name": "sgd", "backbone_lr_mult": 1.0}),
         "search": {"optim.lr": {"type": "categorical", "choices": [1.0e-9, 0.05, 1.0e30]}},
     }
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 from sqlalchemy import create_engine, text
 
+from conftest import tiny_train
 from sweep.cli import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -38,12 +39,7 @@ def test_study_runs_on_postgres_and_masks_the_password(synth_voc: Path, tmp_path
         yaml.safe_dump(
             {
                 "study": {"name": "on-postgres", "n_trials": 2, "sampler": {"type": "random", "seed": 0}},
-                "train": {
-                    "epochs": 1,
-                    "device": "cpu",
-                    "data": {"root": str(synth_voc), "crop_size": 48, "batch_size": 4, "eval_batch_size": 2, "num_workers": 0},
-                    "model": {"backbone": "mobilenet_v3_large"},
-                },
+                "train": tiny_train(synth_voc),
                 "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
             }
         )

@@ -15,6 +15,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 import sweep.objective
+from conftest import tiny_train
 from sweep.cli import cli
 
 pytestmark = pytest.mark.slow
@@ -28,12 +29,7 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
         yaml.safe_dump(
             {
                 "study": {"name": "retry", "n_trials": 1, "sampler": {"type": "random", "seed": 0}},
-                "train": {
-                    "epochs": 3,
-                    "device": "cpu",
-                    "data": {"root": str(synth_voc), "crop_size": 48, "batch_size": 4, "eval_batch_size": 2, "num_workers": 0},
-                    "model": {"backbone": "mobilenet_v3_large"},
-                },
+                "train": tiny_train(synth_voc, epochs=3),
                 "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.02}},
             }
         )

@@ -9,6 +9,7 @@ import optuna
 import pytest
 import yaml
 
+from conftest import set_in
 from trainer.uris import absolute_sqlite_url
 from sweep.samplers import (
     HyperbandPrunerSpec,
@@ -19,7 +20,7 @@ from sweep.samplers import (
     build_pruner,
     build_sampler,
 )
-from sweep.space import CategoricalDistribution, FloatDistribution, IntDistribution, describe_space, suggest, to_optuna_distribution
+from sweep.space import CategoricalDistribution, FloatDistribution, IntDistribution, describe_space, suggest
 from sweep.spec import StudySpec, load_study_spec
 from trainer.config import TrainConfig
 from trainer.errors import ConfigError
@@ -127,13 +128,7 @@ def test_with_overrides_validates_the_new_values(spec: StudySpec) -> None:
 
 def _set(path: str, value: Any) -> dict[str, Any]:
     """The minimal study with the dotted `path` set to `value` (top-level sections included)."""
-    document = minimal_study()
-    *parents, leaf = path.split(".", 1) if path.startswith("search.") else path.split(".")
-    node = document
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-    return document
+    return set_in(minimal_study(), path.split(".", 1) if path.startswith("search.") else path.split("."), value)
 
 
 BAD_STUDIES = [
@@ -256,12 +251,6 @@ def test_suggest_on_a_fixed_trial_feeds_trial_config(spec: StudySpec, tmp_path: 
     params = suggest(optuna.trial.FixedTrial(fixed), spec.search)
     assert params == fixed
     assert spec.trial_config(params, checkpoint_dir=tmp_path).optim.schedule == "step"
-
-
-def test_to_optuna_distribution() -> None:
-    assert to_optuna_distribution(FloatDistribution(low=1e-4, high=0.1, log=True)) == optuna.distributions.FloatDistribution(1e-4, 0.1, log=True)
-    assert to_optuna_distribution(IntDistribution(low=2, high=8, step=2)) == optuna.distributions.IntDistribution(2, 8, step=2)
-    assert to_optuna_distribution(CategoricalDistribution(choices=["a", None])) == optuna.distributions.CategoricalDistribution(["a", None])
 
 
 def test_describe_space(spec: StudySpec) -> None:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trainer.config import DataConfig, TrainConfig
+from trainer.config import DataConfig, ModelConfig, TrainConfig
 from trainer.data.loader import make_eval_loader, make_train_loader
 from trainer.data.presets import eval_transforms, train_transforms
 from trainer.data.stats import split_stats
@@ -75,6 +75,20 @@ def ensure_data(config: DataConfig) -> Path:
     return root
 
 
+def build_network(model: ModelConfig, *, initial_weights: bool = True) -> nn.Module:
+    """DeepLabV3+ as `model` describes; `initial_weights=False` skips ImageNet or file weights, for
+    callers that load a trained checkpoint next."""
+    return build_model(
+        model.backbone,
+        num_classes=NUM_CLASSES,
+        output_stride=model.output_stride,
+        pretrained=model.pretrained and initial_weights,
+        separable=model.separable,
+        weights_path=model.weights_path if initial_weights else None,
+        dropout=model.dropout,
+    )
+
+
 def build_parts(config: TrainConfig, device: torch.device) -> TrainingParts:
     """Construct loaders, model, loss, optimizer and scheduler, with the model already on `device`."""
     data = config.data
@@ -101,15 +115,7 @@ def build_parts(config: TrainConfig, device: torch.device) -> TrainingParts:
     )
     val_loader = make_eval_loader(val_set, batch_size=data.eval_batch_size, num_workers=data.num_workers)
 
-    model = build_model(
-        config.model.backbone,
-        num_classes=NUM_CLASSES,
-        output_stride=config.model.output_stride,
-        pretrained=config.model.pretrained,
-        separable=config.model.separable,
-        weights_path=config.model.weights_path,
-        dropout=config.model.dropout,
-    ).to(device)
+    model = build_network(config.model).to(device)
     if device.type == "cuda" and config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 

@@ -20,10 +20,10 @@ from torch import nn
 from trainer.checkpoint import load_checkpoint
 from trainer.config import TrainConfig
 from trainer.config_loading import config_from_dict
-from trainer.data import NUM_CLASSES, read_image, voc_palette
+from trainer.data import read_image, voc_palette
 from trainer.data.transforms import Normalize
 from trainer.errors import CheckpointError
-from trainer.model import build_model
+from trainer.components import build_network
 from trainer.uris import absolute_sqlite_url
 
 _URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
@@ -66,13 +66,7 @@ def load_model(reference: str | Path, device: torch.device, *, tracking_uri: str
     path = resolve_checkpoint(reference, tracking_uri=tracking_uri)
     state = load_checkpoint(path, map_location="cpu")
     config = config_from_dict(state["config"], source=path)
-    model = build_model(
-        config.model.backbone,
-        num_classes=NUM_CLASSES,
-        output_stride=config.model.output_stride,
-        separable=config.model.separable,
-        dropout=config.model.dropout,
-    )
+    model = build_network(config.model, initial_weights=False)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as error:

@@ -2,7 +2,7 @@
 
 `EpochSampler` yields ``(index, sample_seed)`` pairs; `SeededAugmentation` seeds Python's `random` and
 torch's CPU generator with ``sample_seed`` before loading the sample. The batches are therefore identical
-for any ``num_workers``, and a run resumed at epoch ``e`` (or mid-epoch with ``set_epoch(e, skip=...)``)
+for any ``num_workers``, and a run resumed at epoch ``e``
 sees exactly the samples and augmentations of the uninterrupted run. The caller's RNG state is untouched.
 """
 
@@ -37,27 +37,24 @@ class EpochSampler(Sampler[tuple[int, int]]):
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.num_samples, self.seed, self.shuffle = num_samples, seed, shuffle
         self.epoch = 0
-        self.skip = 0
 
-    def set_epoch(self, epoch: int, *, skip: int = 0) -> None:
-        """Select the epoch; ``skip`` drops its first samples (to resume mid-epoch after ``skip`` samples)."""
-        if not 0 <= skip <= self.num_samples:
-            raise ValueError(f"skip must be in 0..{self.num_samples}, got {skip}")
-        self.epoch, self.skip = epoch, skip
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose order and augmentation seeds the next iteration yields."""
+        self.epoch = epoch
 
     def order(self) -> list[int]:
-        """The epoch's full index order (before ``skip``)."""
+        """The epoch's index order."""
         if not self.shuffle:
             return list(range(self.num_samples))
         generator = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch))
         return torch.randperm(self.num_samples, generator=generator).tolist()
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        for index in self.order()[self.skip :]:
+        for index in self.order():
             yield index, derive_seed(self.seed, self.epoch, index)
 
     def __len__(self) -> int:
-        return self.num_samples - self.skip
+        return self.num_samples
 
 
 class SeededAugmentation(Dataset):
