@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         f"({torch.get_num_threads()} threads, amp={args.amp}, channels_last={args.channels_last}, "
         f"compile={args.compile}), {args.steps} alternating steps after {args.warmup} warmup"
     )
-    print(f"| model | img/s | median step s | peak mem MiB | ours/smp img/s |\n|---|---|---|---|---|")
+    print("| model | img/s | median step s | peak mem MiB | ours/smp img/s |\n|---|---|---|---|---|")
     for name in times:
         mem = "-" if memory[name] is None else f"{memory[name] / 2**20:.0f}"
         ratio = throughput["ours"] / throughput["smp"] if name == "ours" else 1.0

@@ -10,7 +10,6 @@ labels [N, H, W]; called directly, it also accepts one image [H, W, 3] and retur
 
 from __future__ import annotations
 
-from typing import Any
 
 import mlflow
 import numpy as np

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import pytest
 import torch
 
 from trainer.data.loader import EpochSampler, SeededAugmentation, make_eval_loader, make_train_loader, pad_collate

@@ -20,7 +20,7 @@ from sweep.samplers import (
     build_pruner,
     build_sampler,
 )
-from sweep.space import CategoricalDistribution, FloatDistribution, IntDistribution, describe_space, suggest
+from sweep.space import FloatDistribution, describe_space, suggest
 from sweep.spec import StudySpec, load_study_spec
 from trainer.config import TrainConfig
 from trainer.errors import ConfigError

@@ -27,7 +27,23 @@ _EXPORTS = {
     "build_model": "trainer.model",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DatasetError",
+    "DivergedError",
+    "DownloadError",
+    "ReportCallback",
+    "TrainConfig",
+    "TrainResult",
+    "TrainerError",
+    "TrainingListener",
+    "WeightsError",
+    "build_model",
+    "config_from_dict",
+    "load_config",
+    "train",
+]
 
 if TYPE_CHECKING:
     from trainer.config import TrainConfig

@@ -8,9 +8,6 @@ did-you-mean for near misses.
 from __future__ import annotations
 
 import copy
-import difflib
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +15,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from trainer.config_errors import join_path, section_type, unknown_key_message, validation_error_to_config_error
 from trainer.config import TrainConfig
 from trainer.errors import ConfigError
 
@@ -55,19 +53,6 @@ def validate(model: type[ModelT], data: Mapping[str, Any], *, prefix: str = "", 
         return model.model_validate(dict(data))
     except ValidationError as error:
         raise validation_error_to_config_error(error, model, prefix=prefix, source=source) from None
-
-
-def validation_error_to_config_error(
-    error: ValidationError, model: type[BaseModel], *, prefix: str = "", source: str | Path | None = None
-) -> ConfigError:
-    """Summarise a pydantic error: the first problem's key path names the error, all problems are listed."""
-    details = _drop_mismatched_union_branches(error.errors())
-    problems = [(_join_path(prefix, detail["loc"]), _describe(detail, model)) for detail in details]
-    key, first = problems[0]
-    message = first
-    if len(problems) > 1:
-        message += "".join(f"\n  {other_key}: {other}" for other_key, other in problems[1:])
-    return ConfigError(key, message, source=source)
 
 
 def config_from_dict(data: Mapping[str, Any], *, source: str | Path | None = None) -> TrainConfig:
@@ -117,19 +102,19 @@ def check_path(path: str, model: type[BaseModel], *, prefix: str = "") -> None:
     walked: list[str] = []
     for part in path.split("."):
         if current is None:
-            raise ConfigError(_join_path(prefix, walked), f"is a value, not a section; {path!r} cannot go deeper")
+            raise ConfigError(join_path(prefix, walked), f"is a value, not a section; {path!r} cannot go deeper")
         fields = current.model_fields
         if part not in fields:
-            raise ConfigError(_join_path(prefix, [*walked, part]), _unknown_key_message(part, fields))
+            raise ConfigError(join_path(prefix, [*walked, part]), unknown_key_message(part, fields))
         walked.append(part)
-        current = _section_type(fields[part].annotation)
+        current = section_type(fields[part].annotation)
 
 
 def field_paths(model: type[BaseModel] = TrainConfig, prefix: str = "") -> list[str]:
     """Every dotted leaf path of `model`, e.g. `optim.lr`."""
     paths: list[str] = []
     for name, field in model.model_fields.items():
-        section = _section_type(field.annotation)
+        section = section_type(field.annotation)
         dotted = f"{prefix}{name}"
         paths.extend(field_paths(section, f"{dotted}.") if section is not None else [dotted])
     return paths
@@ -145,92 +130,3 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
             flat[f"{prefix}{key}"] = value
     return flat
 
-
-def _section_type(annotation: Any) -> type[BaseModel] | None:
-    """The nested config class behind a field annotation (`SynthConfig | None` gives SynthConfig)."""
-    candidates = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union else (annotation,)
-    for candidate in candidates:
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
-def _unknown_key_message(key: str, allowed: Iterable[str]) -> str:
-    allowed = sorted(allowed)
-    message = f"unknown key {key!r}"
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)  # 0.5 so `lrate` finds `lr`
-    if close:
-        message += f"; did you mean {close[0]!r}?"
-    return f"{message} (allowed keys: {', '.join(allowed)})"
-
-
-def _drop_mismatched_union_branches(details: list[Any]) -> list[Any]:
-    """For a value that failed every branch of a union, keep only the branch that fits its type.
-
-    `class_weights: 'stat'` should read as a bad choice, not also as "Input should be a valid list".
-    """
-    by_key: dict[str, list[Any]] = {}
-    for detail in details:
-        by_key.setdefault(_join_path("", detail["loc"]), []).append(detail)
-    kept = []
-    for detail in details:
-        siblings = by_key[_join_path("", detail["loc"])] + [
-            other for key, group in by_key.items() if key.startswith(_join_path("", detail["loc"]) + "[") for other in group
-        ]
-        is_container = isinstance(detail.get("input"), (list, dict))
-        if len(siblings) > 1 and detail["type"] == "literal_error" and is_container:
-            continue
-        if len(siblings) > 1 and detail["type"] in {"list_type", "dict_type"}:
-            continue
-        kept.append(detail)
-    return kept or details
-
-
-def _describe(detail: Mapping[str, Any], model: type[BaseModel]) -> str:
-    """One human sentence for one pydantic error, naming the allowed values where they are known."""
-    kind = detail["type"]
-    value = detail.get("input")
-    if kind == "extra_forbidden":
-        parent = _model_at(model, detail["loc"][:-1])
-        allowed = parent.model_fields if parent is not None else ()
-        return _unknown_key_message(str(detail["loc"][-1]), allowed)
-    if kind == "literal_error":
-        expected = detail.get("ctx", {}).get("expected", "")
-        choices = sorted((c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",")), key=_choice_order)
-        message = f"{value!r} is not one of {', '.join(choices)}"
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        return f"{message}; did you mean {close[0]!r}?" if close else message
-    if kind == "missing":
-        return "is required"
-    if kind == "value_error":
-        return str(detail["msg"]).removeprefix("Value error, ")
-    return f"{detail['msg']} (got {value!r})"
-
-
-def _choice_order(choice: str) -> tuple[bool, float, str]:
-    """Numbers first and in numeric order, then words alphabetically."""
-    try:
-        return (False, float(choice), choice)
-    except ValueError:
-        return (True, 0.0, choice)
-
-
-def _model_at(model: type[BaseModel], loc: Iterable[Any]) -> type[BaseModel] | None:
-    current: type[BaseModel] | None = model
-    for part in loc:
-        if current is None or not isinstance(part, str) or part not in current.model_fields:
-            return None
-        current = _section_type(current.model_fields[part].annotation)
-    return current
-
-
-def _join_path(prefix: str, loc: Iterable[Any]) -> str:
-    path = prefix
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in {"literal['none','stats']", "list[constrained-float]"} or "[" in str(part):
-            continue  # pydantic's union-branch labels, not keys a user wrote
-        else:
-            path = f"{path}.{part}" if path else str(part)
-    return path
