@@ -116,7 +116,7 @@ def build_parts(config: TrainConfig, device: torch.device) -> TrainingParts:
     val_loader = make_eval_loader(val_set, batch_size=data.eval_batch_size, num_workers=data.num_workers)
 
     model = build_network(config.model).to(device)
-    if device.type == "cuda" and config.channels_last:
+    if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
     loss = build_loss(

@@ -144,7 +144,8 @@ class CheckpointConfig(_Section):
 class TrainConfig(_Section):
     """Everything `trainer.train` needs. Build it with `trainer.load_config` or `config_from_dict`.
 
-    `amp` and `channels_last` apply on CUDA only; on the CPU training runs in float32 and NCHW.
+    `amp` applies on CUDA only (the CPU trains in float32). `channels_last` (NHWC) applies everywhere:
+    it speeds up DeepLabV3+ training on CPUs too (about 1.45x for ResNet-50 at 256 px, docs/performance.md).
     """
 
     seed: int = 0

@@ -25,10 +25,9 @@ def evaluate(
     `val/iou/<class>`; padded pixels (label 255) are ignored. The model is left in eval mode."""
     model.eval()
     confusion = ConfusionMatrix(NUM_CLASSES, device=device)
-    use_channels_last = channels_last and device.type == "cuda"
     for images, masks in loader:
         images = images.to(device, non_blocking=True)
-        if use_channels_last:
+        if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = model(images)
@@ -52,4 +51,4 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: Path | None = None) -> 
     parts = build_parts(config, device)
     if checkpoint is not None:
         parts.model.load_state_dict(load_checkpoint(checkpoint, map_location=device)["model"])
-    return evaluate(parts.model, parts.val_loader, device)
+    return evaluate(parts.model, parts.val_loader, device, channels_last=config.channels_last)

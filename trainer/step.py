@@ -13,7 +13,7 @@ _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 class TrainStep:
     """Callable that trains on one batch and returns its loss as a Python float.
 
-    Mixed precision and channels_last apply on CUDA only. fp16 uses a gradient scaler (kept in
+    Mixed precision applies on CUDA only; channels_last everywhere. fp16 uses a gradient scaler (kept in
     `scaler` so checkpoints can save it); bf16 and float32 need none.
     """
 
@@ -22,7 +22,7 @@ class TrainStep:
         self.device = device
         on_cuda = device.type == "cuda"
         self.autocast_dtype = _AUTOCAST_DTYPES.get(config.amp) if on_cuda else None
-        self.channels_last = on_cuda and config.channels_last
+        self.channels_last = config.channels_last
         self.grad_clip_norm = config.optim.grad_clip_norm
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.autocast_dtype is torch.float16)
 
