@@ -45,6 +45,7 @@ def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None
     if not text.startswith(_URI_SCHEMES):
         return Path(text)
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     if tracking_uri is not None:
         mlflow.set_tracking_uri(absolute_sqlite_url(tracking_uri))
@@ -53,7 +54,7 @@ def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None
     destination.mkdir(parents=True, exist_ok=True)
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text, dst_path=str(destination)))
-    except Exception as error:  # MLflow raises MlflowException or OSError subclasses for unknown models
+    except (MlflowException, OSError) as error:  # an unknown model or alias, or an unreachable store
         raise CheckpointError(f"{text}: cannot download the model ({error})") from error
     found = [local] if local.is_file() else sorted(local.rglob("*.pt"))
     if not found:
