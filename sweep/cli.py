@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from typing import Any
 
@@ -45,10 +46,6 @@ class SweepErrorGroup(ErrorHandlingGroup):
             return super().invoke(ctx)
         except SQLAlchemyError as error:
             _fail(f"cannot use the Optuna storage: {error.__class__.__name__}: {str(error).splitlines()[0]}")
-        except ModuleNotFoundError as error:
-            if error.name not in {"psycopg2", "pymysql", "MySQLdb"}:
-                raise
-            _fail(f"the storage needs the {error.name} driver; for PostgreSQL: pip install 'segsweep[postgres]'")
         except MlflowException as error:
             _fail(f"MLflow: {str(error).splitlines()[0]}")
 
@@ -194,4 +191,5 @@ def _json_default(value: Any) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our output stays readable
     cli()

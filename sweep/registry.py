@@ -8,6 +8,7 @@ size. Promoting is idempotent: the version made from a trial's run is found agai
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def _register(client: MlflowClient, spec: StudySpec, name: str, run_id: str, tri
         # the run); whatever happens, the completed trial's run ends FINISHED as before.
         mlflow.set_tracking_uri(spec.tracking_uri)
         try:
-            with mlflow.start_run(run_id=run_id):
+            with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+                # The signature is explicit; MLflow's advice about type hints and input examples is noise.
+                warnings.simplefilter("ignore", UserWarning)
                 info = mlflow.pyfunc.log_model(
                     name=MODEL_NAME_IN_RUN,
                     python_model=str(SERVING_CODE),

@@ -44,11 +44,14 @@ def best_summary(spec: StudySpec, study: optuna.Study) -> dict[str, Any] | None:
         run = client.get_run(run_id)
         summary["metrics"] = _metrics_at(client, run_id, run.data.metrics, summary["best_epoch"])
         summary["checkpoint_uri"] = f"runs:/{run_id}/checkpoint/best.pt"
-        versions = client.search_model_versions(f"name = '{spec.registered_model_name}' and run_id = '{run_id}'")
-        for version in versions:
-            aliases = getattr(version, "aliases", []) or []
-            summary["registered_model_uris"] += [f"models:/{version.name}@{alias}" for alias in aliases]
-            summary["registered_model_uris"].append(f"models:/{version.name}/{version.version}")
+        name = spec.registered_model_name
+        versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        if versions:
+            # search results carry no aliases: read them from the registered model
+            aliases = client.get_registered_model(name).aliases
+            for version in versions:
+                summary["registered_model_uris"] += [f"models:/{name}@{a}" for a, v in aliases.items() if str(v) == str(version.version)]
+                summary["registered_model_uris"].append(f"models:/{name}/{version.version}")
         # Before `sweep promote` there is no MLflow model yet; the checkpoint URI works with `trainer predict`.
         summary["model_uri"] = (summary["registered_model_uris"] or [summary["checkpoint_uri"]])[0]
     return summary

@@ -23,9 +23,10 @@ from sweep.plots import log_study_summary
 from sweep.progress import SweepProgress
 from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
-from sweep.tracking import StudyTracker
+from sweep.tracking import StudyTracker, mask_password
 from trainer.components import ensure_data
 from trainer.data.stats import split_checksum
+from trainer.data.voc import VOCSegmentation
 from trainer.errors import ConfigError, DivergedError, TrainerError
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -34,6 +35,10 @@ HEARTBEAT_GRACE_S = 180
 MAX_RETRIES = 2
 # Failures that end one trial (recorded on its run) while the study goes on.
 TRIAL_FAILURES: tuple[type[BaseException], ...] = (DivergedError, ConfigError, torch.cuda.OutOfMemoryError)
+
+
+class StorageError(TrainerError):
+    """The Optuna storage cannot be opened: a missing database driver, say."""
 
 
 class StudyNotFoundError(TrainerError):
@@ -58,14 +63,24 @@ def build_storage(url: str) -> RDBStorage:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # heartbeats and their retry callback are flagged experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
-            url,
-            heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=HEARTBEAT_GRACE_S,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRIES, inherit_intermediate_values=True
-            ),
-        )
+        try:
+            return _rdb_storage(url)
+        except ImportError as error:  # SQLAlchemy found no driver for the URL's database
+            raise StorageError(
+                f"{mask_password(url)}: no database driver installed ({error}); "
+                "for PostgreSQL run: pip install 'segsweep[postgres]'"
+            ) from None
+
+
+def _rdb_storage(url: str) -> RDBStorage:
+    return RDBStorage(
+        url,
+        heartbeat_interval=HEARTBEAT_INTERVAL_S,
+        grace_period=HEARTBEAT_GRACE_S,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+            max_retry=MAX_RETRIES, inherit_intermediate_values=True
+        ),
+    )
 
 
 def open_study(spec: StudySpec) -> optuna.Study:
@@ -98,6 +113,14 @@ def load_existing_study(spec: StudySpec) -> optuna.Study:
         raise StudyNotFoundError(f"study {spec.study.name!r} is not in {url}; run `sweep run {spec.source}` first") from None
 
 
+def check_data_present(spec: StudySpec) -> None:
+    """Raise `DatasetError` (naming the fix) when the splits are missing and the study cannot make them."""
+    data = spec.train.data
+    if data.synthesize is None or data.root.exists():
+        for split in (data.train_split, data.val_split):
+            VOCSegmentation(data.root, split)  # checks the root, the split file and every listed file
+
+
 def dataset_tags(spec: StudySpec) -> dict[str, str]:
     """Make the data if the study generates it, and fingerprint both splits for every trial's run."""
     data = spec.train.data
@@ -117,7 +140,7 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
     """Run the trials the study still lacks; return at once, running nothing, when none are left."""
     started = time.monotonic()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    data_tags = dataset_tags(spec)  # fails on missing or bad data before any study or run exists
+    check_data_present(spec)  # missing data fails before any study or run exists
     study = open_study(spec)
     # A seeded sampler would redraw the same first trials on every rerun: give each run its own stream.
     study.sampler = build_sampler(spec.study.sampler, stream=len(study.get_trials(deepcopy=False)))
@@ -127,6 +150,7 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
         progress.already_complete(spec.study.n_trials, done)
         return SweepOutcome(study, 0, time.monotonic() - started)
 
+    data_tags = dataset_tags(spec)
     tracker = StudyTracker(
         spec.tracking_uri, spec.experiment_name, study_name=spec.study.name, storage_url=spec.storage_url
     )

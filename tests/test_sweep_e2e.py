@@ -165,6 +165,11 @@ def test_promote_is_idempotent_and_the_alias_predicts(finished_study: dict[str, 
     assert second.exit_code == 0 and "already registered as tiny-voc version 1" in second.output
     versions = client.search_model_versions("name = 'tiny-voc'")
     assert len(versions) == 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        best = json.loads(invoke(sweep_cli, ["best", str(finished_study["study_file"]), "--json"]).output)
+    assert best["model_uri"] == "models:/tiny-voc@champion"
+    assert best["registered_model_uris"] == ["models:/tiny-voc@champion", "models:/tiny-voc/1"]
     version = client.get_model_version_by_alias("tiny-voc", "champion")
     best = finished_study["study"].best_trial
     assert str(version.version) == "1" and version.tags["trial_number"] == str(best.number)
