@@ -301,3 +301,11 @@ def test_directly_built_spec_applies_params_to_its_train_config(spec: StudySpec,
     direct = StudySpec(study=spec.study, train=TrainConfig(epochs=3), search=spec.search)
     config = direct.trial_config({"optim.lr": 0.03}, checkpoint_dir=tmp_path)
     assert (config.epochs, config.optim.lr, config.checkpoint.dir) == (3, 0.03, tmp_path)
+
+
+def test_same_database_ignores_drivers_and_path_spelling() -> None:
+    from sweep.settings import same_database
+
+    assert same_database("postgresql://u@h/db", "postgresql+psycopg2://u@h/db")
+    assert same_database("sqlite:////a/runs/./m.db", "sqlite:////a/runs/m.db")
+    assert not same_database("postgresql://u@h/optuna", "postgresql://u@h/mlflow")

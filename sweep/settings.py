@@ -1,0 +1,101 @@
+"""The `study` and `tracking` sections of a study file: Optuna's study settings and MLflow's location."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sweep.samplers import MedianPrunerSpec, PrunerSpec, SamplerSpec, TPESamplerSpec
+
+DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
+_STORAGE_EXAMPLES = "sqlite:///PATH, postgresql://USER@HOST/DB, postgresql+psycopg2://USER@HOST/DB or mysql://USER@HOST/DB"
+_TRACKING_EXAMPLES = "sqlite:///PATH, postgresql://..., mysql://..., mssql://..., http(s)://HOST or databricks"
+_FILE_STORE = (
+    "is an MLflow file store (a plain path or file:// URI), which MLflow deprecated and refuses from 3.13 on; "
+    f"use a database such as {DEFAULT_TRACKING_URI} or a tracking server http(s)://HOST"
+)
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StudySettings(_Section):
+    """The Optuna study: its name, goal and budget, how it samples and prunes, and where it is stored.
+
+    `n_trials` is the study's total over all workers and reruns; `timeout` (seconds) bounds one
+    `sweep run`. `storage` None means `sqlite:///runs/<name>/optuna.db` and `artifacts_dir` None means
+    `runs/<name>/trials`, both relative to the working directory.
+    """
+
+    name: str
+    direction: Literal["maximize", "minimize"] = "maximize"
+    n_trials: Annotated[int, Field(ge=1)] = 20
+    timeout: Annotated[int, Field(ge=1)] | None = None
+    sampler: SamplerSpec = TPESamplerSpec()
+    pruner: PrunerSpec = MedianPrunerSpec()
+    storage: str | None = None
+    artifacts_dir: Path | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ValueError(f"{name!r} may use only letters, digits, '_', '.' and '-' (it names folders and the study)")
+        if set(name) == {"."}:
+            raise ValueError(f"{name!r} would name the current or parent folder; use a word")
+        return name
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_is_an_optuna_database(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        scheme = urlsplit(url).scheme
+        if scheme.split("+")[0] not in {"sqlite", "postgresql", "mysql"}:
+            raise ValueError(f"{url!r} is not an Optuna database URL; accepted: {_STORAGE_EXAMPLES}")
+        _check_sqlite_url(url)
+        return url
+
+
+class TrackingSettings(_Section):
+    """The MLflow server or database, and the names used there (None: the study's name)."""
+
+    uri: str | None = None
+    experiment: NonEmpty | None = None
+    registered_model: NonEmpty | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _uri_is_not_a_file_store(cls, uri: str | None) -> str | None:
+        if uri is None or uri == "databricks":
+            return uri
+        scheme = urlsplit(uri).scheme
+        if scheme == "file" or len(scheme) <= 1:  # "" is a plain path, "c" a Windows drive
+            raise ValueError(f"{uri!r} {_FILE_STORE}")
+        if scheme.split("+")[0] not in {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}:
+            raise ValueError(f"unsupported scheme {scheme!r} in {uri!r}; accepted: {_TRACKING_EXAMPLES}")
+        _check_sqlite_url(uri)
+        return uri
+
+
+def _check_sqlite_url(url: str) -> None:
+    if url.split(":", 1)[0].split("+")[0] == "sqlite" and not re.match(r"sqlite(\+\w+)?:///.", url):
+        raise ValueError(f"{url!r}: an SQLite URL needs three slashes and a file path, e.g. {DEFAULT_TRACKING_URI}")
+
+
+def same_database(first: str, second: str) -> bool:
+    """Whether two database URLs name one database: drivers (`+psycopg2`) are ignored, SQLite paths normalised."""
+
+    def normal(url: str) -> str:
+        scheme, _, rest = url.partition("://")
+        dialect = scheme.split("+")[0]
+        return f"{dialect}://{os.path.normpath(rest) if dialect == 'sqlite' and rest else rest}"
+
+    return normal(first) == normal(second)
