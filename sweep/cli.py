@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from typing import Any
 
 import click
@@ -19,7 +18,7 @@ from rich.table import Table
 
 from sweep.spec import StudySpec, load_study_spec
 from sweep.space import describe_space
-from trainer.cli.errors import ErrorHandlingGroup
+from trainer.cli.errors import ErrorHandlingGroup, exit_with_error
 
 STUDY_ARGUMENT = click.argument("study_file", metavar="STUDY.yaml", type=click.Path(dir_okay=False))
 _console = Console(highlight=False)
@@ -45,14 +44,9 @@ class SweepErrorGroup(ErrorHandlingGroup):
         try:
             return super().invoke(ctx)
         except SQLAlchemyError as error:
-            _fail(f"cannot use the Optuna storage: {error.__class__.__name__}: {str(error).splitlines()[0]}")
+            exit_with_error(f"cannot use the Optuna storage: {error.__class__.__name__}: {str(error).splitlines()[0]}", 1)
         except MlflowException as error:
-            _fail(f"MLflow: {str(error).splitlines()[0]}")
-
-
-def _fail(message: str) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(1)
+            exit_with_error(f"MLflow: {str(error).splitlines()[0]}", 1)
 
 
 @click.group(cls=SweepErrorGroup)
@@ -88,8 +82,9 @@ def run(study_file: str, n_trials: int | None, timeout: int | None, storage: str
     console = Console(stderr=True, highlight=False)
     progress = SweepProgress(console) if quiet or not console.is_terminal else LiveSweepProgress(console)
     outcome = run_study(spec, progress)
-    _print_table(status_rows(outcome.study), title=f"study {spec.study.name}")
-    states = [row["state"] for row in status_rows(outcome.study)]
+    rows = status_rows(outcome.study)
+    _print_table(rows, title=f"study {spec.study.name}")
+    states = [row["state"] for row in rows]
     best = _best_value(outcome.study)
     click.echo(
         f"ran {outcome.ran} trials in {outcome.wall_seconds:.1f} s; study has {states.count('COMPLETE')} complete, "

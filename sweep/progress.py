@@ -30,7 +30,6 @@ class SweepProgress(TrainingListener):
         self.best = -math.inf
         self.trial_number = -1
         self.epochs = 0
-        self.last_loss = math.nan
 
     def training_listener(self) -> TrainingListener:
         return self
@@ -50,9 +49,6 @@ class SweepProgress(TrainingListener):
 
     def on_resume(self, epoch: int, checkpoint: Path) -> None:
         self.console.print(f"  trial #{self.trial_number} resumes after epoch {epoch} from {checkpoint}")
-
-    def on_iteration(self, epoch: int, iteration: int, loss: float, lr: float) -> None:
-        self.last_loss = loss
 
     def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.console.print(
@@ -102,7 +98,6 @@ class LiveSweepProgress(SweepProgress):
         self.task = self.bar.add_task("epoch", total=iterations_per_epoch, trial=f"{self._position()}/{self.total}", epoch=f"{start_epoch + 1}/{epochs}", loss=math.nan)
 
     def on_iteration(self, epoch: int, iteration: int, loss: float, lr: float) -> None:
-        super().on_iteration(epoch, iteration, loss, lr)
         if self.task is not None:
             self.bar.update(self.task, completed=iteration, epoch=f"{epoch}/{self.epochs}", loss=loss)
 

@@ -19,13 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainer.checkpoint import BEST_NAME, LAST_NAME
+from trainer.checkpoint import BEST_NAME, LAST_NAME, save_checkpoint
 from trainer.components import TrainingParts, build_parts, resolve_device
 from trainer.config import TrainConfig
 from trainer.evaluation import evaluate
 from trainer.listener import TrainingListener
 from trainer.resume import load_training_state, training_state_dict
-from trainer.checkpoint import save_checkpoint
 from trainer.errors import DivergedError
 from trainer.step import TrainStep
 

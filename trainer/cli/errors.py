@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -21,5 +21,10 @@ class ErrorHandlingGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TrainerError as error:
-            click.secho(f"error: {error}", fg="red", err=True)
-            sys.exit(error.exit_code)
+            exit_with_error(str(error), error.exit_code)
+
+
+def exit_with_error(message: str, code: int) -> NoReturn:
+    """Print `error: message` on stderr and exit with `code`: the one format every command uses."""
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)

@@ -12,10 +12,14 @@ from trainer.config_loading import load_config
 from trainer.engine import train
 from trainer.evaluation import evaluate_checkpoint
 
+SET_OPTION = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. optim.lr=0.01 (repeatable)."
+)
+
 
 @click.command("train")
 @click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. optim.lr=0.01 (repeatable).")
+@SET_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary as the last line of stdout.")
 @click.option("--print-config", is_flag=True, help="Print the fully resolved config as YAML and exit.")
 def train_command(config_path: str, overrides: tuple[str, ...], as_json: bool, print_config: bool) -> None:
@@ -40,7 +44,7 @@ def train_command(config_path: str, overrides: tuple[str, ...], as_json: bool, p
 @click.command("evaluate")
 @click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False))
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Weights to evaluate (default: the untrained network).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@SET_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print every val metric as JSON.")
 def evaluate_command(config_path: str, checkpoint: Path | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Val metrics of a checkpoint, or of the untrained network, on CONFIG.yaml's val split."""
