@@ -70,8 +70,9 @@ class StudyTracker:
             best = study.best_trial
         except ValueError:
             return  # no completed trial yet
+        assert best.value is not None  # the best trial is a completed one
         tags = {"best.trial_number": str(best.number), **{f"best.{k}": str(v) for k, v in best.params.items()}}
-        self._store.log_batch(run_id, metrics={"best_value": float(best.value)}, step=best.number, tags=tags)
+        self._store.log_batch(run_id, metrics={"best_value": best.value}, step=best.number, tags=tags)
 
     def log_parent_artifacts(self, run_id: str, files: Iterable[Path], artifact_path: str | None = None) -> None:
         """Upload study-level files (plots, the trials table) to the parent run."""
