@@ -21,7 +21,9 @@ class QuotaError(SweepError):
     exit_code = 3
 
 
-@pytest.mark.parametrize(("error", "code"), [(StudyNotFoundError("study 'x' is not in db"), 1), (QuotaError("no room"), 3)])
+@pytest.mark.parametrize(
+    ("error", "code"), [(StudyNotFoundError("study 'x' is not in db"), 1), (QuotaError("no room"), 3)]
+)
 def test_group_prints_one_line_with_the_exit_code(error: SweepError, code: int) -> None:
     @click.group(cls=SweepErrorGroup)
     def group() -> None:

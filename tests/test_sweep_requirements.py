@@ -16,7 +16,9 @@ def pinned(distribution: str) -> str:
 def test_imports_anywhere_in_the_code_are_found(tmp_path: Path) -> None:
     package = tmp_path / "bundle"
     (package / "sub").mkdir(parents=True)
-    (package / "__init__.py").write_text("from __future__ import annotations\nimport json, os.path\nfrom . import sub\n")
+    (package / "__init__.py").write_text(
+        "from __future__ import annotations\nimport json, os.path\nfrom . import sub\n"
+    )
     (package / "sub" / "__init__.py").write_text("def read():\n    import yaml\n    from PIL import Image\n")
     (package / "sub" / "local.py").write_text("from .sibling import x\nfrom bundle.sub import read\n")
     single = tmp_path / "serving.py"
@@ -33,6 +35,17 @@ def test_requirements_pin_installed_distributions_and_skip_stdlib_bundled_and_ab
 def test_registered_model_requires_what_serving_and_trainer_import() -> None:
     requirements = model_requirements()
     # trainer/cli draws progress with rich and trainer/data reads SBD with scipy: both ship in the bundle.
-    for distribution in ("rich", "scipy", "click", "torch", "torchvision", "numpy", "pillow", "pydantic", "PyYAML", "mlflow"):
+    for distribution in (
+        "rich",
+        "scipy",
+        "click",
+        "torch",
+        "torchvision",
+        "numpy",
+        "pillow",
+        "pydantic",
+        "PyYAML",
+        "mlflow",
+    ):
         assert pinned(distribution) in requirements
     assert not any(requirement.startswith(("segsweep", "trainer", "optuna")) for requirement in requirements)

@@ -77,7 +77,11 @@ ENDINGS: list[tuple[Callable[[TrialRun], None], str, dict[str, str]]] = [
     (lambda run: run.finish(0.625), "FINISHED", {"optuna.state": "COMPLETE", "best_miou": "0.625000"}),
     (lambda run: run.prune(3), "KILLED", {"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": "3"}),
     (lambda run: run.prune(None), "KILLED", {"optuna.state": "PRUNED", "pruned_at_epoch": "None"}),
-    (lambda run: run.fail(ValueError("loss is nan")), "FAILED", {"optuna.state": "FAIL", "error": "ValueError: loss is nan"}),
+    (
+        lambda run: run.fail(ValueError("loss is nan")),
+        "FAILED",
+        {"optuna.state": "FAIL", "error": "ValueError: loss is nan"},
+    ),
 ]
 
 
@@ -143,7 +147,9 @@ def test_log_parent_best_and_artifacts(tracker: StudyTracker, client: MlflowClie
     assert stored.read_bytes() == b"png"
 
 
-def test_artifacts_live_beside_a_local_sqlite_store(tracker: StudyTracker, tracking_uri: str, client: MlflowClient) -> None:
+def test_artifacts_live_beside_a_local_sqlite_store(
+    tracker: StudyTracker, tracking_uri: str, client: MlflowClient
+) -> None:
     location = client.get_experiment(tracker.experiment_id).artifact_location
     database = Path(tracking_uri.removeprefix("sqlite:///"))
     assert location == (database.parent / "mlartifacts" / client.get_experiment(tracker.experiment_id).name).as_uri()
