@@ -16,6 +16,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from sweep.errors import NothingToPromoteError, SweepError
 from sweep.spec import StudySpec, load_study_spec
 from sweep.space import describe_space
 from trainer.cli.errors import ErrorHandlingGroup, exit_with_error
@@ -35,7 +36,7 @@ def _storage_options(command: Any) -> Any:
 
 
 class SweepErrorGroup(ErrorHandlingGroup):
-    """Also reports an unreachable or unusable Optuna storage or MLflow server as one line, exit 1."""
+    """Also prints a `SweepError` (its exit code) and an unusable Optuna storage or MLflow server (1) as one line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from mlflow.exceptions import MlflowException
@@ -43,6 +44,8 @@ class SweepErrorGroup(ErrorHandlingGroup):
 
         try:
             return super().invoke(ctx)
+        except SweepError as error:
+            exit_with_error(str(error), error.exit_code)
         except SQLAlchemyError as error:
             exit_with_error(f"cannot use the Optuna storage: {error.__class__.__name__}: {str(error).splitlines()[0]}", 1)
         except MlflowException as error:
@@ -121,8 +124,6 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
     spec = _load(study_file, storage=storage, tracking_uri=tracking_uri)
     summary = best_summary(spec, load_existing_study(spec))
     if summary is None:
-        from sweep.registry import NothingToPromoteError
-
         raise NothingToPromoteError(f"study {spec.study.name!r} has no completed trial yet")
     if as_json:
         click.echo(json.dumps(summary, default=_json_default))

@@ -1,4 +1,4 @@
-"""Study-level plots and the trials table, logged on the study's parent run.
+"""Study-level plots and the trials table, written as files (the study logs them on its parent run).
 
 The plots are Optuna's own matplotlib visualisations: optimisation history, intermediate values (every
 trial's learning curve, pruned ones included), parameter importances and parallel coordinates.
@@ -7,7 +7,6 @@ trial's learning curve, pruned ones included), parameter importances and paralle
 from __future__ import annotations
 
 import logging
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -18,10 +17,7 @@ matplotlib.use("Agg")  # files only; never open a window
 
 import matplotlib.pyplot as plt
 import optuna
-from optuna.trial import TrialState
 from optuna.visualization import matplotlib as optuna_plots
-
-from sweep.tracking import StudyTracker
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +55,3 @@ def write_trials_csv(study: optuna.Study, path: Path) -> Path:
     """Every trial as a row: number, state, value, params, user attrs (MLflow run id) and timings."""
     study.trials_dataframe().to_csv(path, index=False)
     return path
-
-
-def log_study_summary(study: optuna.Study, tracker: StudyTracker, parent_run_id: str) -> None:
-    """Log plots and `trials.csv` on the parent run; mark it FINISHED once no trial is running."""
-    with tempfile.TemporaryDirectory(prefix="sweep-plots-") as scratch:
-        folder = Path(scratch)
-        for path in write_plots(study, folder / "plots"):
-            tracker.client.log_artifact(parent_run_id, str(path), "plots")
-        tracker.client.log_artifact(parent_run_id, str(write_trials_csv(study, folder / "trials.csv")))
-    tracker.log_parent_best(parent_run_id, study)
-    if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        tracker.client.set_terminated(parent_run_id, status="FINISHED")

@@ -95,7 +95,13 @@ class LiveSweepProgress(SweepProgress):
 
     def on_train_start(self, epochs: int, iterations_per_epoch: int, start_epoch: int) -> None:
         self.bar.start()
-        self.task = self.bar.add_task("epoch", total=iterations_per_epoch, trial=f"{self._position()}/{self.total}", epoch=f"{start_epoch + 1}/{epochs}", loss=math.nan)
+        self.task = self.bar.add_task(
+            "epoch",
+            total=iterations_per_epoch,
+            trial=f"{self._position()}/{self.total}",
+            epoch=f"{start_epoch + 1}/{epochs}",
+            loss=math.nan,
+        )
 
     def on_iteration(self, epoch: int, iteration: int, loss: float, lr: float) -> None:
         if self.task is not None:

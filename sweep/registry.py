@@ -8,26 +8,24 @@ size. Promoting is idempotent: the version made from a trial's run is found agai
 from __future__ import annotations
 
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import numpy as np
-import torch
-import torchvision
 from mlflow.models import ModelSignature
-from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 from optuna.trial import TrialState
 
 import trainer
+from sweep.errors import NothingToPromoteError
+from sweep.requirements import pip_requirements
 from sweep.spec import StudySpec
 from sweep.study import load_existing_study
-from sweep.tracking import RUN_ID_ATTR
-from trainer.errors import TrainerError
+from sweep.tracking import RUN_ID_ATTR, TrackingStore
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
+TRAINER_CODE = Path(trainer.__file__).parent
+"""The registered model's code: the pyfunc in `serving.py`, and the `trainer` package bundled with it."""
 SIGNATURE = ModelSignature(
     inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3))]),
     outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1))]),
@@ -35,9 +33,7 @@ SIGNATURE = ModelSignature(
 """uint8 RGB images [N, H, W, 3] of any size in, uint8 VOC labels [N, H, W] out."""
 MODEL_NAME_IN_RUN = "model"
 
-
-class NothingToPromoteError(TrainerError):
-    """The study has no completed trial, or its best trial has no MLflow run to take the model from."""
+__all__ = ["NothingToPromoteError", "Promotion", "model_requirements", "promote"]
 
 
 @dataclass(frozen=True)
@@ -65,54 +61,39 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
             f"study {spec.study.name!r} has no completed trial yet; run `sweep run {spec.source}` until one completes"
         )
     best = study.best_trial
+    assert best.value is not None  # the best trial is a completed one
     run_id = best.user_attrs.get(RUN_ID_ATTR)
     if run_id is None:
         raise NothingToPromoteError(f"best trial #{best.number} has no MLflow run id (user attr {RUN_ID_ATTR!r})")
     model_name = name or spec.registered_model_name
-    client = MlflowClient(spec.tracking_uri)
-    versions = client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
+    store = TrackingStore(spec.tracking_uri)
+    versions = store.model_versions_for_run(model_name, str(run_id))
     created = not versions
-    version = versions[0].version if versions else _register(client, spec, model_name, str(run_id), best.number, float(best.value))
-    client.set_registered_model_alias(model_name, alias, version)
-    return Promotion(model_name, str(version), alias, str(run_id), best.number, float(best.value), created)
+    if versions:
+        version = versions[0]
+    else:
+        tags = {"study": spec.study.name, "trial_number": str(best.number), "val_miou": f"{best.value:.6f}"}
+        version = _register(store, model_name, str(run_id), tags)
+    store.set_model_alias(model_name, alias, version)
+    return Promotion(model_name, version, alias, str(run_id), best.number, best.value, created)
 
 
-def _register(client: MlflowClient, spec: StudySpec, name: str, run_id: str, trial_number: int, value: float) -> str:
+def _register(store: TrackingStore, name: str, run_id: str, tags: dict[str, str]) -> str:
+    """Log the trial's `best.pt` as a code-based pyfunc into its run and register it; returns the version."""
     with tempfile.TemporaryDirectory(prefix="sweep-promote-") as scratch:
-        checkpoint = client.download_artifacts(run_id, "checkpoint/best.pt", scratch)
-        # Logging a model into the trial's run needs MLflow's fluent API (it links the LoggedModel to
-        # the run); whatever happens, the completed trial's run ends FINISHED as before.
-        mlflow.set_tracking_uri(spec.tracking_uri)
-        try:
-            with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-                # The signature is explicit; MLflow's advice about type hints and input examples is noise.
-                warnings.simplefilter("ignore", UserWarning)
-                info = mlflow.pyfunc.log_model(
-                    name=MODEL_NAME_IN_RUN,
-                    python_model=str(SERVING_CODE),
-                    artifacts={"checkpoint": checkpoint},
-                    code_paths=[str(Path(trainer.__file__).parent)],
-                    pip_requirements=_requirements(),
-                    signature=SIGNATURE,
-                )
-        finally:
-            client.set_terminated(run_id, status="FINISHED")
-    version = mlflow.register_model(
-        info.model_uri,
-        name,
-        tags={"study": spec.study.name, "trial_number": str(trial_number), "val_miou": f"{value:.6f}", "run_id": run_id},
-    )
-    return str(version.version)
+        checkpoint = store.download_artifact(run_id, "checkpoint/best.pt", Path(scratch))
+        model_uri = store.log_model_to_run(
+            run_id,
+            name=MODEL_NAME_IN_RUN,
+            python_model=SERVING_CODE,
+            artifacts={"checkpoint": str(checkpoint)},
+            code_paths=[TRAINER_CODE],
+            pip_requirements=model_requirements(),
+            signature=SIGNATURE,
+        )
+    return store.register_model(model_uri, name, {**tags, "run_id": run_id})
 
 
-def _requirements() -> list[str]:
-    """Pinned to what trained the model; given explicitly, since inferring them costs seconds per call."""
-    return [
-        f"torch=={torch.__version__.split('+')[0]}",
-        f"torchvision=={torchvision.__version__.split('+')[0]}",
-        f"mlflow=={mlflow.__version__}",
-        "numpy",
-        "pillow",
-        "pydantic>=2",
-        "pyyaml",
-    ]
+def model_requirements() -> list[str]:
+    """What the model's code imports, pinned to the installed versions (those that trained the model)."""
+    return pip_requirements([SERVING_CODE, TRAINER_CODE], bundled={TRAINER_CODE.name})

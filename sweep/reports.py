@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.spec import StudySpec
-from sweep.tracking import RUN_ID_ATTR
+from sweep.tracking import RUN_ID_ATTR, TrackingStore
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
@@ -38,33 +37,42 @@ def best_summary(spec: StudySpec, study: optuna.Study) -> dict[str, Any] | None:
     best = study.best_trial
     summary = trial_row(best)
     run_id = summary["mlflow_run_id"]
-    summary.update(metrics={}, best_epoch=best.user_attrs.get("best_epoch"), checkpoint_uri=None, registered_model_uris=[], model_uri=None)
+    summary.update(
+        metrics={},
+        best_epoch=best.user_attrs.get("best_epoch"),
+        checkpoint_uri=None,
+        registered_model_uris=[],
+        model_uri=None,
+    )
     if run_id is not None:
-        client = MlflowClient(spec.tracking_uri)
-        run = client.get_run(run_id)
-        summary["metrics"] = _metrics_at(client, run_id, run.data.metrics, summary["best_epoch"])
+        store = TrackingStore(spec.tracking_uri)
+        latest = store.latest_metrics(run_id)  # also fails clearly when the run is gone
+        summary["metrics"] = _metrics_at(store, run_id, latest, summary["best_epoch"])
         summary["checkpoint_uri"] = f"runs:/{run_id}/checkpoint/best.pt"
-        name = spec.registered_model_name
-        versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-        if versions:
-            # search results carry no aliases: read them from the registered model
-            aliases = client.get_registered_model(name).aliases
-            for version in versions:
-                summary["registered_model_uris"] += [f"models:/{name}@{a}" for a, v in aliases.items() if str(v) == str(version.version)]
-                summary["registered_model_uris"].append(f"models:/{name}/{version.version}")
+        summary["registered_model_uris"] = _registered_model_uris(store, spec.registered_model_name, run_id)
         # Before `sweep promote` there is no MLflow model yet; the checkpoint URI works with `trainer predict`.
         summary["model_uri"] = (summary["registered_model_uris"] or [summary["checkpoint_uri"]])[0]
     return summary
 
 
-def _metrics_at(client: MlflowClient, run_id: str, latest: dict[str, float], epoch: int | None) -> dict[str, float]:
+def _metrics_at(store: TrackingStore, run_id: str, latest: dict[str, float], epoch: int | None) -> dict[str, float]:
     """Each headline metric's value at the best epoch (MLflow's run summary keeps only the last epoch's)."""
     if epoch is None:
-        return dict(latest)
+        return latest
     values = {}
     for key in ("val/miou", "val/pixel_accuracy", "val/mean_class_accuracy", "val/fw_iou", "train/loss"):
-        history = client.get_metric_history(run_id, key)
-        at_epoch = [metric.value for metric in history if metric.step == epoch]
+        at_epoch = [value for step, value in store.metric_history(run_id, key) if step == epoch]
         if at_epoch:
             values[key] = at_epoch[-1]
     return values
+
+
+def _registered_model_uris(store: TrackingStore, name: str, run_id: str) -> list[str]:
+    """`models:/NAME@ALIAS` then `models:/NAME/VERSION` for each version registered from the run."""
+    versions = store.model_versions_for_run(name, run_id)
+    aliases = store.model_aliases(name) if versions else {}
+    uris = []
+    for version in versions:
+        uris += [f"models:/{name}@{alias}" for alias, aliased in aliases.items() if aliased == version]
+        uris.append(f"models:/{name}/{version}")
+    return uris

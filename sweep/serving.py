@@ -10,16 +10,16 @@ labels [N, H, W]; called directly, it also accepts one image [H, W, 3] and retur
 
 from __future__ import annotations
 
-
-import mlflow
 import numpy as np
 import torch
+from mlflow.models import set_model
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 
-class DeepLabV3PlusModel(mlflow.pyfunc.PythonModel):
+class DeepLabV3PlusModel(PythonModel):
     """Whole-image semantic segmentation with a trained DeepLabV3+ checkpoint."""
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         from trainer.predict import load_model
 
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -32,8 +32,10 @@ class DeepLabV3PlusModel(mlflow.pyfunc.PythonModel):
         images = np.asarray(model_input, dtype=np.uint8)
         single = images.ndim == 3
         batch = images[None] if single else images
-        labels = np.stack([predict_mask(self.model, torch.from_numpy(image).permute(2, 0, 1), self.device) for image in batch])
+        labels = np.stack(
+            [predict_mask(self.model, torch.from_numpy(image).permute(2, 0, 1), self.device) for image in batch]
+        )
         return labels[0] if single else labels
 
 
-mlflow.models.set_model(DeepLabV3PlusModel())
+set_model(DeepLabV3PlusModel())

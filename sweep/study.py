@@ -8,6 +8,7 @@ killed worker are failed and re-queued for a later run instead of staying RUNNIN
 
 from __future__ import annotations
 
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ import torch
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.errors import StorageError, StudyNotFoundError
 from sweep.objective import TrialObjective
-from sweep.plots import log_study_summary
+from sweep.plots import write_plots, write_trials_csv
 from sweep.progress import SweepProgress
 from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
@@ -27,22 +29,14 @@ from sweep.tracking import StudyTracker, mask_password
 from trainer.components import ensure_data
 from trainer.data.stats import split_checksum
 from trainer.data.voc import VOCSegmentation
-from trainer.errors import ConfigError, DivergedError, TrainerError
+from trainer.errors import ConfigError, DivergedError
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 HEARTBEAT_INTERVAL_S = 60
 HEARTBEAT_GRACE_S = 180
 MAX_RETRIES = 2
 # Failures that end one trial (recorded on its run) while the study goes on.
-TRIAL_FAILURES: tuple[type[BaseException], ...] = (DivergedError, ConfigError, torch.cuda.OutOfMemoryError)
-
-
-class StorageError(TrainerError):
-    """The Optuna storage cannot be opened: a missing database driver, say."""
-
-
-class StudyNotFoundError(TrainerError):
-    """`sweep status`, `best` or `promote` asked for a study that has not been run."""
+TRIAL_FAILURES: tuple[type[Exception], ...] = (DivergedError, ConfigError, torch.cuda.OutOfMemoryError)
 
 
 @dataclass(frozen=True)
@@ -52,9 +46,6 @@ class SweepOutcome:
     study: optuna.Study
     ran: int
     wall_seconds: float
-
-    def count(self, state: TrialState) -> int:
-        return sum(1 for trial in self.study.get_trials(deepcopy=False) if trial.state == state)
 
 
 def build_storage(url: str) -> RDBStorage:
@@ -110,7 +101,9 @@ def load_existing_study(spec: StudySpec) -> optuna.Study:
     try:
         return optuna.load_study(study_name=spec.study.name, storage=build_storage(url))
     except KeyError:
-        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {url}; run `sweep run {spec.source}` first") from None
+        raise StudyNotFoundError(
+            f"study {spec.study.name!r} is not in {url}; run `sweep run {spec.source}` first"
+        ) from None
 
 
 def check_data_present(spec: StudySpec) -> None:
@@ -154,7 +147,7 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
     tracker = StudyTracker(
         spec.tracking_uri, spec.experiment_name, study_name=spec.study.name, storage_url=spec.storage_url
     )
-    parent_run_id = tracker.parent_run_id(study)
+    parent_run_id = tracker.open_parent(study)
     objective = TrialObjective(spec, tracker, parent_run_id, progress, data_tags)
     progress.study_start(spec.study.name, spec.study.n_trials, done, _best_value(study))
     before = {trial.number for trial in finished_trials(study)}
@@ -172,12 +165,21 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
     except BaseException:
         # Interrupted (Ctrl-C) or an unexpected error: Optuna has already failed the running trial;
         # close the parent run too unless another worker is still running trials of this study.
-        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            tracker.client.set_terminated(parent_run_id, status="KILLED")
+        tracker.close_parent(parent_run_id, study, "KILLED")
         raise
     ran = len({trial.number for trial in finished_trials(study)} - before)
-    log_study_summary(study, tracker, parent_run_id)
+    _log_study_summary(study, tracker, parent_run_id)
     return SweepOutcome(study, ran, time.monotonic() - started)
+
+
+def _log_study_summary(study: optuna.Study, tracker: StudyTracker, parent_run_id: str) -> None:
+    """Plots, `trials.csv` and the best trial on the parent run, which ends FINISHED once no trial runs."""
+    with tempfile.TemporaryDirectory(prefix="sweep-plots-") as scratch:
+        folder = Path(scratch)
+        tracker.log_parent_artifacts(parent_run_id, write_plots(study, folder / "plots"), "plots")
+        tracker.log_parent_artifacts(parent_run_id, [write_trials_csv(study, folder / "trials.csv")])
+    tracker.log_parent_best(parent_run_id, study)
+    tracker.close_parent(parent_run_id, study, "FINISHED")
 
 
 def _best_value(study: optuna.Study) -> float | None:

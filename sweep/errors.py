@@ -1,0 +1,25 @@
+"""Exceptions raised by the sweep layer.
+
+Each expected failure has its own class; the `sweep` CLI prints any `SweepError` as one `error: ...` line
+and exits with its `exit_code`.
+"""
+
+from __future__ import annotations
+
+
+class SweepError(Exception):
+    """Base class of every expected error in the sweep layer."""
+
+    exit_code: int = 1
+
+
+class StorageError(SweepError):
+    """The Optuna storage cannot be opened: a missing database driver, say."""
+
+
+class StudyNotFoundError(SweepError):
+    """`sweep status`, `best` or `promote` asked for a study that has not been run."""
+
+
+class NothingToPromoteError(SweepError):
+    """The study has no completed trial, or its best trial has no MLflow run to take the model from."""

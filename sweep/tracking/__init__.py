@@ -1,0 +1,20 @@
+"""The sweep's MLflow tracking: the run lifecycle of a study and every MLflow call, with explicit run ids.
+
+`StudyTracker` and `TrialRun` own the lifecycle of the parent and trial runs; `TrackingStore` is the one
+holder of an `MlflowClient` (runs, batched logging, reading, the model registry).
+"""
+
+from sweep.tracking.lifecycle import StudyTracker, TrialRun
+from sweep.tracking.store import BATCH_LIMIT, TrackingStore
+from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, mask_password, runtime_tags
+
+__all__ = [
+    "BATCH_LIMIT",
+    "PARENT_RUN_ATTR",
+    "RUN_ID_ATTR",
+    "StudyTracker",
+    "TrackingStore",
+    "TrialRun",
+    "mask_password",
+    "runtime_tags",
+]

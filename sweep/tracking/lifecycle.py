@@ -1,0 +1,133 @@
+"""The MLflow run lifecycle of a study: one parent run per study, one nested child run per trial.
+
+A parent run is created on the first `sweep run` and reattached on every rerun (found through the study's
+user attr, or its tags when that is missing); it ends FINISHED after a run, or KILLED when the run is
+interrupted, unless another worker still runs trials of the study. A trial's run is created when the
+trial starts and ends FINISHED, KILLED (pruned) or FAILED. A retried trial inherits the user attrs and so
+reopens the same run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Literal
+
+import optuna
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from optuna.trial import TrialState
+
+from sweep.tracking.store import TrackingStore
+from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, mask_password, runtime_tags
+from trainer.config import TrainConfig
+from trainer.config_loading import flatten
+
+_MAX_ERROR_LENGTH = 5000
+
+
+class StudyTracker:
+    """The MLflow side of one study: its experiment, its parent run and a child run per trial."""
+
+    def __init__(self, tracking_uri: str, experiment: str, *, study_name: str, storage_url: str) -> None:
+        self._store = TrackingStore(tracking_uri)
+        self.study_name = study_name
+        self.experiment_id = self._store.experiment_id(experiment)
+        self.common_tags = {
+            "optuna.study_name": study_name,
+            "optuna.storage": mask_password(storage_url),
+            **runtime_tags(),
+        }
+
+    def open_parent(self, study: optuna.Study) -> str:
+        """The study's parent run, RUNNING: reattached on reruns, created (and kept in a user attr) otherwise."""
+        run_id = study.user_attrs.get(PARENT_RUN_ATTR)
+        # A missing run means the tracking store was reset while the study survived: start a new parent.
+        if run_id is None or not self._store.run_exists(str(run_id)):
+            run_id = self._find_parent() or self._store.create_run(
+                self.experiment_id, self.study_name, {**self.common_tags, "sweep.role": "study"}
+            )
+            study.set_user_attr(PARENT_RUN_ATTR, run_id)
+        self._store.reopen_run(str(run_id))
+        return str(run_id)
+
+    def _find_parent(self) -> str | None:
+        """The oldest parent run of this study on this storage, for when the user attr is missing."""
+        tags = {"sweep.role": "study", "optuna.study_name": self.study_name}
+        return self._store.oldest_run_tagged(
+            self.experiment_id, {**tags, "optuna.storage": self.common_tags["optuna.storage"]}
+        )
+
+    def close_parent(self, run_id: str, study: optuna.Study, status: Literal["FINISHED", "KILLED"]) -> bool:
+        """End the parent run unless another worker still runs a trial of the study; True when it ended."""
+        if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            return False
+        self._store.end_run(run_id, status)
+        return True
+
+    def log_parent_best(self, run_id: str, study: optuna.Study) -> None:
+        """Record the best value so far (a metric stepped by trial number) and its trial and params as tags."""
+        try:
+            best = study.best_trial
+        except ValueError:
+            return  # no completed trial yet
+        assert best.value is not None  # the best trial is a completed one
+        tags = {"best.trial_number": str(best.number), **{f"best.{k}": str(v) for k, v in best.params.items()}}
+        self._store.log_batch(run_id, metrics={"best_value": best.value}, step=best.number, tags=tags)
+
+    def log_parent_artifacts(self, run_id: str, files: Iterable[Path], artifact_path: str | None = None) -> None:
+        """Upload study-level files (plots, the trials table) to the parent run."""
+        self._store.log_artifacts(run_id, files, artifact_path)
+
+    def start_trial(
+        self, trial: optuna.Trial, config: TrainConfig, parent_run_id: str, extra_tags: Mapping[str, str]
+    ) -> TrialRun:
+        """Create (or, for a retried trial, reopen) the trial's run and record its whole config."""
+        run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        tags = {
+            **self.common_tags,
+            **extra_tags,
+            "sweep.role": "trial",
+            "optuna.trial_number": str(trial.number),
+            MLFLOW_PARENT_RUN_ID: parent_run_id,
+        }
+        if run_id is None:
+            run_id = self._store.create_run(self.experiment_id, f"trial-{trial.number}", tags)
+            trial.set_user_attr(RUN_ID_ATTR, run_id)
+        else:
+            self._store.reopen_run(str(run_id))
+            tags[MLFLOW_RUN_NAME] = f"trial-{trial.number}"
+        self._store.log_batch(str(run_id), params=flatten(config.to_dict()), tags=tags)
+        return TrialRun(self._store, str(run_id))
+
+
+class TrialRun:
+    """The MLflow run of one trial; every method takes effect at once (no buffering)."""
+
+    def __init__(self, store: TrackingStore, run_id: str) -> None:
+        self._store = store
+        self.run_id = run_id
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """All of an epoch's metrics in one call, at `step=epoch`."""
+        self._store.log_batch(self.run_id, metrics=metrics, step=epoch)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self._store.log_artifacts(self.run_id, [path], artifact_path)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self._store.log_batch(self.run_id, tags=tags)
+
+    def finish(self, best_miou: float) -> None:
+        """The trial completed: its Optuna state and best value as tags, and the run FINISHED."""
+        self.set_tags({"optuna.state": "COMPLETE", "best_miou": f"{best_miou:.6f}"})
+        self._store.end_run(self.run_id, "FINISHED")
+
+    def prune(self, epoch: int | None) -> None:
+        """The pruner stopped the trial after `epoch` (None: before any epoch ended); the run ends KILLED."""
+        self.set_tags({"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": str(epoch)})
+        self._store.end_run(self.run_id, "KILLED")
+
+    def fail(self, error: BaseException) -> None:
+        """The trial raised `error` (named in the `error` tag); the run ends FAILED."""
+        self.set_tags({"optuna.state": "FAIL", "error": f"{type(error).__name__}: {error}"[:_MAX_ERROR_LENGTH]})
+        self._store.end_run(self.run_id, "FAILED")

@@ -1,0 +1,173 @@
+"""`TrackingStore`: every MLflow call of the sweep layer, through one `MlflowClient` and explicit run ids.
+
+Nothing else in the sweep layer holds a client or relies on MLflow's fluent "active run", so several trials
+may be tracked at once from threads or processes on many hosts. Run statuses change only here
+(`reopen_run`, `end_run`, and `log_model_to_run`, which ends the run FINISHED again), at the moments that
+`StudyTracker` and `TrialRun` choose.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.tracking import MlflowClient
+
+EndStatus = Literal["FINISHED", "FAILED", "KILLED"]
+BATCH_LIMIT = 100
+"""MLflow accepts at most 100 params and 100 tags per `log_batch` call."""
+_MAX_PARAM_LENGTH = 6000
+
+
+class TrackingStore:
+    """One MLflow tracking URI: experiments, runs and their statuses, logging, reading and the model registry."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self._client = MlflowClient(tracking_uri)
+
+    def experiment_id(self, name: str) -> str:
+        """The experiment's id, creating it (artifacts beside a local SQLite store) when it does not exist."""
+        experiment = self._client.get_experiment_by_name(name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        try:
+            location = _default_artifact_location(self.tracking_uri, name)
+            return str(self._client.create_experiment(name, artifact_location=location))
+        except MlflowException:
+            experiment = self._client.get_experiment_by_name(name)  # another worker created it first
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
+
+    def create_run(self, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:
+        """A new RUNNING run; returns its id."""
+        return str(self._client.create_run(experiment_id, run_name=name, tags=dict(tags)).info.run_id)
+
+    def run_exists(self, run_id: str) -> bool:
+        try:
+            self._client.get_run(run_id)
+        except MlflowException:
+            return False
+        return True
+
+    def oldest_run_tagged(self, experiment_id: str, tags: Mapping[str, str]) -> str | None:
+        """The id of the earliest run in the experiment that carries all of `tags`, or None."""
+        query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
+        runs = self._client.search_runs([experiment_id], query, order_by=["attributes.start_time ASC"], max_results=1)
+        return str(runs[0].info.run_id) if runs else None
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark an ended run RUNNING again (a rerun's parent, a retried trial)."""
+        self._client.update_run(run_id, status="RUNNING")
+
+    def end_run(self, run_id: str, status: EndStatus) -> None:
+        self._client.set_terminated(run_id, status=status)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        step: int = 0,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Metrics (all at `step`, stamped now), params and tags in as few calls as MLflow's limits allow."""
+        timestamp = int(time.time() * 1000)
+        metric_list = [Metric(key, float(value), timestamp, step) for key, value in (metrics or {}).items()]
+        param_list = [Param(key, _param_value(value)) for key, value in (params or {}).items()]
+        tag_list = [RunTag(key, value) for key, value in (tags or {}).items()]
+        for start in range(0, max(len(metric_list), len(param_list), len(tag_list)), BATCH_LIMIT):
+            end = start + BATCH_LIMIT
+            self._client.log_batch(
+                run_id, metrics=metric_list[start:end], params=param_list[start:end], tags=tag_list[start:end]
+            )
+
+    def log_artifacts(self, run_id: str, files: Iterable[Path], artifact_path: str | None = None) -> None:
+        """Upload each file into the run's artifact folder `artifact_path` (its root when None)."""
+        for path in files:
+            self._client.log_artifact(run_id, str(path), artifact_path)
+
+    def download_artifact(self, run_id: str, path: str, destination: Path) -> Path:
+        return Path(self._client.download_artifacts(run_id, path, str(destination)))
+
+    def latest_metrics(self, run_id: str) -> dict[str, float]:
+        """Each metric's last logged value."""
+        return dict(self._client.get_run(run_id).data.metrics)
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """`(step, value)` of every logged value of one metric."""
+        return [(int(metric.step), float(metric.value)) for metric in self._client.get_metric_history(run_id, key)]
+
+    def model_versions_for_run(self, name: str, run_id: str) -> list[str]:
+        """The versions of registered model `name` made from the run (none before `sweep promote`)."""
+        versions = self._client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        return [str(version.version) for version in versions]
+
+    def model_aliases(self, name: str) -> dict[str, str]:
+        """Alias -> version of a registered model (model version searches carry no aliases)."""
+        return {alias: str(version) for alias, version in self._client.get_registered_model(name).aliases.items()}
+
+    def set_model_alias(self, name: str, alias: str, version: str) -> None:
+        self._client.set_registered_model_alias(name, alias, version)
+
+    def log_model_to_run(
+        self,
+        run_id: str,
+        *,
+        name: str,
+        python_model: Path,
+        artifacts: Mapping[str, str],
+        code_paths: Sequence[Path],
+        pip_requirements: Sequence[str],
+        signature: ModelSignature,
+    ) -> str:
+        """Log a models-from-code pyfunc into a finished run and return its model URI.
+
+        Only MLflow's fluent API links the logged model to a run, so the run is reopened for the call;
+        whatever happens, it ends FINISHED again, as the completed trial's run was.
+        """
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+                # The signature is explicit; MLflow's advice about type hints and input examples is noise.
+                warnings.simplefilter("ignore", UserWarning)
+                info = mlflow.pyfunc.log_model(
+                    name=name,
+                    python_model=str(python_model),
+                    artifacts=dict(artifacts),
+                    code_paths=[str(path) for path in code_paths],
+                    pip_requirements=list(pip_requirements),
+                    signature=signature,
+                )
+        finally:
+            self.end_run(run_id, "FINISHED")
+        return str(info.model_uri)
+
+    def register_model(self, model_uri: str, name: str, tags: Mapping[str, str]) -> str:
+        """Register a logged model as a new version of `name` (created if needed); returns the version."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        return str(mlflow.register_model(model_uri, name, tags=dict(tags)).version)
+
+
+def _param_value(value: Any) -> str:
+    return str(value)[:_MAX_PARAM_LENGTH]
+
+
+def _default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """Artifacts beside a local SQLite store (`runs/mlflow.db` -> `runs/mlartifacts/<experiment>`).
+
+    A tracking server decides its own (and proxies the uploads), so nothing is set for other URIs.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    return (database.parent / "mlartifacts" / experiment).resolve().as_uri()

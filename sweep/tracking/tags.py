@@ -1,0 +1,44 @@
+"""Names that link Optuna to MLflow, and the tags every run of a study carries.
+
+The Optuna trial keeps its run id in the user attr `mlflow_run_id` and the study its parent run id in
+`mlflow_parent_run_id`; the runs carry `optuna.study_name`, `optuna.storage` (password masked) and
+`optuna.trial_number`, so each side can be found from the other.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+import mlflow
+import optuna
+import torch
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+RUN_ID_ATTR = "mlflow_run_id"
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+
+
+def mask_password(url: str) -> str:
+    """`postgresql://user:secret@host/db` becomes `postgresql://user:***@host/db`; other URLs are unchanged."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not an SQLAlchemy URL (e.g. a journal file): nothing to mask
+        return url
+
+
+def runtime_tags() -> dict[str, str]:
+    """Versions, host and git commit of the code doing the work."""
+    tags = {
+        "host": socket.gethostname(),
+        "torch.version": torch.__version__,
+        "optuna.version": optuna.__version__,
+        "mlflow.version": mlflow.__version__,
+    }
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True)
+        tags["git.commit"] = commit.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass  # not a git checkout, or git missing: the tag is simply absent
+    return tags
