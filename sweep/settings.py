@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sweep.samplers import MedianPrunerSpec, PrunerSpec, SamplerSpec, TPESamplerSpec
 
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
-_STORAGE_EXAMPLES = "sqlite:///PATH, postgresql://USER@HOST/DB, postgresql+psycopg2://USER@HOST/DB or mysql://USER@HOST/DB"
+_STORAGE_EXAMPLES = (
+    "sqlite:///PATH, postgresql://USER@HOST/DB, postgresql+psycopg2://USER@HOST/DB or mysql://USER@HOST/DB"
+)
 _TRACKING_EXAMPLES = "sqlite:///PATH, postgresql://..., mysql://..., mssql://..., http(s)://HOST or databricks"
 _FILE_STORE = (
     "is an MLflow file store (a plain path or file:// URI), which MLflow deprecated and refuses from 3.13 on; "
@@ -47,7 +49,9 @@ class StudySettings(_Section):
     @classmethod
     def _name_is_a_folder_name(cls, name: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise ValueError(f"{name!r} may use only letters, digits, '_', '.' and '-' (it names folders and the study)")
+            raise ValueError(
+                f"{name!r} may use only letters, digits, '_', '.' and '-' (it names folders and the study)"
+            )
         if set(name) == {"."}:
             raise ValueError(f"{name!r} would name the current or parent folder; use a word")
         return name

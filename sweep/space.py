@@ -1,158 +1,54 @@
-"""The search space: distributions over dotted `TrainConfig` paths, and their Optuna counterparts.
+"""Checking a search space against the training config before any trial runs.
 
-A study's `search` maps paths such as `optim.lr` to a distribution tagged by `type` (float, int or
-categorical). `check_search_path` and `check_against_train` prove, before any trial runs, that every value
-a distribution can produce is one the training config accepts. `suggest` draws a trial's parameters
-under the dotted paths as Optuna parameter names, so `trial.params` is directly a set of overrides.
+`check_search_path` proves that a `search` key names one settable `TrainConfig` value, and
+`check_against_train` that every value the distributions can produce, alone and in combination, makes a
+valid `TrainConfig` with the study's `train` section. Each failure is a `ConfigError` keyed into the
+study (`search.optim.name.choices[1]`, or `search` for several paths together) whose message shows the
+offending combination, the train keys involved and the fix.
+
+The distributions themselves live in `sweep.distributions`; `suggest` and `describe_space` are
+re-exported here, where the sweep's other modules have always imported them.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-import optuna
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, FiniteFloat, StrictInt, model_validator
+from pydantic import ValidationError
 
+from sweep.distributions import AnyDistribution, CategoricalDistribution, Distribution, describe_space, suggest
 from trainer.config import TrainConfig
-from trainer.config_loading import apply_overrides, check_path, field_paths, validate
+from trainer.config_errors import rule_keys, validation_error_to_config_error
+from trainer.config_loading import apply_overrides, check_path, field_paths, flatten
 from trainer.errors import ConfigError
+
+__all__ = [
+    "SWEEP_OWNED_SECTION",
+    "AnyDistribution",
+    "Distribution",
+    "check_against_train",
+    "check_search_path",
+    "describe_space",
+    "suggest",
+]
 
 SWEEP_OWNED_SECTION = "checkpoint"
 """Each trial gets its own checkpoint folder under the study's artifacts and always resumes from it."""
 
-_MAX_VALUES_PER_PATH = 64
 _MAX_COMBINATIONS = 1024
 
 
-def _reject_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError(f"must be a number, got {value!r}")
-    return value
+@dataclass(frozen=True)
+class _Problem:
+    """Why a set of overrides makes an invalid `TrainConfig`."""
 
-
-def _must_be_scalar(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise ValueError(f"must be null, a bool, a number or a string (Optuna's categorical choices), got a {type(value).__name__}")
-
-
-Number = Annotated[FiniteFloat, BeforeValidator(_reject_bool)]
-Scalar = Annotated[Any, AfterValidator(_must_be_scalar)]
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FloatDistribution(_Spec):
-    """A float in [low, high]: uniform, log-uniform (`log`, needs low > 0) or on a grid of `step`."""
-
-    type: Literal["float"] = "float"
-    low: Number
-    high: Number
-    log: bool = False
-    step: Annotated[Number, Field(gt=0)] | None = None
-
-    @model_validator(mode="after")
-    def _range_is_usable(self) -> FloatDistribution:
-        _check_range(self.low, self.high, self.log, self.step is not None)
-        if self.step is not None and (Decimal(str(self.high)) - Decimal(str(self.low))) % Decimal(str(self.step)):
-            raise ValueError(f"high - low ({self.high} - {self.low}) is not a multiple of step ({self.step})")
-        return self
-
-    def suggest(self, trial: optuna.Trial, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
-
-
-    def describe(self) -> str:
-        return f"float in [{self.low!r}, {self.high!r}]" + (", log" if self.log else "") + (f", step {self.step!r}" if self.step is not None else "")
-
-    def sample_points(self) -> list[float]:
-        if self.step is None:
-            return [self.low, self.high, self.low + (self.high - self.low) * 0.382]  # 0.382: not a round number
-        count = round((self.high - self.low) / self.step) + 1
-        return [self.low + k * self.step for k in _spread(count)]
-
-    def corners(self) -> list[float]:
-        return [self.low, self.high]
-
-
-class IntDistribution(_Spec):
-    """An integer in [low, high]: every `step`-th value, or log-uniform (`log`, needs low >= 1 and step 1)."""
-
-    type: Literal["int"] = "int"
-    low: StrictInt
-    high: StrictInt
-    log: bool = False
-    step: Annotated[StrictInt, Field(ge=1)] = 1
-
-    @model_validator(mode="after")
-    def _range_is_usable(self) -> IntDistribution:
-        _check_range(self.low, self.high, self.log, self.step != 1)
-        if (self.high - self.low) % self.step:
-            raise ValueError(f"high - low ({self.high - self.low}) is not a multiple of step ({self.step})")
-        return self
-
-    def suggest(self, trial: optuna.Trial, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
-
-
-    def describe(self) -> str:
-        return f"int in [{self.low}, {self.high}]" + (", log" if self.log else "") + (f", step {self.step}" if self.step != 1 else "")
-
-    def sample_points(self) -> list[int]:
-        return [self.low + k * self.step for k in _spread((self.high - self.low) // self.step + 1)]
-
-    def corners(self) -> list[int]:
-        return [self.low, self.high]
-
-
-class CategoricalDistribution(_Spec):
-    """One of `choices`, each null, a bool, a number or a string."""
-
-    type: Literal["categorical"] = "categorical"
-    choices: Annotated[list[Scalar], Field(min_length=1)]
-
-    @model_validator(mode="after")
-    def _choices_are_distinct(self) -> CategoricalDistribution:
-        for index, choice in enumerate(self.choices):
-            if choice in self.choices[:index]:  # also 1 == 1.0 == True, which Optuna cannot tell apart
-                raise ValueError(f"choices repeat {choice!r}")
-        return self
-
-    def suggest(self, trial: optuna.Trial, name: str) -> Any:
-        return trial.suggest_categorical(name, self.choices)
-
-
-    def describe(self) -> str:
-        return "one of " + ", ".join("null" if choice is None else str(choice) for choice in self.choices)
-
-    def sample_points(self) -> list[Any]:
-        return list(self.choices)
-
-    def corners(self) -> list[Any]:
-        return list(self.choices)
-
-
-AnyDistribution = FloatDistribution | IntDistribution | CategoricalDistribution
-Distribution = Annotated[AnyDistribution, Field(discriminator="type")]
-"""The `type`-tagged union a study's `search` values are validated as."""
-
-
-def suggest(trial: optuna.Trial, search: Mapping[str, AnyDistribution]) -> dict[str, Any]:
-    """Draw one value per path; the dotted paths are the Optuna parameter names."""
-    return {path: distribution.suggest(trial, path) for path, distribution in search.items()}
-
-
-
-
-def describe_space(search: Mapping[str, AnyDistribution]) -> list[str]:
-    """One line per path, e.g. `optim.lr: float in [0.0001, 0.1], log`."""
-    return [f"{path}: {distribution.describe()}" for path, distribution in search.items()]
+    error: ConfigError
+    involves: tuple[str, ...]
+    """The dotted keys read by the broken rule between fields; () for a problem with one field."""
 
 
 def check_search_path(path: str, *, source: str | Path | None = None) -> None:
@@ -169,7 +65,11 @@ def check_search_path(path: str, *, source: str | Path | None = None) -> None:
         )
     leaves = [leaf for leaf in field_paths(TrainConfig) if leaf.startswith(f"{path}.")]
     if leaves:
-        raise ConfigError(f"search.{path}", f"names a section, not a value; search one of its keys: {', '.join(leaves)}", source=source)
+        raise ConfigError(
+            f"search.{path}",
+            f"names a section, not a value; search one of its keys: {', '.join(leaves)}",
+            source=source,
+        )
 
 
 def check_against_train(
@@ -180,30 +80,81 @@ def check_against_train(
 ) -> None:
     """Raise `ConfigError` unless every value the search can produce makes a valid `TrainConfig`.
 
-    Each path's bounds, choices and sample points are applied alone to `train_data`; a value the field
-    itself refuses is reported at `search.<path>.low`, `.high`, `.choices[i]` (or `search.<path>` for an
-    inner point). Rules between fields (loss weights both 0, say) depend on the other searched values, so
-    they are checked on the combinations of every path's bounds and choices instead (the first 1024).
+    First each path's bounds, choices and sample points are applied alone to `train_data`: a value the
+    field itself refuses is reported at `search.<path>.low`, `.high`, `.choices[i]` (or `search.<path>`
+    for an inner point), and so is a value that breaks a rule with the `train` section alone (Adam with
+    `train.optim.nesterov: true`). Rules between several searched paths (loss weights both 0, say) are
+    then checked on the combinations of every path's bounds and choices (the first 1024).
     """
     for path, distribution in search.items():
         for suffix, value in _probes(distribution):
-            error = _train_error(train_data, {path: value})
-            if error is not None and (error.key == path or error.key.startswith(f"{path}[")):
-                message = error.message if suffix else f"the range also samples {value!r}, and {error.message}"
+            problem = _train_problem(train_data, {path: value})
+            if problem is None or any(other in problem.involves for other in search if other != path):
+                continue
+            key = problem.error.key
+            if problem.involves:
+                raise _combination_error(search, train_data, {path: value}, problem, source=source)
+            if key == path or key.startswith(f"{path}["):
+                message = (
+                    problem.error.message
+                    if suffix
+                    else f"the range also samples {value!r}, and {problem.error.message}"
+                )
                 raise ConfigError(f"search.{path}{suffix}", message, source=source)
     paths = list(search)
-    for values in itertools.islice(itertools.product(*(search[path].corners() for path in paths)), _MAX_COMBINATIONS):
-        combination = dict(zip(paths, values))
-        error = _train_error(train_data, combination)
-        if error is None:
-            continue
-        involved = {path: value for path, value in combination.items() if path.startswith(f"{error.key}.")} or combination
-        if len(involved) == 1:
-            [(path, value)] = involved.items()
-            suffix = next(suffix for suffix, probe in _probes(search[path]) if suffix and probe == value)
-            raise ConfigError(f"search.{path}{suffix}", f"gives an invalid train config: {error}", source=source)
-        shown = " and ".join(f"{path}={value!r}" for path, value in involved.items())
-        raise ConfigError("search", f"{shown} together give an invalid train config: {error}", source=source)
+    corners = itertools.product(*(search[path].corners() for path in paths))
+    for values in itertools.islice(corners, _MAX_COMBINATIONS):
+        combination = dict(zip(paths, values, strict=True))
+        problem = _train_problem(train_data, combination)
+        if problem is not None:
+            raise _combination_error(search, train_data, combination, problem, source=source)
+
+
+def _combination_error(
+    search: Mapping[str, AnyDistribution],
+    train_data: Mapping[str, Any],
+    combination: Mapping[str, Any],
+    problem: _Problem,
+    *,
+    source: str | Path | None,
+) -> ConfigError:
+    """Name the searched values and the written train keys that break a rule together, and the fix."""
+    key = problem.error.key
+    if problem.involves:
+        searched = {path: value for path, value in combination.items() if path in problem.involves}
+    else:
+        searched = {
+            path: value for path, value in combination.items() if path == key or path.startswith((f"{key}.", f"{key}["))
+        }
+    if problem.involves and not searched:
+        # A rule of the train section alone, hidden by the base value of a searched key until now.
+        setting = " and ".join(f"{path}={_yaml(value)}" for path, value in combination.items())
+        return ConfigError(f"train.{key}", f"{problem.error.message} (when the search sets {setting})", source=source)
+    searched = searched or dict(combination)
+    written = flatten(train_data)
+    fixed = {path: written[path] for path in problem.involves if path not in combination and path in written}
+
+    shown = " and ".join(f"{path}={_yaml(value)}" for path, value in searched.items())
+    if fixed:
+        shown += " with " + " and ".join(f"train.{path}={_yaml(value)}" for path, value in fixed.items())
+    change_train = f" or change {' and '.join(f'train.{path}' for path in fixed)}" if fixed else ""
+    if len(searched) > 1:
+        fix = f"narrow the search so that these values never meet{change_train}"
+        return ConfigError(
+            "search", f"{shown} together give an invalid train config: {problem.error}; to fix it, {fix}", source=source
+        )
+    [(path, value)] = searched.items()
+    suffix = _suffix(search[path], value)
+    if isinstance(search[path], CategoricalDistribution):
+        fix = f"remove {_yaml(value)} from the choices{change_train}"
+    else:
+        fix = f"narrow the range{change_train}"
+    sampled = "" if suffix else f"the range also samples {value!r}: "
+    return ConfigError(
+        f"search.{path}{suffix}",
+        f"{sampled}{shown} gives an invalid train config: {problem.error}; to fix it, {fix}",
+        source=source,
+    )
 
 
 def _probes(distribution: AnyDistribution) -> list[tuple[str, Any]]:
@@ -216,23 +167,21 @@ def _probes(distribution: AnyDistribution) -> list[tuple[str, Any]]:
     ]
 
 
-def _train_error(train_data: Mapping[str, Any], overrides: Mapping[str, Any]) -> ConfigError | None:
+def _suffix(distribution: AnyDistribution, value: Any) -> str:
+    return next((suffix for suffix, probe in _probes(distribution) if suffix and probe == value), "")
+
+
+def _train_problem(train_data: Mapping[str, Any], overrides: Mapping[str, Any]) -> _Problem | None:
+    data = apply_overrides(train_data, overrides, TrainConfig)
     try:
-        validate(TrainConfig, apply_overrides(train_data, overrides, TrainConfig))
-    except ConfigError as error:
-        return error
+        TrainConfig.model_validate(data)
+    except ValidationError as error:
+        return _Problem(validation_error_to_config_error(error, TrainConfig), rule_keys(error))
     return None
 
 
-def _check_range(low: float, high: float, log: bool, stepped: bool) -> None:
-    if low >= high:
-        raise ValueError(f"low ({low}) must be below high ({high})")
-    if log and low <= 0:
-        raise ValueError(f"log needs low > 0 (got low {low})")
-    if log and stepped:
-        raise ValueError("log and step cannot be combined; drop one of them")
-
-
-def _spread(count: int) -> list[int]:
-    """Grid indices to check: all of them when few, else both ends and the middle."""
-    return list(range(count)) if count <= _MAX_VALUES_PER_PATH else [0, count // 2, count - 1]
+def _yaml(value: Any) -> str:
+    """A value as the study file spells it: true, false, null, 0.001, 'adam'."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "null" if value is None else repr(value)

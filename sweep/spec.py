@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import copy
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, create_model
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
 
+from sweep.distributions import AnyDistribution, Distribution
 from sweep.settings import DEFAULT_TRACKING_URI, StudySettings, TrackingSettings, same_database
-from sweep.space import SWEEP_OWNED_SECTION, Distribution, check_against_train, check_search_path
+from sweep.space import SWEEP_OWNED_SECTION, check_against_train, check_search_path
 from trainer.config import TrainConfig
+from trainer.config_errors import rule_keys, validation_error_to_config_error
 from trainer.config_loading import apply_overrides, read_yaml, validate
 from trainer.uris import absolute_sqlite_url
 from trainer.errors import ConfigError
+
 
 class _StudyFile(BaseModel):
     """The top level of a study file; each section is checked by its own model afterwards."""
@@ -38,7 +41,9 @@ class StudySpec(BaseModel):
     """A validated study file. Build it with `load_study_spec`; `with_overrides` applies CLI flags.
 
     `train` is the validated base config; `train_data` returns a copy of the mapping it was built from,
-    which is what each trial's parameters are applied to.
+    which is what each trial's parameters are applied to. When the base alone breaks a rule that a
+    searched key settles (`min_lr` with the default schedule while `optim.schedule` is searched), no trial
+    sees the base as written, and `train` is the first trial's corner of the search applied to it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -87,7 +92,12 @@ class StudySpec(BaseModel):
         return validate(TrainConfig, data, source=self.source)
 
     def with_overrides(
-        self, *, n_trials: int | None = None, timeout: int | None = None, storage: str | None = None, tracking_uri: str | None = None
+        self,
+        *,
+        n_trials: int | None = None,
+        timeout: int | None = None,
+        storage: str | None = None,
+        tracking_uri: str | None = None,
     ) -> StudySpec:
         """A copy with command-line values (None: keep) validated like the file's; errors name `command line`."""
         changes = {"n_trials": n_trials, "timeout": timeout, "storage": storage}
@@ -104,8 +114,16 @@ class StudySpec(BaseModel):
 
         `train` leaves out `checkpoint`: each trial checkpoints to `<artifacts_dir>/<trial>` and resumes.
         """
-        study = {**self.study.model_dump(mode="json"), "storage": self.storage_url, "artifacts_dir": str(self.artifacts_dir)}
-        tracking = {"uri": self.tracking_uri, "experiment": self.experiment_name, "registered_model": self.registered_model_name}
+        study = {
+            **self.study.model_dump(mode="json"),
+            "storage": self.storage_url,
+            "artifacts_dir": str(self.artifacts_dir),
+        }
+        tracking = {
+            "uri": self.tracking_uri,
+            "experiment": self.experiment_name,
+            "registered_model": self.registered_model_name,
+        }
         train = {key: value for key, value in self.train.to_dict().items() if key != SWEEP_OWNED_SECTION}
         search = {path: distribution.model_dump(mode="json") for path, distribution in self.search.items()}
         return {"study": study, "tracking": tracking, "train": train, "search": search}
@@ -128,26 +146,56 @@ def study_spec_from_dict(data: Mapping[str, Any], *, source: Path | None = None)
             "the sweep sets each trial's checkpoint folder (under study.artifacts_dir) and always resumes; remove this section",
             source=source,
         )
-    train = validate(TrainConfig, train_data, prefix="train", source=source)
+    train = _validate_train(train_data, document.search or {}, source=source)
     search = _validate_search(document.search or {}, train_data, source=source)
+    if train is None:
+        first_corner = {path: distribution.corners()[0] for path, distribution in search.items()}
+        train = validate(
+            TrainConfig, apply_overrides(train_data, first_corner, TrainConfig), prefix="train", source=source
+        )
     spec = StudySpec(study=study, tracking=tracking, train=train, search=search, source=source)
     spec._train_data = copy.deepcopy(train_data)
     _check_separate_databases(spec, source=source)
     return spec
 
 
-def _validate_search(raw: Mapping[str, Any], train_data: Mapping[str, Any], *, source: Path | None) -> dict[str, Any]:
+def _validate_train(
+    train_data: Mapping[str, Any], search_paths: Iterable[str], *, source: Path | None
+) -> TrainConfig | None:
+    """The `train` section as a `TrainConfig`, or None when it breaks only a rule that reads a searched key.
+
+    Every trial sets that key, so the base value never trains; `check_against_train` then judges the
+    rule on the values the search produces.
+    """
+    try:
+        return TrainConfig.model_validate(dict(train_data))
+    except ValidationError as error:
+        if set(rule_keys(error)) & set(search_paths):
+            return None
+        raise validation_error_to_config_error(error, TrainConfig, prefix="train", source=source) from None
+
+
+def _validate_search(
+    raw: Mapping[str, Any], train_data: Mapping[str, Any], *, source: Path | None
+) -> dict[str, AnyDistribution]:
     if not raw:
-        raise ConfigError("search", "is empty; map at least one TrainConfig path to a distribution, e.g. optim.lr: {type: float, low: 0.001, high: 0.1, log: true}", source=source)
-    search = {}
+        raise ConfigError(
+            "search",
+            "is empty; map at least one TrainConfig path to a distribution, e.g. optim.lr: {type: float, low: 0.001, high: 0.1, log: true}",
+            source=source,
+        )
+    search: dict[str, AnyDistribution] = {}
     for path, distribution in raw.items():
         check_search_path(path, source=source)
-        search[path] = _validate_tagged(Distribution, distribution, key=f"search.{path}", source=source)
+        validated = _validate_tagged(Distribution, distribution, key=f"search.{path}", source=source)
+        search[path] = typing.cast(AnyDistribution, validated)  # the class its `type` tag names
     check_against_train(search, train_data, source=source)
     return search
 
 
-def _validate_tagged_fields(model: type[BaseModel], data: Mapping[str, Any], *, prefix: str, source: str | Path | None) -> Any:
+def _validate_tagged_fields(
+    model: type[BaseModel], data: Mapping[str, Any], *, prefix: str, source: str | Path | None
+) -> Any:
     """`validate`, with each `type`-tagged field checked first against the class its tag names.
 
     Pydantic reports a bad tag or a key of the tagged class less helpfully than `validate` reports a
@@ -163,11 +211,16 @@ def _validate_tagged_fields(model: type[BaseModel], data: Mapping[str, Any], *, 
 def _validate_tagged(union: Any, data: Any, *, key: str, source: str | Path | None) -> BaseModel:
     if typing.get_origin(union) is Annotated:
         union = typing.get_args(union)[0]
-    classes = {typing.get_args(member.model_fields["type"].annotation)[0]: member for member in typing.get_args(union)}
+    classes: dict[str, type[BaseModel]] = {
+        typing.get_args(member.model_fields["type"].annotation)[0]: member for member in typing.get_args(union)
+    }
     if not isinstance(data, Mapping):
-        raise ConfigError(key, f"must be a mapping with a type ({', '.join(sorted(classes))}), got {data!r}", source=source)
-    tag_model = create_model("Tag", __config__=ConfigDict(extra="ignore"), type=(Literal[tuple(classes)], ...))
-    tag = validate(tag_model, data, prefix=key, source=source).type
+        raise ConfigError(
+            key, f"must be a mapping with a type ({', '.join(sorted(classes))}), got {data!r}", source=source
+        )
+    tags: Any = Literal[tuple(classes)]  # built at run time from the union's members
+    tag_model = create_model("Tag", __config__=ConfigDict(extra="ignore"), type=(tags, ...))
+    tag = validate(tag_model, data, prefix=key, source=source).model_dump()["type"]
     return validate(classes[tag], data, prefix=key, source=source)
 
 
@@ -178,5 +231,3 @@ def _check_separate_databases(spec: StudySpec, *, source: str | Path | None) -> 
             f"{spec.storage_url!r} is also tracking.uri; Optuna's and MLflow's tables clash in one database (optuna#2866): give each its own",
             source=source,
         )
-
-

@@ -21,7 +21,12 @@ from trainer.errors import ConfigError
 
 def test_defaults_are_the_published_recipe() -> None:
     config = TrainConfig()
-    assert (config.optim.name, config.optim.lr, config.optim.schedule, config.optim.poly_power) == ("sgd", 0.01, "poly", 0.9)
+    assert (config.optim.name, config.optim.lr, config.optim.schedule, config.optim.poly_power) == (
+        "sgd",
+        0.01,
+        "poly",
+        0.9,
+    )
     assert config.data.crop_size == 513 and config.model.output_stride == 16
 
 
@@ -46,6 +51,47 @@ def test_config_is_frozen() -> None:
         ({"data": {"scale_min": 3.0}}, "data", "must not exceed scale_max"),
         ({"epochs": 0}, "epochs", "greater than or equal to 1"),
         ({"optim": {"lr": -1}}, "optim.lr", r"greater than 0 \(got -1\)"),
+        (
+            {"optim": {"name": "adam", "nesterov": True}},
+            "optim.nesterov",
+            r"needs name 'sgd' .*got name 'adam'.*set nesterov to false",
+        ),
+        (
+            {"optim": {"momentum": 0.0, "nesterov": True}},
+            "optim.nesterov",
+            r"a momentum above 0 \(got name 'sgd', momentum 0.0\)",
+        ),
+        (
+            {"optim": {"min_lr": 1e-4}},
+            "optim.min_lr",
+            r"only used by the cosine schedule, not 'poly'; set min_lr to 0, or schedule to cosine",
+        ),
+        (
+            {"optim": {"schedule": "cosine", "min_lr": 1e-3}},
+            "optim.min_lr",
+            r"below the smallest group lr, lr \* min\(1, backbone_lr_mult\) = 0.001",
+        ),
+        (
+            {"optim": {"schedule": "cosine", "min_lr": 0.01, "backbone_lr_mult": 2.0}},
+            "optim.min_lr",
+            "= 0.01; lower min_lr",
+        ),
+        (
+            {"model": {"pretrained": True, "weights_path": "some.pt"}},
+            "model.weights_path",
+            "cannot be combined with pretrained: true",
+        ),
+        (
+            {"epochs": 2, "optim": {"warmup_epochs": 2}},
+            "optim.warmup_epochs",
+            r"warmup must end before training does.*2.0 of 2 epochs",
+        ),
+        ({"loss": {"focal_gamma": float("inf")}}, "loss.focal_gamma", "finite number"),
+        ({"optim": {"lr": float("nan")}}, "optim.lr", "finite number"),
+        ({"loss": {"class_weights": [0.0] * 21}}, "loss", "class_weights are all 0"),
+        ({"loss": {"focal_alpha": []}}, "loss", "focal_alpha has 0 values"),
+        ({"device": "gpu"}, "device", r"'gpu' is not a device; use auto, cpu, cuda or cuda:N"),
+        ({"device": "cuda:x"}, "device", "is not a device"),
     ],
 )
 def test_bad_values_name_the_key_and_the_fix(data: dict, key: str, pattern: str) -> None:
@@ -53,6 +99,37 @@ def test_bad_values_name_the_key_and_the_fix(data: dict, key: str, pattern: str)
         config_from_dict(data)
     assert caught.value.key == key
     assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"optim": {"nesterov": True, "momentum": 0.9}},
+        {"optim": {"schedule": "cosine", "min_lr": 1e-4}},
+        {"optim": {"schedule": "cosine", "min_lr": 5e-3, "backbone_lr_mult": 1.0}},
+        {"model": {"weights_path": "some.pt"}},
+        {"epochs": 2, "optim": {"warmup_epochs": 1.5}},
+        {"device": "cuda:1"},
+        {"device": "cpu"},
+    ],
+)
+def test_rules_accept_the_combinations_that_train(data: dict) -> None:
+    config_from_dict(data)
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["trainer.optim", "trainer.schedules", "trainer.losses", "trainer.model.backbones", "trainer.model.deeplabv3plus"],
+)
+def test_factories_know_no_config(module: str) -> None:
+    """Factories check their own arguments; config keys and `ConfigError` belong to `trainer.config`."""
+    import ast
+    import importlib
+
+    tree = ast.parse(Path(importlib.import_module(module).__file__ or "").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not imported & {"trainer.config", "trainer.config_errors", "trainer.config_loading"}
+    assert "ConfigError" not in ast.dump(tree)
 
 
 def test_yaml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
@@ -107,8 +184,9 @@ def test_field_paths_and_flatten_agree() -> None:
 
 
 def test_num_classes_matches_the_data_layer() -> None:
-    from trainer.config import NUM_CLASSES
-    from trainer.data import NUM_CLASSES as DATA_NUM_CLASSES, VOC_CLASSES
+    from trainer.constants import NUM_CLASSES
+    from trainer.data import NUM_CLASSES as DATA_NUM_CLASSES
+    from trainer.data import VOC_CLASSES
 
     assert NUM_CLASSES == DATA_NUM_CLASSES == len(VOC_CLASSES)
 

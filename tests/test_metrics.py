@@ -38,9 +38,7 @@ def test_metrics_by_hand() -> None:
     assert metrics.miou == pytest.approx(float(sum(EXPECTED_IOU) / 3), abs=1e-15)  # 5/9
     assert metrics.pixel_accuracy == pytest.approx(5 / 7, abs=1e-15)
     # Per-class accuracy TP / target pixels = (1/2, 2/2, 2/3).
-    assert metrics.mean_class_accuracy == pytest.approx(
-        float((Fraction(1, 2) + 1 + Fraction(2, 3)) / 3), abs=1e-15
-    )
+    assert metrics.mean_class_accuracy == pytest.approx(float((Fraction(1, 2) + 1 + Fraction(2, 3)) / 3), abs=1e-15)
     # Target frequencies (2/7, 2/7, 3/7) times IoUs: 2/21 + 4/21 + 6/21 = 4/7.
     assert metrics.fw_iou == pytest.approx(4 / 7, abs=1e-15)
 
@@ -114,16 +112,6 @@ def test_two_updates_equal_one_update_of_the_concatenation(seed: int) -> None:
     for t, p in zip(target[valid].tolist(), pred[valid].tolist(), strict=True):
         reference[t, p] += 1
     assert torch.equal(whole.matrix, reference)
-
-
-def test_merge_adds_counts() -> None:
-    first, second = ConfusionMatrix(3), ConfusionMatrix(3)
-    first.update(PRED, TARGET)
-    second.update(PRED, TARGET)
-    first.merge(second)
-    assert first.matrix.tolist() == [[2 * v for v in row] for row in EXPECTED_MATRIX]
-    with pytest.raises(ValueError, match="cannot merge a 4-class matrix into a 3-class one"):
-        first.merge(ConfusionMatrix(4))
 
 
 def test_out_of_range_labels_are_not_counted() -> None:

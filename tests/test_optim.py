@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.errors import ConfigError
 from trainer.optim import build_optimizer
 
 
@@ -22,8 +21,7 @@ class TinySegmenter(nn.Module):
 def group_summary(optimizer: torch.optim.Optimizer) -> dict[str, tuple[int, float, float]]:
     """group name -> (number of parameters, lr, weight_decay)."""
     return {
-        group["name"]: (len(group["params"]), group["lr"], group["weight_decay"])
-        for group in optimizer.param_groups
+        group["name"]: (len(group["params"]), group["lr"], group["weight_decay"]) for group in optimizer.param_groups
     }
 
 
@@ -47,9 +45,7 @@ def test_groups_split_backbone_head_and_decay() -> None:
 
 
 def test_without_exemption_everything_decays() -> None:
-    optimizer = build_optimizer(
-        TinySegmenter(), name="sgd", lr=0.01, weight_decay=1e-4, no_decay_bn_bias=False
-    )
+    optimizer = build_optimizer(TinySegmenter(), name="sgd", lr=0.01, weight_decay=1e-4, no_decay_bn_bias=False)
     assert group_summary(optimizer) == {"backbone/decay": (4, 0.01, 1e-4), "head/decay": (5, 0.01, 1e-4)}
 
 
@@ -88,10 +84,7 @@ def test_shared_parameter_is_optimized_once() -> None:
     all_ids = [id(p) for group in optimizer.param_groups for p in group["params"]]
     assert len(all_ids) == len(set(all_ids))
     backbone_ids = {
-        id(p)
-        for group in optimizer.param_groups
-        if group["name"].startswith("backbone/")
-        for p in group["params"]
+        id(p) for group in optimizer.param_groups if group["name"].startswith("backbone/") for p in group["params"]
     }
     assert id(shared) in backbone_ids
 
@@ -113,21 +106,21 @@ def test_adam_family_gets_betas(name: str, cls: type) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(name="rmsprop"), r"^optim\.name: 'rmsprop' is not one of adam, adamw, sgd$"),
-        (dict(name="sgd", lr=0.0), r"^optim\.lr: must be a finite number above 0"),
-        (dict(name="sgd", lr=float("inf")), r"^optim\.lr:"),
-        (dict(name="sgd", weight_decay=-1e-4), r"^optim\.weight_decay: must be finite and >= 0"),
-        (dict(name="sgd", backbone_lr_mult=-0.1), r"^optim\.backbone_lr_mult:"),
-        (dict(name="sgd", momentum=1.0), r"^optim\.momentum: must lie in \[0, 1\)"),
+        (dict(name="rmsprop"), r"^name must be one of adam, adamw, sgd, got 'rmsprop'$"),
+        (dict(name="sgd", lr=0.0), r"^lr must be a finite number above 0"),
+        (dict(name="sgd", lr=float("inf")), r"^lr "),
+        (dict(name="sgd", weight_decay=-1e-4), r"^weight_decay must be finite and >= 0"),
+        (dict(name="sgd", backbone_lr_mult=-0.1), r"^backbone_lr_mult "),
+        (dict(name="sgd", momentum=1.0), r"^momentum must lie in \[0, 1\)"),
         (
             dict(name="sgd", momentum=0.0, nesterov=True),
-            r"^optim\.nesterov: needs name 'sgd' and a momentum above 0",
+            r"^nesterov needs name 'sgd' and a momentum above 0",
         ),
-        (dict(name="adam", nesterov=True), r"^optim\.nesterov:"),
-        (dict(name="adamw", betas=(0.9, 1.0)), r"^optim\.betas: must be two numbers in \[0, 1\)"),
+        (dict(name="adam", nesterov=True), r"^nesterov "),
+        (dict(name="adamw", betas=(0.9, 1.0)), r"^betas must be two numbers in \[0, 1\)"),
     ],
 )
-def test_bad_settings_are_config_errors(kwargs: dict, match: str) -> None:
+def test_bad_arguments_are_value_errors_naming_the_argument(kwargs: dict, match: str) -> None:
     kwargs.setdefault("lr", 0.01)
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ValueError, match=match):
         build_optimizer(TinySegmenter(), **kwargs)

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from trainer.config_errors import join_path, section_type, unknown_key_message, validation_error_to_config_error
 from trainer.config import TrainConfig
+from trainer.config_errors import join_path, section_type, unknown_key_message, validation_error_to_config_error
 from trainer.errors import ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -44,7 +44,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return document
 
 
-def validate(model: type[ModelT], data: Mapping[str, Any], *, prefix: str = "", source: str | Path | None = None) -> ModelT:
+def validate(
+    model: type[ModelT], data: Mapping[str, Any], *, prefix: str = "", source: str | Path | None = None
+) -> ModelT:
     """Build `model` from `data`, turning pydantic's errors into one `ConfigError`.
 
     `prefix` is prepended to key paths (a study's `train` section reports `train.optim.lr`).
@@ -129,4 +131,3 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-

@@ -10,27 +10,26 @@ logits are bf16 or fp16, and shared by all components of a `SegmentationLoss`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
-from trainer.errors import ConfigError
-
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def _class_vector(values: Sequence[float] | None, *, key: str) -> Tensor | None:
+def _class_vector(values: Sequence[float] | None, *, argument: str) -> Tensor | None:
     """Check per-class factors (finite, >= 0, not all 0) and turn them into a float32 tensor."""
     if values is None:
         return None
     floats = [float(v) for v in values]
     if not floats:
-        raise ConfigError(key, "is empty; give one value per class or leave it unset")
+        raise ValueError(f"{argument} is empty; give one value per class or pass None")
     if any(not math.isfinite(v) or v < 0 for v in floats):
-        raise ConfigError(key, f"must be finite and >= 0, got {floats}")
+        raise ValueError(f"{argument} must be finite and >= 0, got {floats}")
     if not any(floats):
-        raise ConfigError(key, "are all 0, which would switch the loss off for every class")
+        raise ValueError(f"{argument} are all 0, which would switch the loss off for every class")
     return torch.tensor(floats, dtype=torch.float32)
 
 
@@ -50,15 +49,16 @@ class PixelLoss(nn.Module):
     pixels), the target with ignored pixels replaced by class 0, and the boolean mask of counted pixels,
     and returns a scalar. `forward` does the shared part, so that `SegmentationLoss` can run it once.
     Targets other than `ignore_index` must lie in [0, C). `class_factors` is the optional per-class
-    buffer (CE's class weights, focal's alpha); `per_class_key` names its config key in errors.
+    buffer (CE's class weights, focal's alpha); `per_class_argument` names it in errors.
     """
 
-    per_class_key = ""
+    per_class_argument = "class_factors"
+    class_factors: Tensor | None
 
     def __init__(self, *, ignore_index: int = 255, class_factors: Sequence[float] | None = None) -> None:
         super().__init__()
         self.ignore_index = ignore_index
-        self.register_buffer("class_factors", _class_vector(class_factors, key=self.per_class_key))
+        self.register_buffer("class_factors", _class_vector(class_factors, argument=self.per_class_argument))
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         self.check_num_classes(logits.shape[1])
@@ -69,11 +69,11 @@ class PixelLoss(nn.Module):
         raise NotImplementedError
 
     def check_num_classes(self, num_classes: int) -> None:
-        """Raise `ConfigError` when `class_factors` does not have `num_classes` entries."""
+        """Raise ValueError when `class_factors` does not have `num_classes` entries."""
         if self.class_factors is not None and self.class_factors.numel() != num_classes:
             count = self.class_factors.numel()
-            raise ConfigError(
-                self.per_class_key, f"has {count} values but the model predicts {num_classes} classes"
+            raise ValueError(
+                f"{self.per_class_argument} has {count} values but the model predicts {num_classes} classes"
             )
 
     def pixel_factors(self, safe_target: Tensor, valid: Tensor, dtype: torch.dtype) -> Tensor:
@@ -87,8 +87,7 @@ def target_log_probs(logits: Tensor, target: Tensor, *, ignore_index: int) -> tu
     """log p(target) per pixel (0 where ignored), the target with ignored pixels set to 0, the valid mask."""
     if logits.dim() != 4 or target.shape != (logits.shape[0], *logits.shape[2:]):
         raise ValueError(
-            f"expected logits [N, C, H, W] and target [N, H, W], got {tuple(logits.shape)} "
-            f"and {tuple(target.shape)}"
+            f"expected logits [N, C, H, W] and target [N, H, W], got {tuple(logits.shape)} and {tuple(target.shape)}"
         )
     if logits.dtype in _LOW_PRECISION:
         logits = logits.float()
@@ -106,7 +105,7 @@ class CrossEntropyLoss(PixelLoss):
     pixels; 0 when that sum is 0.
     """
 
-    per_class_key = "loss.class_weights"
+    per_class_argument = "class_weights"
 
     def __init__(self, *, class_weights: Sequence[float] | None = None, ignore_index: int = 255) -> None:
         super().__init__(ignore_index=ignore_index, class_factors=class_weights)
@@ -124,14 +123,12 @@ class FocalLoss(PixelLoss):
     equals plain CE without alpha, and weighted CE times mean(alpha_y) with alpha.
     """
 
-    per_class_key = "loss.focal_alpha"
+    per_class_argument = "alpha"
 
-    def __init__(
-        self, *, gamma: float = 2.0, alpha: Sequence[float] | None = None, ignore_index: int = 255
-    ) -> None:
+    def __init__(self, *, gamma: float = 2.0, alpha: Sequence[float] | None = None, ignore_index: int = 255) -> None:
         super().__init__(ignore_index=ignore_index, class_factors=alpha)
         if not math.isfinite(gamma) or gamma < 0:
-            raise ConfigError("loss.focal_gamma", f"must be finite and >= 0, got {gamma}")
+            raise ValueError(f"gamma must be finite and >= 0, got {gamma}")
         self.gamma = float(gamma)
 
     def reduce(self, target_log_prob: Tensor, safe_target: Tensor, valid: Tensor) -> Tensor:
@@ -153,20 +150,25 @@ class SegmentationLoss(nn.Module):
     def __init__(self, components: dict[str, tuple[float, PixelLoss]], *, ignore_index: int = 255) -> None:
         super().__init__()
         if not components:
-            raise ConfigError("loss", "has no component with a weight above 0")
+            raise ValueError("components must hold at least one loss; build it with build_loss")
         self.ignore_index = ignore_index
         self.weights = {name: float(weight) for name, (weight, _) in components.items()}
         self.components = nn.ModuleDict({name: loss for name, (_, loss) in components.items()})
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        for component in self.components.values():
+        for _, component in self.named_losses():
             component.check_num_classes(logits.shape[1])
         target_log_prob, safe_target, valid = target_log_probs(logits, target, ignore_index=self.ignore_index)
         terms = [
             self.weights[name] * component.reduce(target_log_prob, safe_target, valid)
-            for name, component in self.components.items()
+            for name, component in self.named_losses()
         ]
         return torch.stack(terms).sum()
+
+    def named_losses(self) -> Iterator[tuple[str, PixelLoss]]:
+        """(name, component) pairs; `nn.ModuleDict` types its values as plain modules."""
+        for name, component in self.components.items():
+            yield name, cast(PixelLoss, component)
 
 
 LOSSES: dict[str, type[PixelLoss]] = {"ce": CrossEntropyLoss, "focal": FocalLoss}
@@ -186,16 +188,19 @@ def build_loss(
 
     Every setting is validated, but a component whose weight is 0 is left out and costs nothing. With
     `num_classes`, per-class lists of the wrong length are rejected here rather than at the first forward
-    pass. Raises `ConfigError` for negative or non-finite weights, both weights 0, a negative gamma, or
-    malformed per-class lists.
+    pass. Raises ValueError naming the argument for negative or non-finite weights, both weights 0, a
+    negative gamma, or malformed per-class lists (`alpha` in messages is `focal_alpha`).
     """
     weights = {"ce": ce_weight, "focal": focal_weight}
     for name, weight in weights.items():
         if not math.isfinite(weight) or weight < 0:
-            raise ConfigError(f"loss.{name}_weight", f"must be finite and >= 0, got {weight}")
+            raise ValueError(f"{name}_weight must be finite and >= 0, got {weight}")
     if not any(weights.values()):
-        raise ConfigError("loss", "ce_weight and focal_weight are both 0; set at least one above 0")
-    options = {"ce": dict(class_weights=class_weights), "focal": dict(gamma=focal_gamma, alpha=focal_alpha)}
+        raise ValueError("ce_weight and focal_weight are both 0; set at least one above 0")
+    options: dict[str, dict[str, Any]] = {
+        "ce": dict(class_weights=class_weights),
+        "focal": dict(gamma=focal_gamma, alpha=focal_alpha),
+    }
     built = {name: LOSSES[name](ignore_index=ignore_index, **options[name]) for name in LOSSES}
     components = {name: (weight, built[name]) for name, weight in weights.items() if weight > 0}
     if num_classes is not None:

@@ -44,11 +44,7 @@ class SegmentationMetrics:
         """
         if class_names is not None and len(class_names) != len(self.per_class_iou):
             raise ValueError(f"got {len(class_names)} class names for {len(self.per_class_iou)} classes")
-        names = (
-            class_names
-            if class_names is not None
-            else [str(index) for index in range(len(self.per_class_iou))]
-        )
+        names = class_names if class_names is not None else [str(index) for index in range(len(self.per_class_iou))]
         flat = {
             "miou": self.miou,
             "pixel_accuracy": self.pixel_accuracy,
@@ -77,9 +73,7 @@ class ConfusionMatrix:
     instead of boolean indexing or `torch.bincount`, both of which read back from a CUDA device.
     """
 
-    def __init__(
-        self, num_classes: int, ignore_index: int = 255, device: torch.device | str | None = None
-    ) -> None:
+    def __init__(self, num_classes: int, ignore_index: int = 255, device: torch.device | str | None = None) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
@@ -103,31 +97,15 @@ class ConfusionMatrix:
                 )
             pred = pred.argmax(dim=1)
         if pred.shape != target.shape:
-            raise ValueError(
-                f"prediction shape {tuple(pred.shape)} does not match target shape {tuple(target.shape)}"
-            )
+            raise ValueError(f"prediction shape {tuple(pred.shape)} does not match target shape {tuple(target.shape)}")
         if self._follow_data and self._counts.device != target.device:
             self._counts = self._counts.to(target.device)
         classes = self.num_classes
         target = target.to(device=self._counts.device, dtype=torch.int64).flatten()
         pred = pred.to(device=self._counts.device, dtype=torch.int64).flatten()
-        counted = (
-            (target != self.ignore_index)
-            & (target >= 0)
-            & (target < classes)
-            & (pred >= 0)
-            & (pred < classes)
-        )
+        counted = (target != self.ignore_index) & (target >= 0) & (target < classes) & (pred >= 0) & (pred < classes)
         bins = torch.where(counted, target * classes + pred, torch.full_like(target, classes * classes))
         self._counts.index_add_(0, bins, torch.ones_like(bins))
-
-    def merge(self, other: ConfusionMatrix) -> None:
-        """Add the counts of another matrix over the same classes (e.g. gathered from another process)."""
-        if other.num_classes != self.num_classes:
-            raise ValueError(
-                f"cannot merge a {other.num_classes}-class matrix into a {self.num_classes}-class one"
-            )
-        self._counts += other._counts.to(self._counts.device)
 
     def reset(self) -> None:
         """Forget every counted pixel."""

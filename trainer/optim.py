@@ -23,8 +23,6 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from trainer.errors import ConfigError
-
 _NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 ParamGroups = list[dict[str, Any]]
@@ -42,9 +40,7 @@ class _Hyperparameters:
 
 
 def _sgd(groups: ParamGroups, hp: _Hyperparameters) -> Optimizer:
-    return torch.optim.SGD(
-        groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov, weight_decay=hp.weight_decay
-    )
+    return torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov, weight_decay=hp.weight_decay)
 
 
 def _adam(groups: ParamGroups, hp: _Hyperparameters) -> Optimizer:
@@ -104,9 +100,7 @@ def parameter_groups(
         exempt = [param for param in params if id(param) in no_decay]
         for suffix, members, decay in (("decay", decayed, weight_decay), ("no_decay", exempt, 0.0)):
             if members:
-                groups.append(
-                    {"name": f"{part}/{suffix}", "params": members, "lr": part_lr, "weight_decay": decay}
-                )
+                groups.append({"name": f"{part}/{suffix}", "params": members, "lr": part_lr, "weight_decay": decay})
     return groups
 
 
@@ -124,24 +118,24 @@ def build_optimizer(
 ) -> Optimizer:
     """`name` ("sgd", "adam" or "adamw") over the parameter groups of `parameter_groups`.
 
-    `momentum` and `nesterov` apply to SGD only, `betas` to Adam and AdamW only. Each group carries a
-    `"name"` key for logging. Raises `ConfigError` (key `optim.<argument>`) for an unknown name or an
-    out-of-range value, and ValueError when the model has no trainable parameter.
+    `momentum` and `nesterov` apply to SGD only, `betas` to Adam and AdamW only; `nesterov` needs SGD with
+    a momentum above 0. Each group carries a `"name"` key for logging. Raises ValueError naming the
+    argument for an unknown `name` or an out-of-range value, and when the model has no trainable parameter.
     """
     if name not in OPTIMIZERS:
-        raise ConfigError("optim.name", f"{name!r} is not one of {', '.join(sorted(OPTIMIZERS))}")
+        raise ValueError(f"name must be one of {', '.join(sorted(OPTIMIZERS))}, got {name!r}")
     if not (math.isfinite(lr) and lr > 0):
-        raise ConfigError("optim.lr", f"must be a finite number above 0, got {lr}")
+        raise ValueError(f"lr must be a finite number above 0, got {lr}")
     if not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ConfigError("optim.weight_decay", f"must be finite and >= 0, got {weight_decay}")
+        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
     if not (math.isfinite(backbone_lr_mult) and backbone_lr_mult >= 0):
-        raise ConfigError("optim.backbone_lr_mult", f"must be finite and >= 0, got {backbone_lr_mult}")
+        raise ValueError(f"backbone_lr_mult must be finite and >= 0, got {backbone_lr_mult}")
     if not 0 <= momentum < 1:
-        raise ConfigError("optim.momentum", f"must lie in [0, 1), got {momentum}")
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
     if nesterov and (name != "sgd" or momentum == 0):
-        raise ConfigError("optim.nesterov", "needs name 'sgd' and a momentum above 0")
+        raise ValueError(f"nesterov needs name 'sgd' and a momentum above 0, got name {name!r}, momentum {momentum}")
     if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
-        raise ConfigError("optim.betas", f"must be two numbers in [0, 1), got {tuple(betas)}")
+        raise ValueError(f"betas must be two numbers in [0, 1), got {tuple(betas)}")
 
     groups = parameter_groups(
         model,

@@ -32,8 +32,6 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
-from trainer.errors import ConfigError
-
 
 @dataclass(frozen=True)
 class _MainSchedule:
@@ -48,11 +46,9 @@ class _MainSchedule:
 
 def _step(optimizer: Optimizer, settings: _MainSchedule) -> LRScheduler:
     if settings.step_size is None or settings.step_size < 1:
-        raise ConfigError(
-            "optim.step_size", f"must be at least 1 iteration for the step schedule, got {settings.step_size}"
-        )
+        raise ValueError(f"step_size must be at least 1 iteration for the step schedule, got {settings.step_size}")
     if not 0 < settings.gamma <= 1:
-        raise ConfigError("optim.step_gamma", f"must lie in (0, 1], got {settings.gamma}")
+        raise ValueError(f"gamma must lie in (0, 1], got {settings.gamma}")
     return StepLR(optimizer, step_size=settings.step_size, gamma=settings.gamma)
 
 
@@ -62,7 +58,7 @@ def _cosine(optimizer: Optimizer, settings: _MainSchedule) -> LRScheduler:
 
 def _poly(optimizer: Optimizer, settings: _MainSchedule) -> LRScheduler:
     if not (math.isfinite(settings.power) and settings.power > 0):
-        raise ConfigError("optim.poly_power", f"must be a finite number above 0, got {settings.power}")
+        raise ValueError(f"power must be a finite number above 0, got {settings.power}")
     return PolynomialLR(optimizer, total_iters=settings.iters, power=settings.power)
 
 
@@ -95,34 +91,30 @@ def build_scheduler(
     """The schedule `name` ("poly", "cosine", "step" or "constant") over `total_iters` optimizer steps.
 
     See the module docstring for the formulas. Build it before the first `optimizer.step()` and call
-    `step()` once after every optimizer step. Raises `ConfigError`, keyed by the `optim.` config field
-    (`schedule`, `warmup_epochs`, `warmup_factor`, `step_size`, `step_gamma`, `poly_power`, `min_lr`;
-    `epochs` for `total_iters`), for an unknown name or an unusable value; `min_lr` above 0 is accepted
-    only by "cosine" and must lie below every group's base lr.
+    `step()` once after every optimizer step. `warmup_iters` must lie in [0, `total_iters`); `step_size`
+    (in iterations) is required by "step"; `min_lr` above 0 is accepted only by "cosine" and must lie below
+    every group's base lr. Raises ValueError naming the argument for an unknown name or an unusable value.
     """
     if name not in SCHEDULES:
-        raise ConfigError("optim.schedule", f"{name!r} is not one of {', '.join(sorted(SCHEDULES))}")
+        raise ValueError(f"name must be one of {', '.join(sorted(SCHEDULES))}, got {name!r}")
     if total_iters < 1:
-        raise ConfigError("epochs", f"training must last at least 1 iteration, got total_iters={total_iters}")
+        raise ValueError(f"total_iters must be at least 1, got {total_iters}")
     if not 0 <= warmup_iters < total_iters:
-        raise ConfigError(
-            "optim.warmup_epochs",
-            f"warmup must end before training does: warmup_iters={warmup_iters}, total_iters={total_iters}",
+        raise ValueError(
+            f"warmup_iters must lie in [0, total_iters) so that warmup ends before training does, "
+            f"got warmup_iters={warmup_iters}, total_iters={total_iters}"
         )
     if not 0 < warmup_factor <= 1:
-        raise ConfigError("optim.warmup_factor", f"must lie in (0, 1], got {warmup_factor}")
+        raise ValueError(f"warmup_factor must lie in (0, 1], got {warmup_factor}")
     if not (math.isfinite(min_lr) and min_lr >= 0):
-        raise ConfigError("optim.min_lr", f"must be finite and >= 0, got {min_lr}")
+        raise ValueError(f"min_lr must be finite and >= 0, got {min_lr}")
     if min_lr > 0 and name not in _USES_MIN_LR:
-        raise ConfigError(
-            "optim.min_lr",
-            f"is only used by the {', '.join(sorted(_USES_MIN_LR))} schedule; set it to 0 for {name!r}",
+        raise ValueError(
+            f"min_lr is only used by the {', '.join(sorted(_USES_MIN_LR))} schedule, got {min_lr} for {name!r}"
         )
     smallest_lr = min(group.get("initial_lr", group["lr"]) for group in optimizer.param_groups)
     if min_lr > 0 and min_lr >= smallest_lr:
-        raise ConfigError(
-            "optim.min_lr", f"({min_lr}) must be below every group's lr (smallest: {smallest_lr})"
-        )
+        raise ValueError(f"min_lr ({min_lr}) must be below every group's lr (smallest: {smallest_lr})")
 
     settings = _MainSchedule(
         iters=total_iters - warmup_iters, step_size=step_size, gamma=gamma, min_lr=min_lr, power=power

@@ -16,19 +16,16 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+# Re-exported: the data layer has always been where these are imported from.
+from trainer.constants import IGNORE_INDEX as IGNORE_INDEX
+from trainer.constants import NUM_CLASSES as NUM_CLASSES
+from trainer.constants import VOC_CLASSES as VOC_CLASSES
 from trainer.errors import DatasetError
 
 try:  # libjpeg-turbo through torchvision is ~2x faster than PIL; torchvision plans to move it to TorchCodec
     from torchvision.io import ImageReadMode, decode_jpeg, read_file
 except ImportError:  # pragma: no cover - depends on the installed torchvision
     decode_jpeg = None
-
-VOC_CLASSES: tuple[str, ...] = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
-)  # fmt: skip
-NUM_CLASSES = 21
-IGNORE_INDEX = 255
 
 #: Split name -> folder of its masks. ``trainaug`` masks come from `trainer.data.sbd.prepare_sbd`.
 MASK_DIRS: dict[str, str] = {

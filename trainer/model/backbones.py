@@ -12,10 +12,9 @@ networks and their pretrained weights load unchanged.
 
 from __future__ import annotations
 
-from functools import partial
-
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from torch import nn
 from torchvision.models import (
@@ -28,8 +27,6 @@ from torchvision.models import (
 )
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.mobilenetv3 import MobileNetV3, _mobilenet_v3_conf
-
-from trainer.errors import ConfigError
 
 OUTPUT_STRIDES: tuple[int, ...] = (8, 16)
 
@@ -57,18 +54,10 @@ def _resnet_extractor(factory: Callable[..., nn.Module]) -> Callable[[int], nn.M
         # layer3 keeps its stride 2 at OS16; at OS8 layer3 and layer4 are both dilated.
         dilate = [False, output_stride == 8, True]
         network = factory(weights=None, replace_stride_with_dilation=dilate)
-        return IntermediateLayerGetter(network, return_layers={"layer1": "low_level", "layer4": "out"})
+        extractor: nn.Module = IntermediateLayerGetter(network, return_layers={"layer1": "low_level", "layer4": "out"})
+        return extractor
 
     return build
-
-
-# Indices into the mobilenet_v3_large inverted-residual settings where the stride-16 (C3) and the
-# stride-32 (C4) stages begin; `features[i + 1]` is the block built from setting `i`.
-_MOBILENET_C3_START = 6
-_MOBILENET_C4_START = 12
-# features[3] is the last block at stride 4 (24 channels); features[16] is the final 1×1 conv (960).
-_MOBILENET_LOW_LEVEL = "3"
-_MOBILENET_OUT = "16"
 
 
 def _build_mobilenet_v3_large(output_stride: int) -> nn.Module:
@@ -78,20 +67,31 @@ def _build_mobilenet_v3_large(output_stride: int) -> nn.Module:
     dilation is above 1, and pads by ``dilation``. OS16 dilates the C4 stage by 2 (exactly
     ``mobilenet_v3_large(dilated=True)``); OS8 also dilates the C3 stage by 2 and C4 by 4, as the
     ResNets' ``replace_stride_with_dilation`` compounds dilation stage after stage.
+
+    Stages are found as torchvision's segmentation models find them: a stage starts at each block that
+    halves the resolution (the settings with stride 2, whose blocks torchvision marks ``_is_cn``).
     """
     settings, last_channel = _mobilenet_v3_conf("mobilenet_v3_large")
+    *_, c3_start, c4_start = [index for index, setting in enumerate(settings) if setting.stride > 1]
     c3_dilation, c4_dilation = (1, 2) if output_stride == 16 else (2, 4)
     for index, setting in enumerate(settings):
-        if index >= _MOBILENET_C4_START:
+        if index >= c4_start:
             setting.dilation = c4_dilation
-        elif index >= _MOBILENET_C3_START:
+        elif index >= c3_start:
             setting.dilation = c3_dilation
     # torchvision's momentum 0.01 suits ImageNet's 1.2M-image epochs; segmentation runs take a hundred
     # times fewer steps, and with 0.01 the eval-mode statistics lag the weights for thousands of steps.
     network = MobileNetV3(settings, last_channel, norm_layer=partial(nn.BatchNorm2d, eps=0.001, momentum=0.1))
-    return IntermediateLayerGetter(
-        network.features, return_layers={_MOBILENET_LOW_LEVEL: "low_level", _MOBILENET_OUT: "out"}
+    features = network.features
+    stage_starts = [index for index, block in enumerate(features) if getattr(block, "_is_cn", False)]
+    # Strides 4, 8, 16, 32 start at the last four stages; the block before the stride-8 stage is the last
+    # at stride 4 (24 channels), and the final 1×1 conv (960 channels) is the high-level output.
+    low_level = stage_starts[-3] - 1
+    out = len(features) - 1
+    extractor: nn.Module = IntermediateLayerGetter(
+        features, return_layers={str(low_level): "low_level", str(out): "out"}
     )
+    return extractor
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -126,12 +126,12 @@ BACKBONES: dict[str, BackboneSpec] = {
 
 
 def get_backbone_spec(name: str) -> BackboneSpec:
-    """Return the spec registered under `name`; raise ConfigError(``model.backbone``) naming the choices."""
+    """Return the spec registered under `name`; raise ValueError naming the choices."""
     try:
         return BACKBONES[name]
     except KeyError:
         allowed = ", ".join(sorted(BACKBONES))
-        raise ConfigError("model.backbone", f"unknown backbone {name!r}; allowed: {allowed}") from None
+        raise ValueError(f"backbone must be one of {allowed}, got {name!r}") from None
 
 
 def build_backbone(name: str, output_stride: int) -> nn.Module:
@@ -139,5 +139,5 @@ def build_backbone(name: str, output_stride: int) -> nn.Module:
     spec = get_backbone_spec(name)
     if output_stride not in OUTPUT_STRIDES:
         allowed = ", ".join(str(stride) for stride in OUTPUT_STRIDES)
-        raise ConfigError("model.output_stride", f"got {output_stride!r}; allowed: {allowed}")
+        raise ValueError(f"output_stride must be one of {allowed}, got {output_stride!r}")
     return spec.build(output_stride)

@@ -7,7 +7,6 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from trainer.errors import ConfigError
 from trainer.model.backbones import BackboneSpec, build_backbone, get_backbone_spec
 from trainer.model.heads import DeepLabV3PlusHead
 from trainer.model.weights import load_imagenet_weights, load_weights_file
@@ -30,7 +29,7 @@ class DeepLabV3Plus(nn.Module):
         self.output_stride = output_stride
 
     def forward(self, x: Tensor) -> Tensor:
-        logits = self.head(self.backbone(x))
+        logits: Tensor = self.head(self.backbone(x))
         if logits.shape[-2:] != x.shape[-2:]:
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits
@@ -56,18 +55,16 @@ def build_model(
       DeepLabV3Plus state_dict into the whole model (detected from the keys); it cannot be combined
       with `pretrained`, since one would silently overwrite the other.
 
-    Raises ConfigError (key ``model.<argument>``) for invalid arguments and WeightsError when weights
-    cannot be found or do not match.
+    Raises ValueError naming the argument for invalid arguments, and WeightsError when weights cannot be
+    found or do not match.
     """
     spec = get_backbone_spec(backbone)
     if num_classes < 1:
-        raise ConfigError("model.num_classes", f"must be at least 1, got {num_classes}")
+        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
     if not 0.0 <= dropout < 1.0:
-        raise ConfigError("model.dropout", f"must be in [0, 1), got {dropout}")
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if pretrained and weights_path is not None:
-        raise ConfigError(
-            "model.weights_path", "set either model.pretrained or model.weights_path, not both"
-        )
+        raise ValueError("pass either pretrained=True or weights_path, not both: one would overwrite the other")
     feature_extractor = build_backbone(backbone, output_stride)
     head = DeepLabV3PlusHead(
         low_level_channels=spec.low_level_channels,

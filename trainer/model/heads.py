@@ -34,9 +34,7 @@ class AtrousConv2d(nn.Conv2d):
     """
 
     def __init__(self, in_channels: int, out_channels: int, dilation: int, groups: int = 1) -> None:
-        super().__init__(
-            in_channels, out_channels, 3, padding=dilation, dilation=dilation, groups=groups, bias=False
-        )
+        super().__init__(in_channels, out_channels, 3, padding=dilation, dilation=dilation, groups=groups, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         rate = self.dilation[0]
@@ -107,7 +105,7 @@ class ImagePooling(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        pooled = self.relu(self.conv(F.adaptive_avg_pool2d(x, 1)))
+        pooled: Tensor = self.relu(self.conv(F.adaptive_avg_pool2d(x, 1)))
         return pooled.expand(-1, -1, x.shape[-2], x.shape[-1])
 
 
@@ -138,7 +136,8 @@ class ASPP(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.project(torch.cat([branch(x) for branch in self.branches], dim=1))
+        projected: Tensor = self.project(torch.cat([branch(x) for branch in self.branches], dim=1))
+        return projected
 
 
 class DeepLabV3PlusHead(nn.Module):
@@ -187,4 +186,5 @@ class DeepLabV3PlusHead(nn.Module):
         context = self.aspp(features["out"])
         if context.shape[-2:] != low_level.shape[-2:]:
             context = F.interpolate(context, size=low_level.shape[-2:], mode="bilinear", align_corners=False)
-        return self.classifier(self.decoder(torch.cat([context, low_level], dim=1)))
+        logits: Tensor = self.classifier(self.decoder(torch.cat([context, low_level], dim=1)))
+        return logits

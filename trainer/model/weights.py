@@ -26,7 +26,7 @@ def imagenet_cache_path(spec: BackboneSpec) -> Path:
 
     `torch.hub.get_dir()` follows ``TORCH_HOME`` (default ``~/.cache/torch``) at call time.
     """
-    filename = os.path.basename(urlparse(spec.imagenet_weights.url).path)
+    filename = os.path.basename(urlparse(str(spec.imagenet_weights.url)).path)
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
@@ -116,5 +116,10 @@ def load_weights_file(model: nn.Module, spec: BackboneSpec, path: str | Path) ->
         _load_strict(model, state_dict, "DeepLabV3Plus model", str(path))
         return "deeplabv3plus"
     backbone_state = classification_to_backbone(spec, state_dict)
-    _load_strict(model.backbone, backbone_state, f"{spec.name} backbone (as a classification state_dict)", str(path))
+    _load_strict(
+        model.get_submodule("backbone"),
+        backbone_state,
+        f"{spec.name} backbone (as a classification state_dict)",
+        str(path),
+    )
     return "classification"
