@@ -6,8 +6,6 @@ the factories themselves stay free of configuration classes.
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +16,8 @@ from torch.utils.data import DataLoader
 from trainer.config import DataConfig, ModelConfig, TrainConfig
 from trainer.data.loader import make_eval_loader, make_train_loader
 from trainer.data.presets import eval_transforms, train_transforms
+from trainer.data.provision import ensure_data
 from trainer.data.stats import split_stats
-from trainer.data.synth import synthesize
 from trainer.data.voc import NUM_CLASSES, VOCSegmentation
 from trainer.errors import ConfigError
 from trainer.losses import build_loss
@@ -51,28 +49,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", f"{name!r} was asked for but CUDA is not available; use auto or cpu")
     return device
-
-
-def ensure_data(config: DataConfig) -> Path:
-    """Generate the synthetic data set on first use when `data.synthesize` is set and the root is absent.
-
-    Several workers may start at once: each writes into a private folder and renames it into place, and
-    the losers of that race discard their copy, so the root is never seen half-written.
-    """
-    root = config.root
-    if root.exists() or config.synthesize is None:
-        return root
-    staging = root.with_name(f".{root.name}.{os.getpid()}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    synthesize(staging, **config.synthesize.model_dump())
-    root.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        staging.rename(root)
-    except OSError:
-        if not root.exists():
-            raise
-        shutil.rmtree(staging, ignore_errors=True)
-    return root
 
 
 def build_network(model: ModelConfig, *, initial_weights: bool = True) -> nn.Module:
