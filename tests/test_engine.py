@@ -138,7 +138,8 @@ def test_gradient_clipping_bounds_the_gradient_norm(synth_voc: Path, tmp_path: P
 
 
 def test_patience_counts_from_the_last_gain_above_min_delta() -> None:
-    from trainer.engine import TrainingState, _advance
+    from trainer.engine import _advance
+    from trainer.resume import TrainingState
 
     config = config_from_dict({"early_stopping": {"patience": 3, "min_delta": 0.01}})
     state = TrainingState()
@@ -165,3 +166,19 @@ def test_synthesizes_data_on_first_use(tmp_path: Path) -> None:
 def test_batch_larger_than_the_split_is_a_config_error(synth_voc: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="exceeds the 8 images"):
         train(tiny_config(synth_voc, tmp_path / "ckpt", **{"data.batch_size": 9}))
+
+
+def test_evaluate_checkpoint_builds_only_the_network_and_the_val_data(
+    synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainer import evaluation
+    from trainer.components import device_policy
+
+    # Neither split nor statistics of training are read: a missing train split does not matter.
+    config = tiny_config(synth_voc, tmp_path / "ckpt", **{"data.train_split": "absent", "loss.class_weights": "stats"})
+    policies: list[Any] = []
+    evaluate = evaluation.evaluate
+    monkeypatch.setattr(evaluation, "evaluate", lambda *args: policies.append(args[2]) or evaluate(*args))
+    metrics = evaluation.evaluate_checkpoint(config)
+    assert policies == [device_policy(config)], "evaluation runs with training's device and precision"
+    assert 0.0 <= metrics["val/miou"] <= 1.0 and not (tmp_path / "ckpt").exists()

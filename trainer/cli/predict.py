@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from trainer.components import resolve_device
 from trainer.predict import load_model, predict_files
+from trainer.runtime import resolve_device
 
 
 @click.command("predict")
