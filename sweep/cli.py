@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,6 +17,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from sweep.settings import DEFAULT_TRACKING_URI
 from sweep.spec import StudySpec, load_study_spec
 from sweep.space import describe_space
 from trainer.cli.errors import ErrorHandlingGroup, exit_with_error
@@ -151,6 +153,24 @@ def promote(study_file: str, alias: str, name: str | None, storage: str | None, 
         f"trial #{promotion.trial_number} (val mIoU {promotion.value:.4f}) {verb} {promotion.name} version "
         f"{promotion.version}; alias {promotion.alias!r} -> {promotion.uri}"
     )
+
+
+@cli.command()
+@click.option("--model", "reference", required=True, metavar="MODEL_URI_OR_CHECKPOINT", help="models:/NAME@ALIAS, runs:/ID/PATH, or a best.pt file.")
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for <stem>.png masks and <stem>_overlay.png.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--tracking-uri", default=lambda: os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI), show_default=f"$MLFLOW_TRACKING_URI or {DEFAULT_TRACKING_URI}", help="MLflow tracking URI that holds the model.")
+def predict(reference: str, images: tuple[Path, ...], out_dir: Path, device: str, tracking_uri: str) -> None:
+    """Segment IMAGES with a registered model and write VOC palette masks and colour overlays to --out."""
+    from sweep.model_uris import resolve_checkpoint
+    from trainer.predict import load_model, predict_files
+    from trainer.runtime import resolve_device
+
+    torch_device = resolve_device(device)
+    model, _ = load_model(resolve_checkpoint(reference, tracking_uri=tracking_uri), torch_device)
+    for prediction in predict_files(model, list(images), out_dir, torch_device):
+        click.echo(f"{prediction.image} -> {prediction.mask}, {prediction.overlay}")
 
 
 def _print_table(rows: list[dict[str, Any]], *, title: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import set_in
-from trainer.uris import absolute_sqlite_url
+from sweep.database_urls import absolute_sqlite_url
 from sweep.samplers import (
     HyperbandPrunerSpec,
     MedianPrunerSpec,

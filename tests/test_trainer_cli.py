@@ -85,3 +85,10 @@ def test_predict_from_a_missing_checkpoint_exits_1(synth_voc: Path, tmp_path: Pa
     image = next((synth_voc / "JPEGImages").glob("*.jpg"))
     result = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "none.pt"), str(image), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1 and "none.pt: no checkpoint file there" in result.output
+
+
+def test_predict_from_a_model_uri_points_to_sweep_predict(synth_voc: Path, tmp_path: Path) -> None:
+    image = next((synth_voc / "JPEGImages").glob("*.jpg"))
+    result = CliRunner().invoke(cli, ["predict", "--model", "models:/voc@champion", str(image), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "models:/voc@champion: a model URI" in result.output
+    assert "sweep predict --model models:/voc@champion" in result.output

@@ -6,8 +6,6 @@ the error's code: 2 for usage and config errors, 1 for runtime failures.
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from trainer.cli.data import data
@@ -30,5 +28,4 @@ cli.add_command(evaluate_command)
 
 def main() -> None:
     """Console-script entry point."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our output stays readable
     cli()
