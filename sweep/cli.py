@@ -20,7 +20,7 @@ from rich.table import Table
 from sweep.settings import DEFAULT_TRACKING_URI
 from sweep.spec import StudySpec, load_study_spec
 from sweep.space import describe_space
-from trainer.cli.errors import ErrorHandlingGroup, exit_with_error
+from trainer.console import ErrorHandlingGroup, exit_with_error
 
 STUDY_ARGUMENT = click.argument("study_file", metavar="STUDY.yaml", type=click.Path(dir_okay=False))
 _console = Console(highlight=False)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import click
 
 from trainer.cli.data import data
-from trainer.cli.errors import ErrorHandlingGroup
 from trainer.cli.predict import predict_command
 from trainer.cli.train import evaluate_command, train_command
+from trainer.console import ErrorHandlingGroup
 
 
 @click.group(cls=ErrorHandlingGroup)
