@@ -50,7 +50,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = args.root or synthesize(Path(scratch) / "VOC2012", train=args.images, val=1, size=args.size, seed=0)
         rows = [
-            (workers, measure(root, crop=args.crop, batch=args.batch, workers=workers, epochs=args.epochs, photometric=args.photometric))
+            (
+                workers,
+                measure(
+                    root,
+                    crop=args.crop,
+                    batch=args.batch,
+                    workers=workers,
+                    epochs=args.epochs,
+                    photometric=args.photometric,
+                ),
+            )
             for workers in args.workers
         ]
     print(f"train loader: decode + train_transforms(crop_size={args.crop}, photometric={args.photometric}), "

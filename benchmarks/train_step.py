@@ -85,9 +85,7 @@ def make_step(model: nn.Module, args: argparse.Namespace) -> Callable[[torch.Ten
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     forward = torch.compile(model) if args.compile else model
     device_type = torch.device(args.device).type
-    autocast = (
-        (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) if args.amp == "bf16" else nullcontext
-    )
+    autocast = (lambda: torch.autocast(device_type, dtype=torch.bfloat16)) if args.amp == "bf16" else nullcontext
 
     def step(images: torch.Tensor, target: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)

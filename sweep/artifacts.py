@@ -12,7 +12,8 @@ from PIL import Image
 
 from sweep.tracking import TrialRun
 from trainer.config import DataConfig
-from trainer.data import VOC_CLASSES, VOCSegmentation
+from trainer.constants import VOC_CLASSES
+from trainer.data import VOCSegmentation
 from trainer.engine import TrainResult
 from trainer.predict import colorize, load_model, predict_mask
 

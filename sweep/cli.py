@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,9 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from sweep.errors import NothingToPromoteError, SweepError
-from sweep.spec import StudySpec, load_study_spec
+from sweep.settings import DEFAULT_TRACKING_URI
 from sweep.space import describe_space
-from trainer.cli.errors import ErrorHandlingGroup, exit_with_error
+from sweep.spec import StudySpec, load_study_spec
+from trainer.console import ErrorHandlingGroup, exit_with_error
 
 STUDY_ARGUMENT = click.argument("study_file", metavar="STUDY.yaml", type=click.Path(dir_okay=False))
 _console = Console(highlight=False)
@@ -47,7 +49,9 @@ class SweepErrorGroup(ErrorHandlingGroup):
         except SweepError as error:
             exit_with_error(str(error), error.exit_code)
         except SQLAlchemyError as error:
-            exit_with_error(f"cannot use the Optuna storage: {error.__class__.__name__}: {str(error).splitlines()[0]}", 1)
+            exit_with_error(
+                f"cannot use the Optuna storage: {error.__class__.__name__}: {str(error).splitlines()[0]}", 1
+            )
         except MlflowException as error:
             exit_with_error(f"MLflow: {str(error).splitlines()[0]}", 1)
 
@@ -71,11 +75,22 @@ def validate(study_file: str) -> None:
 
 @cli.command()
 @STUDY_ARGUMENT
-@click.option("--n-trials", type=click.IntRange(min=1), default=None, help="The study's total trials (overrides study.n_trials).")
-@click.option("--timeout", type=click.IntRange(min=1), default=None, help="Stop starting trials after this many seconds.")
+@click.option(
+    "--n-trials", type=click.IntRange(min=1), default=None, help="The study's total trials (overrides study.n_trials)."
+)
+@click.option(
+    "--timeout", type=click.IntRange(min=1), default=None, help="Stop starting trials after this many seconds."
+)
 @_storage_options
 @click.option("--quiet", is_flag=True, help="Plain progress lines (for CI logs), no live bar.")
-def run(study_file: str, n_trials: int | None, timeout: int | None, storage: str | None, tracking_uri: str | None, quiet: bool) -> None:
+def run(
+    study_file: str,
+    n_trials: int | None,
+    timeout: int | None,
+    storage: str | None,
+    tracking_uri: str | None,
+    quiet: bool,
+) -> None:
     """Run the trials STUDY.yaml still lacks; a finished study runs nothing."""
     from sweep.progress import LiveSweepProgress, SweepProgress
     from sweep.reports import status_rows
@@ -128,7 +143,9 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
     if as_json:
         click.echo(json.dumps(summary, default=_json_default))
         return
-    click.echo(f"best trial #{summary['number']}: val mIoU {summary['best_miou']:.4f} (epoch {summary.get('best_epoch')})")
+    click.echo(
+        f"best trial #{summary['number']}: val mIoU {summary['best_miou']:.4f} (epoch {summary.get('best_epoch')})"
+    )
     for key, value in summary["params"].items():
         click.echo(f"  {key} = {value}")
     for key, value in summary["metrics"].items():
@@ -154,15 +171,57 @@ def promote(study_file: str, alias: str, name: str | None, storage: str | None, 
     )
 
 
+@cli.command()
+@click.option(
+    "--model",
+    "reference",
+    required=True,
+    metavar="MODEL_URI_OR_CHECKPOINT",
+    help="models:/NAME@ALIAS, runs:/ID/PATH, or a best.pt file.",
+)
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for <stem>.png masks and <stem>_overlay.png.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--tracking-uri",
+    default=lambda: os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
+    show_default=f"$MLFLOW_TRACKING_URI or {DEFAULT_TRACKING_URI}",
+    help="MLflow tracking URI that holds the model.",
+)
+def predict(reference: str, images: tuple[Path, ...], out_dir: Path, device: str, tracking_uri: str) -> None:
+    """Segment IMAGES with a registered model and write VOC palette masks and colour overlays to --out."""
+    from sweep.model_uris import resolve_checkpoint
+    from trainer.predict import load_model, predict_files
+    from trainer.runtime import resolve_device
+
+    torch_device = resolve_device(device)
+    model, _ = load_model(resolve_checkpoint(reference, tracking_uri=tracking_uri), torch_device)
+    for prediction in predict_files(model, list(images), out_dir, torch_device):
+        click.echo(f"{prediction.image} -> {prediction.mask}, {prediction.overlay}")
+
+
 def _print_table(rows: list[dict[str, Any]], *, title: str) -> None:
     table = Table(title=title)
     for column in ("#", "state", "best mIoU", "epochs", "params", "MLflow run"):
         table.add_column(column)
     for row in rows:
         value = row["best_miou"]
-        params = " ".join(f"{_leaf(k)}={v:.3g}" if isinstance(v, float) else f"{_leaf(k)}={v}" for k, v in row["params"].items())
+        params = " ".join(
+            f"{_leaf(k)}={v:.3g}" if isinstance(v, float) else f"{_leaf(k)}={v}" for k, v in row["params"].items()
+        )
         table.add_row(
-            str(row["number"]), row["state"], "-" if value is None else f"{value:.4f}", str(row["epochs_run"]), params, (row["mlflow_run_id"] or "-")[:12]
+            str(row["number"]),
+            row["state"],
+            "-" if value is None else f"{value:.4f}",
+            str(row["epochs_run"]),
+            params,
+            (row["mlflow_run_id"] or "-")[:12],
         )
     _console.print(table)
 

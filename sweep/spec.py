@@ -16,13 +16,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
 
+from sweep.database_urls import absolute_sqlite_url
 from sweep.distributions import AnyDistribution, Distribution
 from sweep.settings import DEFAULT_TRACKING_URI, StudySettings, TrackingSettings, same_database
 from sweep.space import SWEEP_OWNED_SECTION, check_against_train, check_search_path
 from trainer.config import TrainConfig
 from trainer.config_errors import rule_keys, validation_error_to_config_error
 from trainer.config_loading import apply_overrides, read_yaml, validate
-from trainer.uris import absolute_sqlite_url
 from trainer.errors import ConfigError
 
 

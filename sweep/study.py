@@ -26,9 +26,7 @@ from sweep.progress import SweepProgress
 from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
 from sweep.tracking import StudyTracker, mask_password
-from trainer.components import ensure_data
-from trainer.data.stats import split_checksum
-from trainer.data.voc import VOCSegmentation
+from trainer.data.provision import check_data_present, dataset_tags
 from trainer.errors import ConfigError, DivergedError
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -36,7 +34,7 @@ HEARTBEAT_INTERVAL_S = 60
 HEARTBEAT_GRACE_S = 180
 MAX_RETRIES = 2
 # Failures that end one trial (recorded on its run) while the study goes on.
-TRIAL_FAILURES: tuple[type[Exception], ...] = (DivergedError, ConfigError, torch.cuda.OutOfMemoryError)
+TRIAL_FAILURES: tuple[type[Exception], ...] = (DivergedError, torch.cuda.OutOfMemoryError)
 
 
 @dataclass(frozen=True)
@@ -106,25 +104,6 @@ def load_existing_study(spec: StudySpec) -> optuna.Study:
         ) from None
 
 
-def check_data_present(spec: StudySpec) -> None:
-    """Raise `DatasetError` (naming the fix) when the splits are missing and the study cannot make them."""
-    data = spec.train.data
-    if data.synthesize is None or data.root.exists():
-        for split in (data.train_split, data.val_split):
-            VOCSegmentation(data.root, split)  # checks the root, the split file and every listed file
-
-
-def dataset_tags(spec: StudySpec) -> dict[str, str]:
-    """Make the data if the study generates it, and fingerprint both splits for every trial's run."""
-    data = spec.train.data
-    root = ensure_data(data)
-    return {
-        "data.root": str(root),
-        "data.train_checksum": split_checksum(root, data.train_split),
-        "data.val_checksum": split_checksum(root, data.val_split),
-    }
-
-
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED_STATES)
 
@@ -133,7 +112,7 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
     """Run the trials the study still lacks; return at once, running nothing, when none are left."""
     started = time.monotonic()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    check_data_present(spec)  # missing data fails before any study or run exists
+    check_data_present(spec.train.data)  # missing data fails before any study or run exists
     study = open_study(spec)
     # A seeded sampler would redraw the same first trials on every rerun: give each run its own stream.
     study.sampler = build_sampler(spec.study.sampler, stream=len(study.get_trials(deepcopy=False)))
@@ -143,7 +122,7 @@ def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
         progress.already_complete(spec.study.n_trials, done)
         return SweepOutcome(study, 0, time.monotonic() - started)
 
-    data_tags = dataset_tags(spec)
+    data_tags = dataset_tags(spec.train.data)
     tracker = StudyTracker(
         spec.tracking_uri, spec.experiment_name, study_name=spec.study.name, storage_url=spec.storage_url
     )

@@ -192,7 +192,7 @@ def test_num_classes_matches_the_data_layer() -> None:
 
 
 def test_relative_sqlite_urls_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from trainer.uris import absolute_sqlite_url
+    from sweep.database_urls import absolute_sqlite_url
 
     monkeypatch.chdir(tmp_path)
     assert absolute_sqlite_url("sqlite:///runs/m.db") == f"sqlite:///{tmp_path.resolve()}/runs/m.db"

@@ -6,9 +6,9 @@ import hashlib
 import io
 import tarfile
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -91,60 +91,71 @@ def _md5(data: bytes) -> str:
 
 def test_download_extract_and_rerun_is_a_no_op(server: Server, tarball: bytes, tmp_path: Path) -> None:
     server.routes["/voc.tar"] = tarball
-    root = download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball), progress=False)
+    root = download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball))
     assert root == tmp_path / "VOCdevkit" / "VOC2012"
     assert len(VOCSegmentation(root, "train")) == 2
     assert (tmp_path / MARKER_NAME).read_text().strip() == _md5(tarball) and is_complete(tmp_path, _md5(tarball))
     assert (tmp_path / ARCHIVE_NAME).read_bytes() == tarball
     requests = len(server.requests)
-    assert download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball), progress=False) == root
+    assert download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball)) == root
     assert len(server.requests) == requests
 
 
 def test_dropped_connection_resumes_with_range(server: Server, tarball: bytes, tmp_path: Path) -> None:
     server.routes["/voc.tar"] = tarball
     server.drop_once.add("/voc.tar")
-    download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball), progress=False)
+    download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball))
     assert server.requests == [("/voc.tar", None), ("/voc.tar", f"bytes={len(tarball) // 2}-")]
     assert (tmp_path / ARCHIVE_NAME).read_bytes() == tarball
+
+
+def test_progress_reports_the_bytes_on_disk_and_the_size(server: Server, tarball: bytes, tmp_path: Path) -> None:
+    server.routes["/voc.tar"] = tarball
+    server.drop_once.add("/voc.tar")
+    seen: list[tuple[int, int | None]] = []
+    download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball), progress=lambda *args: seen.append(args))
+    half = len(tarball) // 2
+    # The dropped first transfer counts up to half, the resumed one starts from the half already on disk.
+    assert seen[0] == (0, len(tarball)) and (half, len(tarball)) in seen and seen[-1] == (len(tarball), len(tarball))
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
 
 def test_server_ignoring_range_restarts_from_zero(server: Server, tarball: bytes, tmp_path: Path) -> None:
     server.routes["/voc.tar"] = tarball
     server.drop_once.add("/voc.tar")
     server.ignore_range.add("/voc.tar")
-    download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball), progress=False)
+    download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball))
     assert len(server.requests) == 2 and (tmp_path / ARCHIVE_NAME).read_bytes() == tarball
 
 
 def test_resume_across_restarts_and_416_means_complete(server: Server, tarball: bytes, tmp_path: Path) -> None:
     server.routes["/voc.tar"] = tarball
     (tmp_path / f"{ARCHIVE_NAME}.part").write_bytes(tarball[:1000])  # left by a killed process
-    download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball), progress=False)
+    download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball))
     assert server.requests == [("/voc.tar", "bytes=1000-")]
     other = tmp_path / "other"
     other.mkdir()
     (other / f"{ARCHIVE_NAME}.part").write_bytes(tarball)
-    download_voc(other, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball), progress=False)
+    download_voc(other, urls=[f"{server.url}/voc.tar"], md5=_md5(tarball))
     assert server.requests[-1] == ("/voc.tar", f"bytes={len(tarball)}-") and is_complete(other, _md5(tarball))
 
 
 def test_first_mirror_404_then_second(server: Server, tarball: bytes, tmp_path: Path) -> None:
     server.routes["/good.tar"] = tarball
     urls = [f"{server.url}/missing.tar", f"{server.url}/good.tar"]
-    download_voc(tmp_path, urls=urls, md5=_md5(tarball), progress=False)
+    download_voc(tmp_path, urls=urls, md5=_md5(tarball))
     assert [path for path, _ in server.requests] == ["/missing.tar", "/good.tar"]
 
 
 def test_every_mirror_fails(server: Server, tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match=r"failed on every mirror:\n  .*/a\.tar: HTTP Error 404"):
-        download_voc(tmp_path, urls=[f"{server.url}/a.tar"], md5="0" * 32, progress=False)
+        download_voc(tmp_path, urls=[f"{server.url}/a.tar"], md5="0" * 32)
 
 
 def test_wrong_md5_keeps_the_file_and_says_what_to_do(server: Server, tarball: bytes, tmp_path: Path) -> None:
     server.routes["/voc.tar"] = tarball
     with pytest.raises(DownloadError, match=rf"md5 of the download is {_md5(tarball)}, expected 0{{32}}.*--md5"):
-        download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5="0" * 32, progress=False)
+        download_voc(tmp_path, urls=[f"{server.url}/voc.tar"], md5="0" * 32)
     assert (tmp_path / f"{ARCHIVE_NAME}.md5-{_md5(tarball)}").read_bytes() == tarball
     assert not (tmp_path / "VOCdevkit").exists() and not is_complete(tmp_path, "0" * 32)
 
@@ -160,5 +171,5 @@ def test_tarball_with_parent_path_member_is_refused(server: Server, tmp_path: Pa
     server.routes["/evil.tar"] = evil
     root = tmp_path / "root"
     with pytest.raises(DownloadError, match=r"refused to extract member '\.\./evil'"):
-        download_voc(root, urls=[f"{server.url}/evil.tar"], md5=_md5(evil), progress=False)
+        download_voc(root, urls=[f"{server.url}/evil.tar"], md5=_md5(evil))
     assert not (tmp_path / "evil").exists() and not (root / "VOCdevkit").exists()

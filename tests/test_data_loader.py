@@ -27,8 +27,10 @@ def test_same_batches_for_any_num_workers_and_epochs_differ(synth_voc: Path) -> 
     assert torch.equal(torch.get_rng_state(), before[0]) and random.getstate() == before[1]  # caller RNG untouched
     multi = _epoch_batches(synth_voc, num_workers=2, epoch=1)
     assert len(single) == len(multi) == 2
-    assert all(torch.equal(a, b) for a, b in zip(single, multi))
-    assert all(torch.equal(a, b) for a, b in zip(single, _epoch_batches(synth_voc, num_workers=0, epoch=1)))
+    assert all(torch.equal(a, b) for a, b in zip(single, multi, strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(single, _epoch_batches(synth_voc, num_workers=0, epoch=1), strict=True)
+    )
     other_epoch = _epoch_batches(synth_voc, num_workers=0, epoch=2)
     assert not torch.equal(single[0], other_epoch[0])
     other_seed = _epoch_batches(synth_voc, num_workers=0, epoch=1, seed=4)
@@ -61,7 +63,10 @@ def test_seeded_augmentation_is_pure() -> None:
 
 
 def test_pad_collate_pads_with_0_and_255() -> None:
-    batch = [(torch.ones(3, 2, 4), torch.zeros(2, 4, dtype=torch.long)), (torch.ones(3, 3, 1), torch.ones(3, 1, dtype=torch.long))]
+    batch = [
+        (torch.ones(3, 2, 4), torch.zeros(2, 4, dtype=torch.long)),
+        (torch.ones(3, 3, 1), torch.ones(3, 1, dtype=torch.long)),
+    ]
     images, masks = pad_collate(batch)
     assert images.shape == (2, 3, 3, 4) and masks.shape == (2, 3, 4)
     assert images[0, :, 2].sum() == 0 and (masks[0, 2] == 255).all()

@@ -82,7 +82,9 @@ def test_missing_mat_and_bad_mat(layout: tuple[Path, Path]) -> None:
 
 def test_mat_of_wrong_size(layout: tuple[Path, Path]) -> None:
     sbd_dir, voc_root = layout
-    scipy.io.savemat(sbd_dir / "dataset/cls" / f"{UNLABELLED}.mat", {"GTcls": {"Segmentation": np.zeros((3, 5), np.uint8)}})
+    scipy.io.savemat(
+        sbd_dir / "dataset/cls" / f"{UNLABELLED}.mat", {"GTcls": {"Segmentation": np.zeros((3, 5), np.uint8)}}
+    )
     with pytest.raises(DatasetError, match=r"synth_000012\.mat: labels are \(5, 3\) \(W, H\) but the image is"):
         prepare_sbd(sbd_dir, voc_root)
 

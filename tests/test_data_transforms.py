@@ -27,7 +27,9 @@ def _encoded_pair(height: int = 37, width: int = 53) -> tuple[torch.Tensor, torc
     cells = torch.tensor(LABELS)[torch.randint(len(LABELS), ((height + 7) // 8, (width + 7) // 8), generator=generator)]
     mask = cells.repeat_interleave(8, 0).repeat_interleave(8, 1)[:height, :width].clone()
     mask[8:16, :] = 255  # an ignore block (one cell tall, so downscaling keeps it) must stay 255
-    image = torch.stack([mask.clamp(max=20) * 10, torch.full_like(mask, 100), torch.full_like(mask, 50)]).to(torch.uint8)
+    image = torch.stack([mask.clamp(max=20) * 10, torch.full_like(mask, 100), torch.full_like(mask, 50)]).to(
+        torch.uint8
+    )
     return image, mask
 
 

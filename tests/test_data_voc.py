@@ -88,7 +88,9 @@ def test_empty_split(voc_copy: Path) -> None:
         VOCSegmentation(voc_copy, "val")
 
 
-@pytest.mark.parametrize(("folder", "suffix", "kind"), [("JPEGImages", "jpg", "image"), ("SegmentationClass", "png", "mask")])
+@pytest.mark.parametrize(
+    ("folder", "suffix", "kind"), [("JPEGImages", "jpg", "image"), ("SegmentationClass", "png", "mask")]
+)
 def test_listed_id_without_file(voc_copy: Path, folder: str, suffix: str, kind: str) -> None:
     (voc_copy / folder / f"synth_000009.{suffix}").unlink()
     with pytest.raises(DatasetError, match=rf"synth_000009\.{suffix}: 1 ID\(s\) listed in val\.txt have no {kind}"):

@@ -41,7 +41,14 @@ def test_reports_every_epoch_and_writes_checkpoints(synth_voc: Path, tmp_path: P
     result = train(tiny_config(synth_voc, tmp_path / "ckpt"), lambda e, m: reports.append((e, dict(m))))
     assert [epoch for epoch, _ in reports] == [1, 2, 3]
     metrics = reports[-1][1]
-    assert {"train/loss", "lr", "val/miou", "val/pixel_accuracy", "val/mean_class_accuracy", "val/fw_iou"} <= metrics.keys()
+    assert {
+        "train/loss",
+        "lr",
+        "val/miou",
+        "val/pixel_accuracy",
+        "val/mean_class_accuracy",
+        "val/fw_iou",
+    } <= metrics.keys()
     assert "val/iou/background" in metrics and 0.0 <= metrics["val/miou"] <= 1.0
     assert result.epochs_run == 3 and len(result.history) == 3
     assert result.best_miou == max(row["val/miou"] for row in result.history)
@@ -119,7 +126,9 @@ def test_nan_loss_raises_diverged_at_once(synth_voc: Path, tmp_path: Path) -> No
     assert reports == [] and not (tmp_path / "ckpt" / LAST_NAME).exists()
 
 
-def test_gradient_clipping_bounds_the_gradient_norm(synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gradient_clipping_bounds_the_gradient_norm(
+    synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     norms_after: list[float] = []
     clip = torch.nn.utils.clip_grad_norm_
 
@@ -138,7 +147,8 @@ def test_gradient_clipping_bounds_the_gradient_norm(synth_voc: Path, tmp_path: P
 
 
 def test_patience_counts_from_the_last_gain_above_min_delta() -> None:
-    from trainer.engine import TrainingState, _advance
+    from trainer.engine import _advance
+    from trainer.resume import TrainingState
 
     config = config_from_dict({"early_stopping": {"patience": 3, "min_delta": 0.01}})
     state = TrainingState()
@@ -157,7 +167,9 @@ def test_missing_data_root_names_the_fix(tmp_path: Path) -> None:
 
 
 def test_synthesizes_data_on_first_use(tmp_path: Path) -> None:
-    config = tiny_config(tmp_path / "made", tmp_path / "ckpt", epochs=1, **{"data.synthesize": {"train": 4, "val": 2, "size": 48}})
+    config = tiny_config(
+        tmp_path / "made", tmp_path / "ckpt", epochs=1, **{"data.synthesize": {"train": 4, "val": 2, "size": 48}}
+    )
     train(config)
     assert (tmp_path / "made" / "ImageSets" / "Segmentation" / "train.txt").read_text().count("\n") == 4
 
@@ -165,3 +177,19 @@ def test_synthesizes_data_on_first_use(tmp_path: Path) -> None:
 def test_batch_larger_than_the_split_is_a_config_error(synth_voc: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="exceeds the 8 images"):
         train(tiny_config(synth_voc, tmp_path / "ckpt", **{"data.batch_size": 9}))
+
+
+def test_evaluate_checkpoint_builds_only_the_network_and_the_val_data(
+    synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainer import evaluation
+    from trainer.components import device_policy
+
+    # Neither split nor statistics of training are read: a missing train split does not matter.
+    config = tiny_config(synth_voc, tmp_path / "ckpt", **{"data.train_split": "absent", "loss.class_weights": "stats"})
+    policies: list[Any] = []
+    evaluate = evaluation.evaluate
+    monkeypatch.setattr(evaluation, "evaluate", lambda *args: policies.append(args[2]) or evaluate(*args))
+    metrics = evaluation.evaluate_checkpoint(config)
+    assert policies == [device_policy(config)], "evaluation runs with training's device and precision"
+    assert 0.0 <= metrics["val/miou"] <= 1.0 and not (tmp_path / "ckpt").exists()

@@ -10,8 +10,8 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import set_in
+
 from sweep.cli import cli
 
 VALID: dict[str, Any] = {
@@ -28,15 +28,27 @@ def with_change(path: str, value: Any) -> dict[str, Any]:
 
 BAD_STUDIES = [
     pytest.param(with_change("sweeep", 1), "sweeep: unknown key 'sweeep'", id="unknown-top-level-key"),
-    pytest.param(with_change("study/pruner", {"type": "medain"}), "study.pruner.type: 'medain' is not one of", id="pruner-typo"),
-    pytest.param(with_change("train/optim", {"lrr": 0.1}), "train.optim.lrr: unknown key 'lrr'; did you mean 'lr'?", id="train-key-typo"),
-    pytest.param(with_change("search/optim.lrate", {"type": "float", "low": 0.1, "high": 1}), "search.optim.lrate: unknown key 'lrate'; did you mean 'lr'?", id="search-path-typo"),
+    pytest.param(
+        with_change("study/pruner", {"type": "medain"}), "study.pruner.type: 'medain' is not one of", id="pruner-typo"
+    ),
+    pytest.param(
+        with_change("train/optim", {"lrr": 0.1}),
+        "train.optim.lrr: unknown key 'lrr'; did you mean 'lr'?",
+        id="train-key-typo",
+    ),
+    pytest.param(
+        with_change("search/optim.lrate", {"type": "float", "low": 0.1, "high": 1}),
+        "search.optim.lrate: unknown key 'lrate'; did you mean 'lr'?",
+        id="search-path-typo",
+    ),
     pytest.param(
         with_change("search/optim.name", {"type": "categorical", "choices": ["adam", "sgdd"]}),
         "search.optim.name.choices[1]: 'sgdd' is not one of adam, adamw, sgd",
         id="bad-choice",
     ),
-    pytest.param(with_change("search/optim.lr", {"type": "float", "low": 1, "high": 0.1}), "search.optim.lr", id="low-above-high"),
+    pytest.param(
+        with_change("search/optim.lr", {"type": "float", "low": 1, "high": 0.1}), "search.optim.lr", id="low-above-high"
+    ),
     pytest.param(with_change("tracking/uri", "./mlruns"), "tracking.uri", id="file-store"),
     pytest.param(with_change("study/n_trials", 0), "study.n_trials", id="zero-trials"),
 ]
@@ -90,7 +102,9 @@ def test_validate_prints_the_resolved_study(tmp_path: Path, monkeypatch: pytest.
 
 
 @pytest.mark.parametrize("command", ["status", "best", "promote"])
-def test_commands_on_a_study_never_run_exit_1_and_create_nothing(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_commands_on_a_study_never_run_exit_1_and_create_nothing(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     Path("study.yaml").write_text(yaml.safe_dump(VALID))
     result = CliRunner().invoke(cli, [command, "study.yaml"])
@@ -102,7 +116,9 @@ def test_promote_refuses_without_a_completed_trial(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(tmp_path)
     Path("study.yaml").write_text(yaml.safe_dump(VALID))
     Path("runs/bad-input").mkdir(parents=True)
-    study = optuna.create_study(study_name="bad-input", storage="sqlite:///runs/bad-input/optuna.db", direction="maximize")
+    study = optuna.create_study(
+        study_name="bad-input", storage="sqlite:///runs/bad-input/optuna.db", direction="maximize"
+    )
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
     result = CliRunner().invoke(cli, ["promote", "study.yaml"])
     assert result.exit_code == 1
@@ -119,7 +135,9 @@ def test_missing_data_fails_before_any_study_or_run(tmp_path: Path, monkeypatch:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
 
 
-def test_interrupted_run_leaves_nothing_running(synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_run_leaves_nothing_running(
+    synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     Path("study.yaml").write_text(yaml.safe_dump(with_change("train/data", {"root": str(synth_voc)})))
 
@@ -159,4 +177,6 @@ def test_missing_database_driver_names_the_extra(tmp_path: Path, monkeypatch: py
     assert result.exit_code == 1 and "no database driver installed" in result.output
     assert "pip install 'segsweep[postgres]'" in result.output and "user:***@" in result.output
     assert "Traceback" not in result.output and "secret" not in result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"], "no data is generated for a study that cannot open"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"], (
+        "no data is generated for a study that cannot open"
+    )

@@ -10,12 +10,11 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from conftest import tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from conftest import tiny_train
 from sweep.cli import cli as sweep_cli
-from trainer.cli import cli as trainer_cli
 
 pytestmark = pytest.mark.slow
 
@@ -159,8 +158,12 @@ def test_promote_is_idempotent_and_the_alias_predicts(finished_study: dict[str, 
         first = invoke(sweep_cli, ["promote", str(finished_study["study_file"])])
         second = invoke(sweep_cli, ["promote", str(finished_study["study_file"])])
         out = workdir / "predictions"
-        image = synth_voc / "JPEGImages" / f"{(synth_voc / 'ImageSets/Segmentation/val.txt').read_text().split()[0]}.jpg"
-        predicted = invoke(trainer_cli, ["predict", "--model", "models:/tiny-voc@champion", str(image), "--out", str(out)])
+        image = (
+            synth_voc / "JPEGImages" / f"{(synth_voc / 'ImageSets/Segmentation/val.txt').read_text().split()[0]}.jpg"
+        )
+        predicted = invoke(
+            sweep_cli, ["predict", "--model", "models:/tiny-voc@champion", str(image), "--out", str(out)]
+        )
     assert first.exit_code == 0 and "registered tiny-voc version 1" in first.output
     assert second.exit_code == 0 and "already registered as tiny-voc version 1" in second.output
     versions = client.search_model_versions("name = 'tiny-voc'")

@@ -9,10 +9,10 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import tiny_train
 from mlflow.tracking import MlflowClient
 from sqlalchemy import create_engine, text
 
-from conftest import tiny_train
 from sweep.cli import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -33,7 +33,9 @@ def postgres_url() -> str:
     return URL
 
 
-def test_study_runs_on_postgres_and_masks_the_password(synth_voc: Path, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_study_runs_on_postgres_and_masks_the_password(
+    synth_voc: Path, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     Path("study.yaml").write_text(
         yaml.safe_dump(

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import set_in
 
+from sweep.database_urls import absolute_sqlite_url
 from sweep.distributions import FloatDistribution, describe_space, suggest
 from sweep.samplers import (
     HyperbandPrunerSpec,
@@ -23,7 +24,6 @@ from sweep.samplers import (
 from sweep.spec import StudySpec, load_study_spec
 from trainer.config import TrainConfig
 from trainer.errors import ConfigError
-from trainer.uris import absolute_sqlite_url
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 LR = {"type": "float", "low": 1.0e-4, "high": 1.0e-1, "log": True}

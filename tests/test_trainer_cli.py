@@ -43,7 +43,9 @@ def test_train_json_summary_then_predict_from_the_checkpoint(synth_voc: Path, tm
     assert json.loads(untrained.output)["val/miou"] != summary["best_miou"]
 
     image = synth_voc / "JPEGImages" / f"{(synth_voc / 'ImageSets/Segmentation/val.txt').read_text().split()[0]}.jpg"
-    predicted = CliRunner().invoke(cli, ["predict", "--model", summary["checkpoint"], str(image), "--out", str(tmp_path / "out")])
+    predicted = CliRunner().invoke(
+        cli, ["predict", "--model", summary["checkpoint"], str(image), "--out", str(tmp_path / "out")]
+    )
     assert predicted.exit_code == 0, predicted.output
     with Image.open(tmp_path / "out" / f"{image.stem}.png") as mask, Image.open(image) as original:
         assert mask.mode == "P" and mask.size == original.size
@@ -83,5 +85,16 @@ def test_missing_data_exits_1_with_the_fix(tmp_path: Path) -> None:
 
 def test_predict_from_a_missing_checkpoint_exits_1(synth_voc: Path, tmp_path: Path) -> None:
     image = next((synth_voc / "JPEGImages").glob("*.jpg"))
-    result = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "none.pt"), str(image), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        cli, ["predict", "--model", str(tmp_path / "none.pt"), str(image), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 1 and "none.pt: no checkpoint file there" in result.output
+
+
+def test_predict_from_a_model_uri_points_to_sweep_predict(synth_voc: Path, tmp_path: Path) -> None:
+    image = next((synth_voc / "JPEGImages").glob("*.jpg"))
+    result = CliRunner().invoke(
+        cli, ["predict", "--model", "models:/voc@champion", str(image), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1 and "models:/voc@champion: a model URI" in result.output
+    assert "sweep predict --model models:/voc@champion" in result.output

@@ -13,15 +13,14 @@ and `metrics` only: what inference and the model registry need.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from trainer.data.atomic import atomic_write
 from trainer.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -31,18 +30,8 @@ BEST_NAME = "best.pt"
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     """Write `state` to `path` atomically and durably; returns `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            torch.save({"format": FORMAT_VERSION, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
+    with atomic_write(path, durable=True) as temporary:
+        torch.save({"format": FORMAT_VERSION, **state}, temporary)
     return path
 
 
@@ -62,7 +51,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def capture_rng_state() -> dict[str, Any]:
     """The state of every random generator training draws from (Python, NumPy, torch CPU and CUDA)."""
-    numpy_state = np.random.get_state()
+    # legacy=True always gives the tuple (name, keys, position, has_gauss, cached_gaussian).
+    numpy_state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
     state: dict[str, Any] = {
         "python": _to_plain(random.getstate()),
         "numpy": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]],
@@ -89,15 +79,3 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_to_plain(item) for item in value]
     return value
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Persist the rename itself; not every platform can open a directory, which is fine."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

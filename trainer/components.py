@@ -1,4 +1,4 @@
-"""Build every part of a training run from a `TrainConfig`: data loaders, model, loss, optimizer, schedule.
+"""Build every part of a training run from a `TrainConfig`: device policy, loaders, model, loss, optimizer, schedule.
 
 This is the one place that maps config keys onto the keyword arguments of the library's factories, so
 the factories themselves stay free of configuration classes.
@@ -6,25 +6,26 @@ the factories themselves stay free of configuration classes.
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from trainer.config import DataConfig, ModelConfig, TrainConfig
+from trainer.constants import NUM_CLASSES
 from trainer.data.loader import make_eval_loader, make_train_loader
 from trainer.data.presets import eval_transforms, train_transforms
+from trainer.data.provision import ensure_data
 from trainer.data.stats import split_stats
-from trainer.data.synth import synthesize
-from trainer.data.voc import NUM_CLASSES, VOCSegmentation
+from trainer.data.voc import VOCSegmentation
 from trainer.errors import ConfigError
 from trainer.losses import build_loss
 from trainer.model import build_model
 from trainer.optim import build_optimizer
+from trainer.runtime import DevicePolicy, resolve_device
 from trainer.schedules import build_scheduler
 
 
@@ -36,43 +37,13 @@ class TrainingParts:
     loss: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    train_loader: DataLoader
-    val_loader: DataLoader
+    train_loader: DataLoader[Any]
+    val_loader: DataLoader[Any]
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present, else the CPU; an unusable explicit device is a `ConfigError`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError("device", f"{name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device", f"{name!r} was asked for but CUDA is not available; use auto or cpu")
-    return device
-
-
-def ensure_data(config: DataConfig) -> Path:
-    """Generate the synthetic data set on first use when `data.synthesize` is set and the root is absent.
-
-    Several workers may start at once: each writes into a private folder and renames it into place, and
-    the losers of that race discard their copy, so the root is never seen half-written.
-    """
-    root = config.root
-    if root.exists() or config.synthesize is None:
-        return root
-    staging = root.with_name(f".{root.name}.{os.getpid()}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    synthesize(staging, **config.synthesize.model_dump())
-    root.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        staging.rename(root)
-    except OSError:
-        if not root.exists():
-            raise
-        shutil.rmtree(staging, ignore_errors=True)
-    return root
+def device_policy(config: TrainConfig) -> DevicePolicy:
+    """The device and precision that training and evaluation both run with."""
+    return DevicePolicy.for_device(resolve_device(config.device), amp=config.amp, channels_last=config.channels_last)
 
 
 def build_network(model: ModelConfig, *, initial_weights: bool = True) -> nn.Module:
@@ -89,8 +60,14 @@ def build_network(model: ModelConfig, *, initial_weights: bool = True) -> nn.Mod
     )
 
 
-def build_parts(config: TrainConfig, device: torch.device) -> TrainingParts:
-    """Construct loaders, model, loss, optimizer and scheduler, with the model already on `device`."""
+def build_val_loader(data: DataConfig) -> DataLoader[Any]:
+    """Whole val images in split order, generating the data first if it is synthetic and absent."""
+    val_set = VOCSegmentation(ensure_data(data), data.val_split, transforms=eval_transforms())
+    return make_eval_loader(val_set, batch_size=data.eval_batch_size, num_workers=data.num_workers)
+
+
+def build_parts(config: TrainConfig, policy: DevicePolicy) -> TrainingParts:
+    """Construct loaders, model, loss, optimizer and scheduler, with the model placed as `policy` says."""
     data = config.data
     root = ensure_data(data)
     train_set = VOCSegmentation(
@@ -103,7 +80,7 @@ def build_parts(config: TrainConfig, device: torch.device) -> TrainingParts:
             photometric=data.photometric,
         ),
     )
-    val_set = VOCSegmentation(root, data.val_split, transforms=eval_transforms())
+    val_loader = build_val_loader(data)
     if data.batch_size > len(train_set):
         raise ConfigError(
             "data.batch_size",
@@ -113,11 +90,7 @@ def build_parts(config: TrainConfig, device: torch.device) -> TrainingParts:
     train_loader = make_train_loader(
         train_set, batch_size=data.batch_size, seed=config.seed, num_workers=data.num_workers
     )
-    val_loader = make_eval_loader(val_set, batch_size=data.eval_batch_size, num_workers=data.num_workers)
-
-    model = build_network(config.model).to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = policy.place(build_network(config.model))
 
     loss = build_loss(
         ce_weight=config.loss.ce_weight,
@@ -126,7 +99,7 @@ def build_parts(config: TrainConfig, device: torch.device) -> TrainingParts:
         focal_alpha=config.loss.focal_alpha,
         class_weights=_class_weights(config, root),
         num_classes=NUM_CLASSES,
-    ).to(device)
+    ).to(policy.device)
 
     optim = config.optim
     optimizer = build_optimizer(

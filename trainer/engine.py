@@ -10,22 +10,21 @@ uninterrupted run's numbers. No Optuna or MLflow is needed here.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from trainer.checkpoint import BEST_NAME, LAST_NAME, save_checkpoint
-from trainer.components import TrainingParts, build_parts, resolve_device
+from trainer.components import TrainingParts, build_parts, device_policy
 from trainer.config import TrainConfig
+from trainer.errors import DivergedError
 from trainer.evaluation import evaluate
 from trainer.listener import TrainingListener
-from trainer.resume import load_training_state, training_state_dict
-from trainer.errors import DivergedError
+from trainer.resume import TrainingState, load_training_state, training_state_dict
+from trainer.runtime import seed_everything
 from trainer.step import TrainStep
 
 ReportCallback = Callable[[int, Mapping[str, float]], None]
@@ -41,7 +40,6 @@ class TrainResult:
     epochs_run: int
     history: tuple[dict[str, float], ...]
     checkpoint: Path
-    last_checkpoint: Path
     stopped_early: bool
 
     def summary(self) -> dict[str, Any]:
@@ -55,19 +53,6 @@ class TrainResult:
         }
 
 
-@dataclass
-class TrainingState:
-    """Progress that a checkpoint carries across a restart."""
-
-    epoch: int = 0
-    best_miou: float = -math.inf
-    best_epoch: int = 0
-    patience_reference: float = -math.inf
-    epochs_without_improvement: int = 0
-    stopped_early: bool = False
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
 def train(
     config: TrainConfig, report: ReportCallback | None = None, *, listener: TrainingListener | None = None
 ) -> TrainResult:
@@ -77,14 +62,14 @@ def train(
     unusable input, `DivergedError` as soon as the loss is NaN or infinite, and whatever `report` raises.
     """
     listener = listener or TrainingListener()
-    device = resolve_device(config.device)
+    policy = device_policy(config)
     seed_everything(config.seed, deterministic=config.deterministic)
-    parts = build_parts(config, device)
-    step = TrainStep(parts, device, config)
+    parts = build_parts(config, policy)
+    step = TrainStep(parts, policy, grad_clip_norm=config.optim.grad_clip_norm)
     folder = config.checkpoint.dir
     state = TrainingState()
     if config.checkpoint.resume and (folder / LAST_NAME).is_file():
-        state = load_training_state(folder / LAST_NAME, config, parts, step.scaler, device)
+        state = load_training_state(folder / LAST_NAME, config, parts, step.scaler, policy.device)
         listener.on_resume(state.epoch, folder / LAST_NAME)
 
     listener.on_train_start(config.epochs, len(parts.train_loader), state.epoch)
@@ -94,7 +79,7 @@ def train(
                 break
             train_loss = _train_one_epoch(parts, step, epoch, listener)
             metrics = {"train/loss": train_loss, "lr": _head_lr(parts.optimizer)}
-            metrics.update(evaluate(parts.model, parts.val_loader, device, step.autocast_dtype, config.channels_last))
+            metrics.update(evaluate(parts.model, parts.val_loader, policy))
             _advance(state, epoch, metrics, config)
             # best.pt first: a crash between the two writes then leaves a last.pt that never names a
             # best epoch whose weights are missing.
@@ -112,19 +97,8 @@ def train(
         epochs_run=state.epoch,
         history=tuple(state.history),
         checkpoint=folder / BEST_NAME,
-        last_checkpoint=folder / LAST_NAME,
         stopped_early=state.stopped_early,
     )
-
-
-def seed_everything(seed: int, *, deterministic: bool) -> None:
-    """Seed Python, NumPy and torch (all devices); `deterministic` trades cuDNN speed for repeatability."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.backends.cudnn.benchmark = not deterministic
-    torch.backends.cudnn.deterministic = deterministic
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
 def _train_one_epoch(parts: TrainingParts, step: TrainStep, epoch: int, listener: TrainingListener) -> float:

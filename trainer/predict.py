@@ -1,14 +1,13 @@
-"""Inference on whole images: load a model from a checkpoint or an MLflow model URI, write VOC masks.
+"""Inference on whole images: load a model from a checkpoint file, write VOC masks and overlays.
 
-A model reference is either a local checkpoint file (`best.pt` or `last.pt`) or an MLflow URI such as
-`models:/voc@champion` or `runs:/<run id>/model`; the URI's artifacts are downloaded and the checkpoint in
-them is used. Weights load with `weights_only=True`: nothing is unpickled.
+The model is a local checkpoint (`best.pt` or `last.pt`); registered MLflow models (`models:/voc@champion`)
+belong to the sweep layer, whose `sweep predict` resolves them to such a file. Weights load with
+`weights_only=True`: nothing is unpickled.
 """
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,16 +17,15 @@ from PIL import Image
 from torch import nn
 
 from trainer.checkpoint import load_checkpoint
+from trainer.components import build_network
 from trainer.config import TrainConfig
 from trainer.config_loading import config_from_dict
-from trainer.data import read_image, voc_palette
 from trainer.data.transforms import Normalize
+from trainer.data.voc import read_image, voc_palette
 from trainer.errors import CheckpointError
-from trainer.components import build_network
-from trainer.uris import absolute_sqlite_url
 
-_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 OVERLAY_ALPHA = 0.5
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")  # two letters at least: C:/ is a Windows path
 
 
 @dataclass(frozen=True)
@@ -39,32 +37,14 @@ class Prediction:
     overlay: Path
 
 
-def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None) -> Path:
-    """A local checkpoint path for `reference`, downloading an MLflow model's artifacts when needed."""
-    text = str(reference)
-    if not text.startswith(_URI_SCHEMES):
-        return Path(text)
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    if tracking_uri is not None:
-        mlflow.set_tracking_uri(absolute_sqlite_url(tracking_uri))
-    # One folder per URI, reused: repeated predictions do not pile up copies of the same model.
-    destination = Path(tempfile.gettempdir()) / "trainer-models" / hashlib.sha256(text.encode()).hexdigest()[:16]
-    destination.mkdir(parents=True, exist_ok=True)
-    try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text, dst_path=str(destination)))
-    except (MlflowException, OSError) as error:  # an unknown model or alias, or an unreachable store
-        raise CheckpointError(f"{text}: cannot download the model ({error})") from error
-    found = [local] if local.is_file() else sorted(local.rglob("*.pt"))
-    if not found:
-        raise CheckpointError(f"{text}: the model's artifacts hold no .pt checkpoint")
-    return found[0]
-
-
-def load_model(reference: str | Path, device: torch.device, *, tracking_uri: str | None = None) -> tuple[nn.Module, TrainConfig]:
+def load_model(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, TrainConfig]:
     """Rebuild the network a checkpoint was trained as and load its weights; returns it in eval mode."""
-    path = resolve_checkpoint(reference, tracking_uri=tracking_uri)
+    if _URI.match(str(checkpoint)):
+        raise CheckpointError(
+            f"{checkpoint}: a model URI, not a checkpoint file; `sweep predict --model {checkpoint}` "
+            "resolves registered models, or pass the path of a best.pt"
+        )
+    path = Path(checkpoint)
     state = load_checkpoint(path, map_location="cpu")
     config = config_from_dict(state["config"], source=path)
     model = build_network(config.model, initial_weights=False)
@@ -79,8 +59,9 @@ def load_model(reference: str | Path, device: torch.device, *, tracking_uri: str
 def predict_mask(model: nn.Module, image: torch.Tensor, device: torch.device) -> np.ndarray:
     """Labels [H, W] (uint8, 0..20) for one uint8 image [3, H, W] at its own size."""
     normalized, _ = Normalize()(image, torch.empty(0))
-    logits = model(normalized.unsqueeze(0).to(device))
-    return logits.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
+    logits: torch.Tensor = model(normalized.unsqueeze(0).to(device))
+    labels: np.ndarray = logits.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
+    return labels
 
 
 def colorize(labels: np.ndarray) -> Image.Image:

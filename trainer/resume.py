@@ -1,10 +1,11 @@
-"""Saving and restoring the full training state in `last.pt`, refusing checkpoints of another run."""
+"""The progress of a training run, and saving and restoring it in `last.pt` (refusing checkpoints of another run)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -14,11 +15,21 @@ from trainer.config import TrainConfig
 from trainer.config_loading import flatten
 from trainer.errors import CheckpointError
 
-if TYPE_CHECKING:
-    from trainer.engine import TrainingState
-
 # Keys that may change between a run and its resume without changing the numbers it produces.
 _RESUMABLE_CHANGES = ("checkpoint.", "data.num_workers", "device", "early_stopping.")
+
+
+@dataclass
+class TrainingState:
+    """Progress that a checkpoint carries across a restart."""
+
+    epoch: int = 0
+    best_miou: float = -math.inf
+    best_epoch: int = 0
+    patience_reference: float = -math.inf
+    epochs_without_improvement: int = 0
+    stopped_early: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def training_state_dict(
@@ -43,8 +54,6 @@ def load_training_state(
 
     Optimizer state is mapped onto `device` (a checkpoint written on GPU resumes on CPU and back).
     """
-    from trainer.engine import TrainingState
-
     saved = load_checkpoint(path, map_location=device)
     _check_same_run(path, saved.get("config", {}), config)
     try:

@@ -1,38 +1,30 @@
-"""One optimisation step: forward under autocast, backward, optional clipping, optimizer and schedule."""
+"""One optimisation step: forward under the device policy, backward, optional clipping, optimizer and schedule."""
 
 from __future__ import annotations
 
 import torch
 
 from trainer.components import TrainingParts
-from trainer.config import TrainConfig
-
-_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+from trainer.runtime import DevicePolicy
 
 
 class TrainStep:
     """Callable that trains on one batch and returns its loss as a Python float.
 
-    Mixed precision applies on CUDA only; channels_last everywhere. fp16 uses a gradient scaler (kept in
-    `scaler` so checkpoints can save it); bf16 and float32 need none.
+    fp16 uses a gradient scaler, kept in `scaler` so checkpoints can save it; bf16 and float32 need none.
     """
 
-    def __init__(self, parts: TrainingParts, device: torch.device, config: TrainConfig) -> None:
+    def __init__(self, parts: TrainingParts, policy: DevicePolicy, *, grad_clip_norm: float | None) -> None:
         self.parts = parts
-        self.device = device
-        on_cuda = device.type == "cuda"
-        self.autocast_dtype = _AUTOCAST_DTYPES.get(config.amp) if on_cuda else None
-        self.channels_last = config.channels_last
-        self.grad_clip_norm = config.optim.grad_clip_norm
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.autocast_dtype is torch.float16)
+        self.policy = policy
+        self.grad_clip_norm = grad_clip_norm
+        self.scaler = torch.amp.GradScaler(policy.device.type, enabled=policy.needs_grad_scaler)
 
     def __call__(self, images: torch.Tensor, masks: torch.Tensor) -> float:
-        parts = self.parts
-        images = images.to(self.device, non_blocking=True)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        masks = masks.to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+        parts, policy = self.parts, self.policy
+        images = policy.images(images)
+        masks = masks.to(policy.device, non_blocking=True)
+        with policy.autocast():
             logits = parts.model(images)
         loss = parts.loss(logits.float(), masks)
         parts.optimizer.zero_grad(set_to_none=True)

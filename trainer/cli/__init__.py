@@ -6,14 +6,12 @@ the error's code: 2 for usage and config errors, 1 for runtime failures.
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from trainer.cli.data import data
-from trainer.cli.errors import ErrorHandlingGroup
 from trainer.cli.predict import predict_command
 from trainer.cli.train import evaluate_command, train_command
+from trainer.console import ErrorHandlingGroup
 
 
 @click.group(cls=ErrorHandlingGroup)
@@ -30,5 +28,4 @@ cli.add_command(evaluate_command)
 
 def main() -> None:
     """Console-script entry point."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our output stays readable
     cli()

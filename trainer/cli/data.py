@@ -14,11 +14,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from trainer.data.download import VOC_MD5, VOC_URLS, dataset_root, download_voc, is_complete
+from trainer.cli.progress import download_progress
+from trainer.constants import VOC_CLASSES
+from trainer.data.download import ARCHIVE_NAME, VOC_MD5, VOC_URLS, dataset_root, download_voc, is_complete
 from trainer.data.sbd import prepare_sbd
 from trainer.data.stats import split_stats
 from trainer.data.synth import synthesize
-from trainer.data.voc import MASK_DIRS, VOC_CLASSES
+from trainer.data.voc import MASK_DIRS
 
 ROOT_PATH = click.Path(file_okay=False, path_type=Path)
 
@@ -35,8 +37,12 @@ def data() -> None:
 
 
 @data.command()
-@click.option("--root", required=True, type=ROOT_PATH, help="Folder to download into; the data lands in ROOT/VOCdevkit/VOC2012.")
-@click.option("--url", "urls", multiple=True, help="Mirror URL of VOCtrainval_11-May-2012.tar; repeat to try several in order.")
+@click.option(
+    "--root", required=True, type=ROOT_PATH, help="Folder to download into; the data lands in ROOT/VOCdevkit/VOC2012."
+)
+@click.option(
+    "--url", "urls", multiple=True, help="Mirror URL of VOCtrainval_11-May-2012.tar; repeat to try several in order."
+)
 @click.option("--md5", default=VOC_MD5, show_default=True, callback=_check_md5, help="Expected md5 of the tarball.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar (only on a terminal).")
 def download(root: Path, urls: tuple[str, ...], md5: str, progress: bool) -> None:
@@ -44,7 +50,8 @@ def download(root: Path, urls: tuple[str, ...], md5: str, progress: bool) -> Non
     if is_complete(root, md5):
         click.echo(f"already complete, nothing to do: {dataset_root(root)}")
         return
-    voc_root = download_voc(root, urls=urls or VOC_URLS, md5=md5, progress=progress)
+    with download_progress(ARCHIVE_NAME, show=progress) as report:
+        voc_root = download_voc(root, urls=urls or VOC_URLS, md5=md5, progress=report)
     click.echo(f"dataset root: {voc_root}")
 
 
@@ -52,8 +59,12 @@ def download(root: Path, urls: tuple[str, ...], md5: str, progress: bool) -> Non
 @click.option("--root", required=True, type=ROOT_PATH, help="VOC2012-layout folder to write.")
 @click.option("--train", default=64, show_default=True, type=click.IntRange(min=1), help="Training images.")
 @click.option("--val", default=32, show_default=True, type=click.IntRange(min=1), help="Validation images.")
-@click.option("--size", default=128, show_default=True, type=click.IntRange(min=16), help="Longer image side in pixels.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Same seed, byte-identical files.")
+@click.option(
+    "--size", default=128, show_default=True, type=click.IntRange(min=16), help="Longer image side in pixels."
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Same seed, byte-identical files."
+)
 def synth(root: Path, train: int, val: int, size: int, seed: int) -> None:
     """Generate a small learnable synthetic dataset in the VOC 2012 layout."""
     voc_root = synthesize(root, train=train, val=val, size=size, seed=seed)
@@ -61,7 +72,9 @@ def synth(root: Path, train: int, val: int, size: int, seed: int) -> None:
 
 
 @data.command("prepare-sbd")
-@click.option("--sbd", "sbd_dir", required=True, type=ROOT_PATH, help="SBD's benchmark_RELEASE (or its dataset) folder.")
+@click.option(
+    "--sbd", "sbd_dir", required=True, type=ROOT_PATH, help="SBD's benchmark_RELEASE (or its dataset) folder."
+)
 @click.option("--root", required=True, type=ROOT_PATH, help="VOC2012 dataset root (holds JPEGImages).")
 def prepare_sbd_command(sbd_dir: Path, root: Path) -> None:
     """Convert SBD labels into SegmentationClassAug and write the trainaug split."""
@@ -84,8 +97,16 @@ def stats(root: Path, split: str, as_json: bool) -> None:
         return
     labelled = sum(result.pixels_per_class) or 1
     table = Table(title=f"{split}: {result.images} images, {result.ignored_pixels:,} ignored (255) pixels")
-    for name, justify in (("label", "right"), ("class", "left"), ("pixels", "right"), ("share", "right"), ("weight", "right")):
+    for name, justify in (
+        ("label", "right"),
+        ("class", "left"),
+        ("pixels", "right"),
+        ("share", "right"),
+        ("weight", "right"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for label, (name, pixels, weight) in enumerate(zip(VOC_CLASSES, result.pixels_per_class, result.class_weights)):
+    for label, (name, pixels, weight) in enumerate(
+        zip(VOC_CLASSES, result.pixels_per_class, result.class_weights, strict=True)
+    ):
         table.add_row(str(label), name, f"{pixels:,}", f"{pixels / labelled:.2%}", f"{weight:.3f}")
     Console().print(table)

@@ -1,14 +1,46 @@
-"""A rich progress bar for `trainer train`: epoch, iteration, loss, lr and ETA."""
+"""Rich progress bars: `trainer train` (epoch, iteration, loss, lr, ETA) and `trainer data download` (bytes)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
+from trainer.data.download import ProgressCallback
 from trainer.listener import TrainingListener
+
+
+@contextmanager
+def download_progress(description: str, *, show: bool = True) -> Iterator[ProgressCallback]:
+    """A `progress(done, total)` callback that draws a byte bar on stderr (only on a terminal, and if `show`)."""
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=not (show and console.is_terminal)) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
 
 
 class RichTrainingProgress(TrainingListener):
@@ -27,7 +59,7 @@ class RichTrainingProgress(TrainingListener):
             console=self.console,
             transient=True,
         )
-        self.task = None
+        self.task: TaskID | None = None
         self.epochs = 0
         self.iterations_per_epoch = 0
 

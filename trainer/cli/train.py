@@ -13,7 +13,11 @@ from trainer.engine import train
 from trainer.evaluation import evaluate_checkpoint
 
 SET_OPTION = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. optim.lr=0.01 (repeatable)."
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key, e.g. optim.lr=0.01 (repeatable).",
 )
 
 
@@ -43,7 +47,12 @@ def train_command(config_path: str, overrides: tuple[str, ...], as_json: bool, p
 
 @click.command("evaluate")
 @click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False))
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Weights to evaluate (default: the untrained network).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Weights to evaluate (default: the untrained network).",
+)
 @SET_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print every val metric as JSON.")
 def evaluate_command(config_path: str, checkpoint: Path | None, overrides: tuple[str, ...], as_json: bool) -> None:

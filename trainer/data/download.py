@@ -6,7 +6,8 @@ with an HTTP ``Range`` request. A server that ignores ``Range`` (answers 200) re
 0; a 416 answer means the ``.part`` file already holds everything. The md5 is checked before extraction.
 Extraction uses ``tarfile``'s ``"data"`` filter, and every member is checked before anything is written,
 so an archive with ``..`` or absolute paths is refused whole. Success writes a marker recording the md5;
-with the marker present the function does nothing.
+with the marker present the function does nothing. Progress goes to an optional callback; the library
+draws nothing.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import logging
 import tarfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Sequence
-
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from trainer.errors import DownloadError
+
+ProgressCallback = Callable[[int, int | None], None]
+"""`progress(done, total)`: bytes of the archive on disk so far, and its size when the server says it."""
 
 VOC_URLS: tuple[str, ...] = (
     "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
@@ -51,9 +52,12 @@ def is_complete(root: str | Path, md5: str = VOC_MD5) -> bool:
     return marker.is_file() and marker.read_text().strip() == md5 and (dataset_root(root) / "JPEGImages").is_dir()
 
 
-def _fetch(url: str, part: Path, progress: Progress) -> None:
+def _no_progress(done: int, total: int | None) -> None:
+    """The default progress callback: report nothing."""
+
+
+def _fetch(url: str, part: Path, progress: ProgressCallback) -> None:
     """Complete ``part`` from ``url``, resuming with Range; raises a network error or `DownloadError`."""
-    task = progress.add_task(url.rsplit("/", 1)[-1], total=None)
     stalled = 0
     while True:
         offset = part.stat().st_size if part.exists() else 0
@@ -70,12 +74,14 @@ def _fetch(url: str, part: Path, progress: Progress) -> None:
                 offset = 0
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length is not None else None
-            progress.update(task, total=total, completed=offset)
+            done = offset
+            progress(done, total)
             try:
                 with part.open("ab" if offset else "wb") as sink:
                     while chunk := response.read(CHUNK):
                         sink.write(chunk)
-                        progress.advance(task, len(chunk))
+                        done += len(chunk)
+                        progress(done, total)
             except (http.client.IncompleteRead, ConnectionError, TimeoutError) as error:
                 log.info("connection to %s broke (%s); resuming", url, error)
         size = part.stat().st_size
@@ -86,18 +92,15 @@ def _fetch(url: str, part: Path, progress: Progress) -> None:
             raise DownloadError(f"{url}: stalled at {size} of {total} bytes after {stalled} attempts")
 
 
-def _download(urls: Sequence[str], part: Path, show_progress: bool) -> None:
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+def _download(urls: Sequence[str], part: Path, progress: ProgressCallback) -> None:
     failures: list[str] = []
-    with Progress(*columns, console=console, disable=not (show_progress and console.is_terminal)) as progress:
-        for url in urls:
-            try:
-                _fetch(url, part, progress)
-                return
-            except (DownloadError, *NETWORK_ERRORS) as error:
-                failures.append(f"{url}: {error}")
-                log.info("mirror failed: %s", failures[-1])
+    for url in urls:
+        try:
+            _fetch(url, part, progress)
+            return
+        except (DownloadError, *NETWORK_ERRORS) as error:
+            failures.append(f"{url}: {error}")
+            log.info("mirror failed: %s", failures[-1])
     kept = f"; the partial download is kept in {part} and a rerun resumes it" if part.exists() else ""
     raise DownloadError("download failed on every mirror:\n  " + "\n  ".join(failures) + kept)
 
@@ -131,11 +134,17 @@ def _extract(archive: Path, root: Path) -> None:
 
 
 def download_voc(
-    root: str | Path, *, urls: Sequence[str] = VOC_URLS, md5: str = VOC_MD5, progress: bool = True
+    root: str | Path,
+    *,
+    urls: Sequence[str] = VOC_URLS,
+    md5: str = VOC_MD5,
+    progress: ProgressCallback | None = None,
 ) -> Path:
     """Download, verify and extract VOC 2012 trainval into ``root``; return the dataset root (``root/VOCdevkit/VOC2012``).
 
-    Idempotent: a completed root is left alone. On an md5 mismatch the downloaded file is renamed to
+    ``progress(done, total)`` is called as bytes arrive (``total`` is None when the server does not say);
+    a resumed transfer or another mirror reports again from the bytes already on disk. Idempotent: a
+    completed root is left alone. On an md5 mismatch the downloaded file is renamed to
     ``<archive>.md5-<actual>`` (nothing else is deleted) and `DownloadError` says what to do.
     """
     root = Path(root)
@@ -148,7 +157,7 @@ def download_voc(
     archive = root / ARCHIVE_NAME
     if not archive.is_file():
         part = archive.with_name(ARCHIVE_NAME + ".part")
-        _download(urls, part, progress)
+        _download(urls, part, progress or _no_progress)
         part.replace(archive)
     actual = _md5(archive)
     if actual != md5:

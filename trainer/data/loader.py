@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -57,7 +58,7 @@ class EpochSampler(Sampler[tuple[int, int]]):
         return self.num_samples
 
 
-class SeededAugmentation(Dataset):
+class SeededAugmentation(Dataset[Any]):
     """Wraps a dataset so that ``wrapper[(index, sample_seed)]`` is ``dataset[index]`` with seeded randomness.
 
     Python's `random` and torch's CPU generator are seeded with ``sample_seed`` for the call and restored
@@ -65,7 +66,7 @@ class SeededAugmentation(Dataset):
     training process's RNG exactly as it was.
     """
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset: Dataset[Any]) -> None:
         self.dataset = dataset
 
     def __len__(self) -> int:
@@ -106,13 +107,13 @@ def default_num_workers() -> int:
 
 
 def make_train_loader(
-    dataset: Dataset,
+    dataset: Dataset[Any],
     *,
     batch_size: int,
     seed: int,
     num_workers: int | None = None,
     pin_memory: bool | None = None,
-) -> DataLoader:
+) -> DataLoader[Any]:
     """Shuffled, seeded training batches (``drop_last=True``); call ``loader.sampler.set_epoch(e)`` per epoch.
 
     The dataset's transforms must give every sample one size (e.g. `train_transforms` crops).
@@ -132,7 +133,7 @@ def make_train_loader(
     )
 
 
-def make_eval_loader(dataset: Dataset, *, batch_size: int = 1, num_workers: int | None = None) -> DataLoader:
+def make_eval_loader(dataset: Dataset[Any], *, batch_size: int = 1, num_workers: int | None = None) -> DataLoader[Any]:
     """Whole images in split order; batches of mixed sizes are padded by `pad_collate` (masks with 255)."""
     workers = default_num_workers() if num_workers is None else num_workers
     return DataLoader(

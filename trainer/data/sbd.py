@@ -14,7 +14,6 @@ is missing: the function is idempotent.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import scipy.io
 from PIL import Image
 
 from trainer.data import voc
+from trainer.data.atomic import atomic_write
 from trainer.errors import DatasetError
 
 AUG_MASK_DIR = voc.MASK_DIRS["trainaug"]
@@ -65,12 +65,6 @@ def read_sbd_mat(path: Path) -> np.ndarray:
     return labels.astype(np.uint8)
 
 
-def _write_atomically(path: Path, write: object) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(partial)  # type: ignore[operator]
-    partial.replace(path)
-
-
 def _ids(path: Path) -> set[str]:
     if not path.is_file():
         raise DatasetError(path, "split list is missing; check the SBD/VOC folders are complete")
@@ -106,7 +100,8 @@ def prepare_sbd(sbd_dir: str | Path, voc_root: str | Path) -> SbdResult:
         voc_mask = voc_root / voc.MASK_DIRS["train"] / f"{image_id}.png"
         if image_id in voc_train:
             voc.read_mask(voc_mask)  # refuse to copy a malformed mask
-            _write_atomically(target, lambda p: shutil.copyfile(voc_mask, p))
+            with atomic_write(target) as partial:
+                shutil.copyfile(voc_mask, partial)
             copied += 1
             continue
         mat = dataset_dir / "cls" / f"{image_id}.mat"
@@ -117,8 +112,10 @@ def prepare_sbd(sbd_dir: str | Path, voc_root: str | Path) -> SbdResult:
             if image.size != mask.size:
                 raise DatasetError(mat, f"labels are {mask.size} (W, H) but the image is {image.size}; wrong SBD file")
         mask.putpalette(palette)
-        _write_atomically(target, lambda p: mask.save(p, format="PNG"))
+        with atomic_write(target) as partial:
+            mask.save(partial, format="PNG")
         converted += 1
     split_path = voc.split_file(voc_root, "trainaug")
-    _write_atomically(split_path, lambda p: p.write_text("".join(f"{i}\n" for i in trainaug)))
+    with atomic_write(split_path) as partial:
+        partial.write_text("".join(f"{i}\n" for i in trainaug))
     return SbdResult(converted, copied, up_to_date, split_path)

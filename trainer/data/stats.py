@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from trainer.data import voc
+from trainer.data.atomic import atomic_write
 from trainer.data.voc import IGNORE_INDEX, NUM_CLASSES
 
 CACHE_DIR = ".stats"
@@ -119,10 +119,8 @@ def split_stats(root: str | Path, split: str) -> SplitStats:
         return cached
     stats = _count(root, split)
     try:
-        path.parent.mkdir(exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps(stats.to_dict(), indent=1))
-        partial.replace(path)
+        with atomic_write(path) as partial:
+            partial.write_text(json.dumps(stats.to_dict(), indent=1))
     except OSError as error:
         warnings.warn(f"could not cache split statistics at {path}: {error}", stacklevel=2)
     return stats

@@ -12,6 +12,8 @@ JPEGs are saved at a fixed quality, and nothing records a time, so the same seed
 
 from __future__ import annotations
 
+from typing import Any
+
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,10 @@ JPEG_QUALITY = 90
 
 def _shape(name: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
     """Boolean mask of a shape of radius ``r`` given pixel offsets from its centre."""
+    return np.asarray(_shape_expression(name, dx, dy, r), dtype=bool)
+
+
+def _shape_expression(name: str, dx: np.ndarray, dy: np.ndarray, r: float) -> Any:
     if name == "disc":
         return dx**2 + dy**2 <= r**2
     if name == "ring":
@@ -51,6 +57,10 @@ def _shape(name: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
 
 def _texture(name: str, x: np.ndarray, y: np.ndarray, period: float, phase: float) -> np.ndarray:
     """A 0/1 pattern (float) over the whole image; the object keeps it where it is drawn."""
+    return np.asarray(_texture_expression(name, x, y, period, phase), dtype=float)
+
+
+def _texture_expression(name: str, x: np.ndarray, y: np.ndarray, period: float, phase: float) -> Any:
     if name == "solid":
         return np.zeros(np.broadcast_shapes(x.shape, y.shape))
     if name == "hstripes":
@@ -71,10 +81,10 @@ def _background(rng: np.random.Generator, height: int, width: int, x: np.ndarray
     angle = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(angle) * x / width + np.sin(angle) * y / height + 1) / 2
     start, end = rng.uniform(30, 225, size=(2, 3))
-    image = start + ramp[..., None] * (end - start)
+    image: np.ndarray = start + ramp[..., None] * (end - start)
     blotches = rng.normal(0, 35, size=(4, 4, 3)).astype(np.float32)
     for channel in range(3):  # bilinear upsampling of a coarse grid gives smooth, low-frequency colour noise
-        plane = Image.fromarray(blotches[..., channel], mode="F").resize((width, height), Image.BILINEAR)
+        plane = Image.fromarray(blotches[..., channel], mode="F").resize((width, height), Image.Resampling.BILINEAR)
         image[..., channel] += np.asarray(plane)
     for _ in range(rng.integers(3, 7)):
         (x0, x1), (y0, y1) = rng.uniform(0, width, 2), rng.uniform(0, height, 2)

@@ -87,7 +87,8 @@ def read_image(path: str | Path) -> torch.Tensor:
         try:
             with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders on every call
                 warnings.simplefilter("ignore", DeprecationWarning)
-                return decode_jpeg(read_file(str(path)), mode=ImageReadMode.RGB)
+                decoded: torch.Tensor = decode_jpeg(read_file(str(path)), mode=ImageReadMode.RGB)
+                return decoded
         except RuntimeError:
             pass  # not a JPEG torchvision can decode (e.g. a PNG saved as .jpg): let PIL try
     try:
@@ -117,7 +118,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     return labels
 
 
-class VOCSegmentation(torch.utils.data.Dataset):
+class VOCSegmentation(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """The image/mask pairs of one split of a VOC2012-layout root.
 
     ``dataset[i]`` returns ``(image, mask)``: with ``transforms=None`` a uint8 tensor [3, H, W] and a long

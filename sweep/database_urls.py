@@ -1,4 +1,4 @@
-"""Database URLs as MLflow and Optuna should see them."""
+"""Database URLs as MLflow and Optuna should see them: a concern of the sweep layer, which opens both."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Turning expected errors into one line on stderr and an exit code, for every click command."""
+"""Turning expected errors into one line on stderr and an exit code: shared by the trainer and sweep CLIs.
+
+It is no command-line module itself (nothing here defines a command), so both CLIs may import it while
+the CLI packages stay imported by nothing.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,48 @@
+"""MLflow model URIs (`models:/NAME@ALIAS`, `runs:/ID/PATH`) resolved to the checkpoint file they hold.
+
+The registry is the sweep layer's: `sweep promote` writes `models:/` URIs, and this module reads them back
+for `sweep predict`. The trainer itself only ever sees the local checkpoint file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from sweep.database_urls import absolute_sqlite_url
+from trainer.errors import CheckpointError
+
+MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
+
+
+def is_model_uri(reference: str | Path) -> bool:
+    """True for an MLflow model or artifact URI, False for a file path."""
+    return str(reference).startswith(MODEL_URI_SCHEMES)
+
+
+def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None) -> Path:
+    """A local checkpoint path for `reference`: a file path as is, an MLflow URI by downloading its artifacts.
+
+    Raises `CheckpointError` for an unknown model or alias, an unreachable store, or artifacts without a
+    `.pt` file.
+    """
+    text = str(reference)
+    if not is_model_uri(text):
+        return Path(text)
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if tracking_uri is not None:
+        mlflow.set_tracking_uri(absolute_sqlite_url(tracking_uri))
+    # One folder per URI, reused: repeated predictions do not pile up copies of the same model.
+    destination = Path(tempfile.gettempdir()) / "trainer-models" / hashlib.sha256(text.encode()).hexdigest()[:16]
+    destination.mkdir(parents=True, exist_ok=True)
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text, dst_path=str(destination)))
+    except (MlflowException, OSError) as error:  # an unknown model or alias, or an unreachable store
+        raise CheckpointError(f"{text}: cannot download the model ({error})") from error
+    found = [local] if local.is_file() else sorted(local.rglob("*.pt"))
+    if not found:
+        raise CheckpointError(f"{text}: the model's artifacts hold no .pt checkpoint")
+    return found[0]
