@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sweep.database_urls import check_sqlite_url
 from sweep.samplers import MedianPrunerSpec, PrunerSpec, SamplerSpec, TPESamplerSpec
 
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
@@ -64,7 +64,7 @@ class StudySettings(_Section):
         scheme = urlsplit(url).scheme
         if scheme.split("+")[0] not in {"sqlite", "postgresql", "mysql"}:
             raise ValueError(f"{url!r} is not an Optuna database URL; accepted: {_STORAGE_EXAMPLES}")
-        _check_sqlite_url(url)
+        check_sqlite_url(url)
         return url
 
 
@@ -85,21 +85,5 @@ class TrackingSettings(_Section):
             raise ValueError(f"{uri!r} {_FILE_STORE}")
         if scheme.split("+")[0] not in {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}:
             raise ValueError(f"unsupported scheme {scheme!r} in {uri!r}; accepted: {_TRACKING_EXAMPLES}")
-        _check_sqlite_url(uri)
+        check_sqlite_url(uri)
         return uri
-
-
-def _check_sqlite_url(url: str) -> None:
-    if url.split(":", 1)[0].split("+")[0] == "sqlite" and not re.match(r"sqlite(\+\w+)?:///.", url):
-        raise ValueError(f"{url!r}: an SQLite URL needs three slashes and a file path, e.g. {DEFAULT_TRACKING_URI}")
-
-
-def same_database(first: str, second: str) -> bool:
-    """Whether two database URLs name one database: drivers (`+psycopg2`) are ignored, SQLite paths normalised."""
-
-    def normal(url: str) -> str:
-        scheme, _, rest = url.partition("://")
-        dialect = scheme.split("+")[0]
-        return f"{dialect}://{os.path.normpath(rest) if dialect == 'sqlite' and rest else rest}"
-
-    return normal(first) == normal(second)

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
 
-from sweep.database_urls import absolute_sqlite_url
+from sweep.database_urls import absolute_sqlite_url, same_database
 from sweep.distributions import AnyDistribution, Distribution
-from sweep.settings import DEFAULT_TRACKING_URI, StudySettings, TrackingSettings, same_database
+from sweep.settings import DEFAULT_TRACKING_URI, StudySettings, TrackingSettings
 from sweep.space import SWEEP_OWNED_SECTION, check_against_train, check_search_path
 from trainer.config import TrainConfig
 from trainer.config_errors import rule_keys, validation_error_to_config_error

@@ -19,13 +19,14 @@ import torch
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.database_urls import mask_password, sqlite_path
 from sweep.errors import StorageError, StudyNotFoundError
 from sweep.objective import TrialObjective
 from sweep.plots import write_plots, write_trials_csv
 from sweep.progress import SweepProgress
 from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
-from sweep.tracking import StudyTracker, mask_password
+from sweep.tracking import StudyTracker
 from trainer.data.provision import check_data_present, dataset_tags
 from trainer.errors import ConfigError, DivergedError
 
@@ -48,8 +49,9 @@ class SweepOutcome:
 
 def build_storage(url: str) -> RDBStorage:
     """Optuna's RDB storage with heartbeats; a killed worker's trial is retried up to `MAX_RETRIES` times."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_path(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # heartbeats and their retry callback are flagged experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
@@ -94,7 +96,8 @@ def _create_or_load(spec: StudySpec) -> optuna.Study:
 def load_existing_study(spec: StudySpec) -> optuna.Study:
     """Load a study that must already exist, creating no file or table on the way."""
     url = spec.storage_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+    database = sqlite_path(url)
+    if database is not None and not database.is_file():
         raise StudyNotFoundError(f"study {spec.study.name!r}: no storage at {url}; run `sweep run {spec.source}` first")
     try:
         return optuna.load_study(study_name=spec.study.name, storage=build_storage(url))

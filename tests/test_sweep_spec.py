@@ -501,7 +501,7 @@ def test_directly_built_spec_applies_params_to_its_train_config(spec: StudySpec,
 
 
 def test_same_database_ignores_drivers_and_path_spelling() -> None:
-    from sweep.settings import same_database
+    from sweep.database_urls import same_database
 
     assert same_database("postgresql://u@h/db", "postgresql+psycopg2://u@h/db")
     assert same_database("sqlite:////a/runs/./m.db", "sqlite:////a/runs/m.db")

@@ -6,7 +6,7 @@ holder of an `MlflowClient` (runs, batched logging, reading, the model registry)
 
 from sweep.tracking.lifecycle import StudyTracker, TrialRun
 from sweep.tracking.store import BATCH_LIMIT, TrackingStore
-from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, mask_password, runtime_tags
+from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, runtime_tags
 
 __all__ = [
     "BATCH_LIMIT",
@@ -15,6 +15,5 @@ __all__ = [
     "StudyTracker",
     "TrackingStore",
     "TrialRun",
-    "mask_password",
     "runtime_tags",
 ]

@@ -17,8 +17,9 @@ import optuna
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from optuna.trial import TrialState
 
+from sweep.database_urls import mask_password
 from sweep.tracking.store import TrackingStore
-from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, mask_password, runtime_tags
+from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, runtime_tags
 from trainer.config import TrainConfig
 from trainer.config_loading import flatten
 

@@ -20,6 +20,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 
+from sweep.database_urls import sqlite_path
+
 EndStatus = Literal["FINISHED", "FAILED", "KILLED"]
 BATCH_LIMIT = 100
 """MLflow accepts at most 100 params and 100 tags per `log_batch` call."""
@@ -167,7 +169,7 @@ def _default_artifact_location(tracking_uri: str, experiment: str) -> str | None
 
     A tracking server decides its own (and proxies the uploads), so nothing is set for other URIs.
     """
-    if not tracking_uri.startswith("sqlite:///"):
+    database = sqlite_path(tracking_uri)
+    if database is None:
         return None
-    database = Path(tracking_uri.removeprefix("sqlite:///"))
     return (database.parent / "mlartifacts" / experiment).resolve().as_uri()

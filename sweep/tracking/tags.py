@@ -13,19 +13,9 @@ import subprocess
 import mlflow
 import optuna
 import torch
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 RUN_ID_ATTR = "mlflow_run_id"
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
-
-
-def mask_password(url: str) -> str:
-    """`postgresql://user:secret@host/db` becomes `postgresql://user:***@host/db`; other URLs are unchanged."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:  # not an SQLAlchemy URL (e.g. a journal file): nothing to mask
-        return url
 
 
 def runtime_tags() -> dict[str, str]:
