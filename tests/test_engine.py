@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import set_in, tiny_train
 
 from trainer import TrainConfig, config_from_dict, train
 from trainer.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
@@ -16,19 +17,16 @@ from trainer.errors import CheckpointError, ConfigError, DatasetError, DivergedE
 
 
 def tiny_config(root: Path, checkpoint_dir: Path, **overrides: Any) -> TrainConfig:
-    """Two iterations per epoch of MobileNetV3 DeepLabV3+ on 64 px crops: seconds per epoch on a CPU."""
-    data: dict[str, Any] = {
-        "seed": 7,
-        "epochs": 3,
-        "device": "cpu",
-        "data": {"root": str(root), "crop_size": 48, "batch_size": 4, "eval_batch_size": 2, "num_workers": 0},
-        "model": {"backbone": "mobilenet_v3_large"},
-        "optim": {"name": "sgd", "lr": 0.02, "backbone_lr_mult": 1.0, "schedule": "poly"},
-        "checkpoint": {"dir": str(checkpoint_dir)},
-    }
+    """`tiny_train` for 3 epochs of SGD, with dotted-path overrides such as `**{"optim.lr": 0.5}`."""
+    data = tiny_train(
+        root,
+        seed=7,
+        epochs=3,
+        optim={"name": "sgd", "lr": 0.02, "backbone_lr_mult": 1.0, "schedule": "poly"},
+        checkpoint={"dir": str(checkpoint_dir)},
+    )
     for path, value in overrides.items():
-        section, _, key = path.rpartition(".")
-        (data.setdefault(section, {}) if section else data)[key] = value
+        data = set_in(data, path.split("."), value)
     return config_from_dict(data)
 
 

@@ -10,7 +10,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import set_in
+from helpers import set_in
 
 from sweep.cli import cli
 

@@ -9,7 +9,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import tiny_train
+from helpers import tiny_train
 from mlflow.tracking import MlflowClient
 from sqlalchemy import create_engine, text
 

@@ -10,7 +10,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import tiny_train
+from helpers import tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState

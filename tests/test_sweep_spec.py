@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-from conftest import set_in
+from helpers import set_in
 
 from sweep.database_urls import absolute_sqlite_url
 from sweep.distributions import FloatDistribution, describe_space, suggest

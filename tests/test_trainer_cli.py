@@ -9,23 +9,14 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import tiny_train
 from PIL import Image
 
 from trainer.cli import cli
 
 
 def write_config(path: Path, root: Path, checkpoint_dir: Path) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "epochs": 1,
-                "device": "cpu",
-                "data": {"root": str(root), "crop_size": 48, "batch_size": 4, "eval_batch_size": 2, "num_workers": 0},
-                "model": {"backbone": "mobilenet_v3_large"},
-                "checkpoint": {"dir": str(checkpoint_dir)},
-            }
-        )
-    )
+    path.write_text(yaml.safe_dump(tiny_train(root, checkpoint={"dir": str(checkpoint_dir)})))
     return path
 
 
