@@ -1,9 +1,12 @@
-"""A study on PostgreSQL storage: the RDB engine used to scale out, run for real (`.ci/run` starts it)."""
+"""A study on PostgreSQL storage: the RDB engine used to scale out, run for real.
+
+`.ci/start-services` creates the Optuna database `sweep_optuna` and sets SWEEP_TEST_POSTGRES_URL to it.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import optuna
 import pytest
@@ -11,26 +14,22 @@ import yaml
 from click.testing import CliRunner
 from helpers import tiny_train
 from mlflow.tracking import MlflowClient
+from services import postgres_url as required_postgres_url
 from sqlalchemy import create_engine, text
 
 from sweep.cli import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-URL = os.environ.get("SWEEP_TEST_POSTGRES_URL")
-
 
 @pytest.fixture
 def postgres_url() -> str:
-    if URL is None:
-        if os.environ.get("CI"):
-            pytest.fail("SWEEP_TEST_POSTGRES_URL is not set; .ci/run starts PostgreSQL and sets it")
-        pytest.skip("set SWEEP_TEST_POSTGRES_URL (see .ci/start-postgres) to run against PostgreSQL")
-    engine = create_engine(URL)
+    url = required_postgres_url()
+    engine = create_engine(url)
     with engine.begin() as connection:  # a clean schema: drop whatever an earlier run left
         connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
     engine.dispose()
-    return URL
+    return url
 
 
 def test_study_runs_on_postgres_and_masks_the_password(
@@ -53,6 +52,7 @@ def test_study_runs_on_postgres_and_masks_the_password(
     assert not Path("runs/on-postgres/optuna.db").exists(), "nothing may fall back to SQLite"
     client = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
     run = client.get_run(study.trials[0].user_attrs["mlflow_run_id"])
-    assert run.data.tags["optuna.storage"] == postgres_url.replace(":sweep_test@", ":***@")
+    password = urlsplit(postgres_url).password
+    assert password and run.data.tags["optuna.storage"] == postgres_url.replace(f":{password}@", ":***@")
     again = CliRunner().invoke(cli, ["status", "study.yaml", "--storage", postgres_url, "--json"])
     assert again.exit_code == 0 and again.output.count('"COMPLETE"') == 2
