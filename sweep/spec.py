@@ -12,9 +12,9 @@ import copy
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from sweep.database_urls import absolute_sqlite_url, same_database
 from sweep.distributions import AnyDistribution, Distribution
@@ -22,7 +22,7 @@ from sweep.settings import DEFAULT_TRACKING_URI, StudySettings, TrackingSettings
 from sweep.space import SWEEP_OWNED_SECTION, check_against_train, check_search_path
 from trainer.config import TrainConfig
 from trainer.config_errors import rule_keys, validation_error_to_config_error
-from trainer.config_loading import apply_overrides, read_yaml, validate
+from trainer.config_loading import apply_overrides, read_yaml, validate, validate_tagged, validate_tagged_fields
 from trainer.errors import ConfigError
 
 
@@ -103,7 +103,7 @@ class StudySpec(BaseModel):
         changes = {"n_trials": n_trials, "timeout": timeout, "storage": storage}
         study_data = {**self.study.model_dump(), **{key: value for key, value in changes.items() if value is not None}}
         tracking_data = {**self.tracking.model_dump(), **({"uri": tracking_uri} if tracking_uri is not None else {})}
-        study = _validate_tagged_fields(StudySettings, study_data, prefix="study", source="command line")
+        study = validate_tagged_fields(StudySettings, study_data, prefix="study", source="command line")
         tracking = validate(TrackingSettings, tracking_data, prefix="tracking", source="command line")
         spec = self.model_copy(update={"study": study, "tracking": tracking})
         _check_separate_databases(spec, source="command line")
@@ -137,7 +137,7 @@ def load_study_spec(path: str | Path) -> StudySpec:
 def study_spec_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -> StudySpec:
     """Validate a study held as a nested mapping (the parsed YAML); `source` only labels errors."""
     document = validate(_StudyFile, data, source=source)
-    study = _validate_tagged_fields(StudySettings, document.study or {}, prefix="study", source=source)
+    study = validate_tagged_fields(StudySettings, document.study or {}, prefix="study", source=source)
     tracking = validate(TrackingSettings, document.tracking or {}, prefix="tracking", source=source)
     train_data = document.train or {}
     if SWEEP_OWNED_SECTION in train_data:
@@ -187,41 +187,10 @@ def _validate_search(
     search: dict[str, AnyDistribution] = {}
     for path, distribution in raw.items():
         check_search_path(path, source=source)
-        validated = _validate_tagged(Distribution, distribution, key=f"search.{path}", source=source)
+        validated = validate_tagged(Distribution, distribution, key=f"search.{path}", source=source)
         search[path] = typing.cast(AnyDistribution, validated)  # the class its `type` tag names
     check_against_train(search, train_data, source=source)
     return search
-
-
-def _validate_tagged_fields(
-    model: type[BaseModel], data: Mapping[str, Any], *, prefix: str, source: str | Path | None
-) -> Any:
-    """`validate`, with each `type`-tagged field checked first against the class its tag names.
-
-    Pydantic reports a bad tag or a key of the tagged class less helpfully than `validate` reports a
-    plain model, so the tag is checked as a literal (did-you-mean included) and then its class as a whole.
-    """
-    data = dict(data)
-    for name, field in model.model_fields.items():
-        if field.discriminator == "type" and name in data:
-            data[name] = _validate_tagged(field.annotation, data[name], key=f"{prefix}.{name}", source=source)
-    return validate(model, data, prefix=prefix, source=source)
-
-
-def _validate_tagged(union: Any, data: Any, *, key: str, source: str | Path | None) -> BaseModel:
-    if typing.get_origin(union) is Annotated:
-        union = typing.get_args(union)[0]
-    classes: dict[str, type[BaseModel]] = {
-        typing.get_args(member.model_fields["type"].annotation)[0]: member for member in typing.get_args(union)
-    }
-    if not isinstance(data, Mapping):
-        raise ConfigError(
-            key, f"must be a mapping with a type ({', '.join(sorted(classes))}), got {data!r}", source=source
-        )
-    tags: Any = Literal[tuple(classes)]  # built at run time from the union's members
-    tag_model = create_model("Tag", __config__=ConfigDict(extra="ignore"), type=(tags, ...))
-    tag = validate(tag_model, data, prefix=key, source=source).model_dump()["type"]
-    return validate(classes[tag], data, prefix=key, source=source)
 
 
 def _check_separate_databases(spec: StudySpec, *, source: str | Path | None) -> None:

@@ -8,12 +8,13 @@ did-you-mean for near misses.
 from __future__ import annotations
 
 import copy
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from trainer.config import TrainConfig
 from trainer.config_errors import join_path, section_type, unknown_key_message, validation_error_to_config_error
@@ -131,3 +132,35 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def validate_tagged_fields(
+    model: type[BaseModel], data: Mapping[str, Any], *, prefix: str, source: str | Path | None
+) -> Any:
+    """`validate`, with each `type`-tagged field checked first against the class its tag names.
+
+    Pydantic reports a bad tag or a key of the tagged class less helpfully than `validate` reports a
+    plain model, so the tag is checked as a literal (did-you-mean included) and then its class as a whole.
+    """
+    data = dict(data)
+    for name, field in model.model_fields.items():
+        if field.discriminator == "type" and name in data:
+            data[name] = validate_tagged(field.annotation, data[name], key=f"{prefix}.{name}", source=source)
+    return validate(model, data, prefix=prefix, source=source)
+
+
+def validate_tagged(union: Any, data: Any, *, key: str, source: str | Path | None) -> BaseModel:
+    """`data` validated as the member of the `type`-tagged `union` that its tag names, errors keyed at `key`."""
+    if typing.get_origin(union) is Annotated:
+        union = typing.get_args(union)[0]
+    classes: dict[str, type[BaseModel]] = {
+        typing.get_args(member.model_fields["type"].annotation)[0]: member for member in typing.get_args(union)
+    }
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            key, f"must be a mapping with a type ({', '.join(sorted(classes))}), got {data!r}", source=source
+        )
+    tags: Any = Literal[tuple(classes)]  # built at run time from the union's members
+    tag_model = create_model("Tag", __config__=ConfigDict(extra="ignore"), type=(tags, ...))
+    tag = validate(tag_model, data, prefix=key, source=source).model_dump()["type"]
+    return validate(classes[tag], data, prefix=key, source=source)
