@@ -6,7 +6,7 @@ holder of an `MlflowClient` (runs, batched logging, reading, the model registry)
 
 from sweep.tracking.lifecycle import StudyTracker, TrialRun
 from sweep.tracking.store import BATCH_LIMIT, TrackingStore
-from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, mask_password, runtime_tags
+from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, mask_password, runtime_tags, scrub_password
 
 __all__ = [
     "BATCH_LIMIT",
@@ -17,4 +17,5 @@ __all__ = [
     "TrialRun",
     "mask_password",
     "runtime_tags",
+    "scrub_password",
 ]

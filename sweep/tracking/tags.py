@@ -28,6 +28,15 @@ def mask_password(url: str) -> str:
         return url
 
 
+def scrub_password(message: str, url: str) -> str:
+    """`message` with the password of `url` (if it has one) replaced by `***` wherever it appears."""
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return message
+    return message.replace(str(password), "***") if password else message
+
+
 def runtime_tags() -> dict[str, str]:
     """Versions, host and git commit of the code doing the work."""
     tags = {
