@@ -10,12 +10,12 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 import sweep.objective
-from conftest import tiny_train
 from sweep.cli import cli
 
 pytestmark = pytest.mark.slow
@@ -55,10 +55,15 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
     # What Optuna's heartbeat does to a stale trial: fail it and enqueue a copy.
     RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)(study, dead)
 
-    monkeypatch.setattr(sweep.objective, "train", lambda config, report, listener=None: real_train(
-        config, lambda e, m: (epochs_trained.append(e), report(e, m)), listener=listener
-    ))
-    result = CliRunner().invoke(cli, ["run", "study.yaml", "--quiet", "--n-trials", "2"])
+    monkeypatch.setattr(
+        sweep.objective,
+        "train",
+        lambda config, report, listener=None: real_train(
+            config, lambda e, m: (epochs_trained.append(e), report(e, m)), listener=listener
+        ),
+    )
+    # The retry continues trial 0's budget slot: the study's one trial is still n_trials: 1.
+    result = CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"])
     assert result.exit_code == 0, result.output
     assert epochs_trained == [1, 2, 3], "the retry trains only the missing epoch"
     assert "resumes after epoch 2" in result.output
