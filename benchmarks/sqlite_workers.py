@@ -3,7 +3,7 @@
 Each of ``--processes`` processes, started at the same moment, runs ``--trials`` trials through
 ``study.optimize`` (heartbeat thread on) whose objective does what a sweep worker does per epoch, minus
 the training: ``trial.report`` + ``should_prune``, a user attr and one MLflow ``log_batch``, ``--steps``
-times. A few trials are queued up front (``enqueue_trial``) as a heartbeat retry would be; each must be
+times. ``--queued`` trials are queued up front (``enqueue_trial``) as a heartbeat retry would be; each must be
 run by exactly one worker (a second worker that pops it too fails to tell it). The tables exist before the workers start, as ``sweep run --workers`` arranges.
 
 Compared: Optuna's plain ``RDBStorage(url)`` (rollback journal, 5 s busy timeout, deferred transactions)
@@ -31,8 +31,6 @@ import optuna
 from mlflow.tracking import MlflowClient
 
 from sweep.storage import build_storage
-
-QUEUED = 4
 
 
 def open_storage(mode: str, url: str) -> Any:
@@ -89,12 +87,12 @@ def optuna_metric(x: float, step: int) -> Any:
     return Metric("value", x * step, int(time.time() * 1000), step)
 
 
-def measure(mode: str, processes: int, trials: int, steps: int, mlflow: bool) -> dict[str, Any]:
+def measure(mode: str, processes: int, trials: int, steps: int, mlflow: bool, queued: int) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix=f"sqlite-{mode}-"))
     url, tracking = f"sqlite:///{folder}/optuna.db", f"sqlite:///{folder}/mlflow.db"
     study = optuna.create_study(study_name="bench", storage=open_storage(mode, url))
-    for index in range(QUEUED):
-        study.enqueue_trial({"x": 0.1 * (index + 1)})
+    for index in range(queued):
+        study.enqueue_trial({"x": index / queued})
     MlflowClient(tracking).create_experiment("bench")
     queue: Any = multiprocessing.get_context("spawn").Queue()
     start_at = time.time() + 5.0
@@ -131,11 +129,13 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--trials", type=int, default=40, help="trials per process")
     parser.add_argument("--steps", type=int, default=5, help="reports (epochs) per trial")
+    parser.add_argument("--queued", type=int, default=32, help="trials queued up front, as heartbeat retries are")
     parser.add_argument("--modes", default="plain,sweep")
     parser.add_argument("--no-mlflow", action="store_true", help="only the Optuna storage (more pressure on it)")
     args = parser.parse_args()
     rows = [
-        measure(mode, args.processes, args.trials, args.steps, not args.no_mlflow) for mode in args.modes.split(",")
+        measure(mode, args.processes, args.trials, args.steps, not args.no_mlflow, args.queued)
+        for mode in args.modes.split(",")
     ]
     columns = ["mode", "trials", "locked", "other errors", "queued run twice", "duplicate numbers", "wall s"]
     print(" | ".join(columns))
