@@ -82,7 +82,6 @@ class TrialObjective:
         config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
         trial.set_user_attr("checkpoint_dir", str(checkpoint_dir))
         run = self.tracker.start_trial(trial, config, self.parent_run_id, self.data_tags)
-        self.progress.trial_start(trial.number, params, config.epochs)
         last_epoch: list[int] = []
 
         def report(epoch: int, metrics: Mapping[str, float]) -> None:
@@ -93,7 +92,8 @@ class TrialObjective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"val mIoU {metrics[METRIC]:.4f} at epoch {epoch} is below the median")
 
-        try:
+        try:  # from here on the run exists: whatever stops the trial, even Ctrl-C, is recorded on it
+            self.progress.trial_start(trial.number, params, config.epochs)
             result = train(config, report, listener=self.progress.training_listener())
         except optuna.TrialPruned:
             run.prune(last_epoch[0] if last_epoch else None)

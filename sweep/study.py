@@ -30,7 +30,7 @@ from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
 from sweep.storage import build_storage
 from sweep.streams import WorkerSampler
-from sweep.tracking import StudyTracker
+from sweep.tracking import StudyTracker, mark_parent_pending
 from trainer.components import ensure_data
 from trainer.data.stats import split_checksum
 from trainer.data.voc import VOCSegmentation
@@ -38,7 +38,7 @@ from trainer.errors import ConfigError, DivergedError
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 PARENT_RUN_WAIT_S = 300
-"""How long a process that found the study already created waits for its creator to record the parent run."""
+"""How long after a study's creation other processes wait for its creator to record the parent run."""
 # Failures that end one trial (recorded on its run) while the study goes on.
 TRIAL_FAILURES: tuple[type[Exception], ...] = (DivergedError, ConfigError, torch.cuda.OutOfMemoryError)
 
@@ -77,6 +77,7 @@ def open_study(spec: StudySpec) -> tuple[optuna.Study, bool]:
     except ValueError as error:
         raise ConfigError("study", f"{error}", source=spec.source) from None
     ensure_namespace(study)
+    mark_parent_pending(study)
     return study, True
 
 
@@ -128,12 +129,12 @@ def prepare_study(spec: StudySpec) -> PreparedStudy:
     finished = finished_slots(study.get_trials(deepcopy=False))
     if not TrialBudget(n_trials).work_left(study):
         return PreparedStudy(study, n_trials, finished)
-    data_tags = dataset_tags(spec)
     tracker = StudyTracker(
         spec.tracking_uri, spec.experiment_name, study_name=spec.study.name, storage_url=spec.storage_url
     )
+    # Before the data: other processes wait for this parent run, so the creator records it first.
     parent_run_id = tracker.open_parent(study, wait_s=0.0 if created else PARENT_RUN_WAIT_S)
-    return PreparedStudy(study, n_trials, finished, tracker, parent_run_id, data_tags)
+    return PreparedStudy(study, n_trials, finished, tracker, parent_run_id, dataset_tags(spec))
 
 
 def run_study(spec: StudySpec, progress: SweepProgress, *, summarise: bool = True) -> SweepOutcome:

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -28,7 +29,7 @@ from sweep.budget import SURPLUS_ATTR, SurplusTrial, TrialBudget, finished_slots
 from sweep.samplers import RandomSamplerSpec, build_sampler
 from sweep.storage import build_storage
 from sweep.streams import WorkerSampler
-from sweep.tracking import PARENT_RUN_ATTR, StudyTracker
+from sweep.tracking import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, StudyTracker, mark_parent_pending
 from sweep.workers import WorkerPlan, parse_gpus, plan_workers, worker_command, worker_environment
 
 # ---------------------------------------------------------------- plans: GPUs, environment, command line
@@ -198,14 +199,23 @@ def test_a_worker_waits_for_the_parent_run_of_the_studys_creator(tmp_path: Path)
     creator = StudyTracker(tracking, "waits", study_name="s", storage_url="sqlite:///x.db")
     latecomer = StudyTracker(tracking, "waits", study_name="s", storage_url="sqlite:///x.db")
     study = optuna.create_study()
-    assert latecomer.open_parent(study, wait_s=0.0) == creator.open_parent(study), "found through the user attr"
-    fresh = optuna.create_study()
-    fresh.set_user_attr(PARENT_RUN_ATTR, creator.open_parent(study))
+    mark_parent_pending(study)  # the creator made the study and is making its parent run
+    recorded = threading.Timer(1.0, lambda: creator.open_parent(study))
+    recorded.start()
     started = time.monotonic()
-    assert latecomer.open_parent(fresh, wait_s=30.0) == study.user_attrs[PARENT_RUN_ATTR]
+    assert latecomer.open_parent(study, wait_s=60.0) == study.user_attrs[PARENT_RUN_ATTR]
+    assert 0.9 < time.monotonic() - started < 10
+    recorded.join()
+    assert len(MlflowClient(tracking).search_runs([creator.experiment_id])) == 1
+
+
+def test_a_dead_creators_mark_is_not_waited_for(tmp_path: Path) -> None:
+    tracker = StudyTracker(f"sqlite:///{tmp_path}/mlflow.db", "dead", study_name="s", storage_url="sqlite:///x.db")
+    study = optuna.create_study()
+    study.set_user_attr(PARENT_PENDING_ATTR, time.time() - 3600)
+    started = time.monotonic()
+    assert tracker.open_parent(study, wait_s=300.0) == study.user_attrs[PARENT_RUN_ATTR]
     assert time.monotonic() - started < 5
-    client = MlflowClient(tracking)
-    assert len(client.search_runs([creator.experiment_id])) == 1
 
 
 def test_racing_parents_converge_on_the_oldest(tmp_path: Path) -> None:

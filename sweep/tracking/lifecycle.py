@@ -7,9 +7,10 @@ trial starts and ends FINISHED, KILLED (pruned) or FAILED. A retried trial inher
 reopens the same run.
 
 Exactly one parent per study, however many workers start at once: the process that creates the Optuna
-study (the storage's unique study name makes it one) creates the parent and records it in the study's
-user attr; the others wait for that attr (`wait_s`). Should no attr come (its creator died), each
-creates a parent, then all converge on the oldest and the others delete their own, still empty, run.
+study (the storage's unique study name makes it one) marks it pending (`mark_parent_pending`), creates
+the parent and records it in the study's user attr; the others wait for that attr while the mark is
+younger than `wait_s`. Should no attr come (its creator died), each creates a parent, then all converge
+on the oldest and the others delete their own, still empty, run.
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from optuna.trial import TrialState
 
 from sweep.tracking.store import TrackingStore
-from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, mask_password, runtime_tags
+from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, RUN_ID_ATTR, mask_password, runtime_tags
 from trainer.config import TrainConfig
 from trainer.config_loading import flatten
 
 _MAX_ERROR_LENGTH = 5000
 _POLL_S = 0.5
+
+
+def mark_parent_pending(study: optuna.Study) -> None:
+    """Called by the process that just created the study: it is making the parent run; others wait."""
+    study.set_user_attr(PARENT_PENDING_ATTR, time.time())
 
 
 class StudyTracker:
@@ -48,8 +54,8 @@ class StudyTracker:
     def open_parent(self, study: optuna.Study, *, wait_s: float = 0.0) -> str:
         """The study's parent run, RUNNING: reattached on reruns, created (and kept in a user attr) otherwise.
 
-        `wait_s`: how long to wait, while the study has no trial yet, for the process that created the
-        study to record its parent run (0 for that process itself).
+        `wait_s`: how long after the study's creator marked it pending to wait for the creator to record
+        the parent run (0 for the creator itself). A mark older than that is a creator that died.
         """
         run_id = self._recorded_parent(study, wait_s)
         # None also when the run is gone: the tracking store was reset while the study survived.
@@ -60,13 +66,15 @@ class StudyTracker:
         return run_id
 
     def _recorded_parent(self, study: optuna.Study, wait_s: float) -> str | None:
-        deadline = time.monotonic() + wait_s
         while True:
-            run_id = study.user_attrs.get(PARENT_RUN_ATTR)
+            attrs = study.user_attrs
+            run_id = attrs.get(PARENT_RUN_ATTR)
             if run_id is not None:
                 return str(run_id) if self._store.run_exists(str(run_id)) else None
-            # The creator records the parent before it runs any trial: a study with trials has no creator left.
-            if time.monotonic() >= deadline or study.get_trials(deepcopy=False):
+            pending_since = attrs.get(PARENT_PENDING_ATTR)
+            if pending_since is None or time.time() - float(pending_since) >= wait_s:
+                return None
+            if study.get_trials(deepcopy=False):  # the creator records the parent before any trial starts
                 return None
             time.sleep(_POLL_S)
 
