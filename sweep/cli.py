@@ -33,8 +33,51 @@ def _load(study_file: str, **overrides: Any) -> StudySpec:
 
 
 def _storage_options(command: Any) -> Any:
-    command = click.option("--storage", default=None, help="Optuna storage URL (overrides study.storage).")(command)
-    return click.option("--tracking-uri", default=None, help="MLflow tracking URI (overrides tracking.uri).")(command)
+    """`--storage` and `--tracking-uri`, also read from the environment, where a password stays out of `ps`."""
+    command = click.option(
+        "--storage",
+        envvar="SWEEP_STORAGE",
+        show_envvar=True,
+        default=None,
+        callback=_warn_if_password_on_command_line,
+        help="Optuna storage URL (overrides study.storage); prefer the variable when it holds a password.",
+    )(command)
+    return click.option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        show_envvar=True,
+        default=None,
+        callback=_warn_if_password_on_command_line,
+        help="MLflow tracking URI (overrides tracking.uri).",
+    )(command)
+
+
+def _warn_if_password_on_command_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from click.core import ParameterSource
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if value is None or ctx.get_parameter_source(str(param.name)) != ParameterSource.COMMANDLINE:
+        return value
+    try:
+        has_password = make_url(value).password is not None
+    except ArgumentError:  # not a database URL (e.g. http://): MLflow reads its credentials from the environment
+        return value
+    if has_password:
+        variable = "SWEEP_STORAGE" if param.name == "storage" else "MLFLOW_TRACKING_URI"
+        click.secho(
+            f"warning: a password on the command line is visible in `ps`; set {variable} instead", fg="yellow", err=True
+        )
+    return value
+
+
+def _gpu_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    from sweep.workers import parse_gpus
+
+    try:
+        return None if value is None else parse_gpus(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 class SweepErrorGroup(ErrorHandlingGroup):
@@ -83,6 +126,27 @@ def validate(study_file: str) -> None:
 )
 @_storage_options
 @click.option("--quiet", is_flag=True, help="Plain progress lines (for CI logs), no live bar.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes on this machine, all on the study (default 1).",
+)
+@click.option(
+    "--gpus",
+    callback=_gpu_list,
+    default=None,
+    metavar="0,1,...",
+    help="One worker per listed GPU, pinned by CUDA_VISIBLE_DEVICES.",
+)
+@click.option(
+    "--workers-per-gpu",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Pack this many workers onto each GPU of --gpus.",
+)
+@click.option("--worker-index", type=int, default=None, hidden=True)
+@click.option("--events-fd", type=int, default=None, hidden=True)
 def run(
     study_file: str,
     n_trials: int | None,
@@ -90,16 +154,58 @@ def run(
     storage: str | None,
     tracking_uri: str | None,
     quiet: bool,
+    workers: int | None,
+    gpus: list[str] | None,
+    workers_per_gpu: int | None,
+    worker_index: int | None,
+    events_fd: int | None,
 ) -> None:
-    """Run the trials STUDY.yaml still lacks; a finished study runs nothing."""
+    """Run the trials STUDY.yaml still lacks; a finished study runs nothing.
+
+    With --workers N (or --gpus), N worker processes share the study and one view shows them all.
+    Several `sweep run` on several hosts may share one study too: point --storage (PostgreSQL) and
+    --tracking-uri (an MLflow server) at the same places, through SWEEP_STORAGE and MLFLOW_TRACKING_URI.
+    """
     from sweep.progress import LiveSweepProgress, SweepProgress
-    from sweep.reports import status_rows
     from sweep.study import run_study
+    from sweep.workers import plan_workers
 
     spec = _load(study_file, n_trials=n_trials, timeout=timeout, storage=storage, tracking_uri=tracking_uri)
+    if worker_index is not None:
+        _run_worker(spec, events_fd)
+        return
+    try:
+        plans = plan_workers(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     console = Console(stderr=True, highlight=False)
-    progress = SweepProgress(console) if quiet or not console.is_terminal else LiveSweepProgress(console)
-    outcome = run_study(spec, progress)
+    live = not quiet and console.is_terminal
+    if len(plans) == 1 and plans[0].gpu is None:
+        progress = LiveSweepProgress(console) if live else SweepProgress(console)
+        outcome = run_study(spec, progress)
+    else:
+        from sweep.supervisor import run_parallel
+
+        outcome = run_parallel(spec, study_file, plans, console=console, live=live, n_trials=n_trials, timeout=timeout)
+    _print_outcome(spec, outcome)
+
+
+def _run_worker(spec: StudySpec, events_fd: int | None) -> None:
+    """One worker of `sweep run --workers`: the single-process loop, its progress sent as events."""
+    from sweep.events import EventProgress
+    from sweep.study import run_study
+
+    if events_fd is None:
+        raise click.UsageError("--worker-index needs --events-fd (both are set by `sweep run --workers`)")
+    with os.fdopen(events_fd, "w", buffering=1) as stream:
+        progress = EventProgress(stream)
+        outcome = run_study(spec, progress, summarise=False)
+        progress.finished(outcome.ran)
+
+
+def _print_outcome(spec: StudySpec, outcome: Any) -> None:
+    from sweep.reports import status_rows
+
     rows = status_rows(outcome.study)
     _print_table(rows, title=f"study {spec.study.name}")
     states = [row["state"] for row in rows]
@@ -248,3 +354,7 @@ def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our output stays readable
     cli()
+
+
+if __name__ == "__main__":  # `python -m sweep.cli`: how `sweep run --workers` starts its workers
+    main()

@@ -67,3 +67,10 @@ def mask_password(url: str) -> str:
     """`postgresql://user:secret@host/db` becomes `postgresql://user:***@host/db`; other URLs are unchanged."""
     parsed = _parse(url)
     return url if parsed is None else parsed.render_as_string(hide_password=True)
+
+
+def scrub_password(message: str, url: str) -> str:
+    """`message` with the password of `url` (if it has one) replaced by `***` wherever it appears."""
+    parsed = _parse(url)
+    password = None if parsed is None else parsed.password
+    return message.replace(str(password), "***") if password else message

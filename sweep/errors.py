@@ -23,3 +23,11 @@ class StudyNotFoundError(SweepError):
 
 class NothingToPromoteError(SweepError):
     """The study has no completed trial, or its best trial has no MLflow run to take the model from."""
+
+
+class TrackingError(SweepError):
+    """The MLflow tracking store cannot be opened: a server that does not answer, a database that fails."""
+
+
+class WorkerError(SweepError):
+    """A worker process of `sweep run --workers` failed (its own error is in the output above)."""

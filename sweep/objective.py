@@ -7,19 +7,21 @@ user attrs), so `trainer.train` resumes it from its last finished epoch.
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import uuid
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 
 from sweep.artifacts import log_trial_artifacts
+from sweep.budget import TrialBudget, first_attempt
 from sweep.progress import SweepProgress
 from sweep.space import suggest
 from sweep.spec import StudySpec
+from sweep.streams import record_stream
 from sweep.tracking import StudyTracker, TrialRun
 from trainer.engine import TrainResult, train
 
@@ -30,10 +32,16 @@ NAMESPACE_ATTR = "checkpoint_namespace"
 def trial_key(trial: optuna.Trial) -> int:
     """The number of the trial this one retries, or its own number when it is not a retry."""
     frozen = trial.study.get_trials(deepcopy=False)[trial.number]  # system attrs live on the frozen trial
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        original = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
-    return trial.number if original is None else int(original)
+    return first_attempt(frozen)
+
+
+def ensure_namespace(study: optuna.Study) -> str:
+    """The study's checkpoint namespace, drawn now if it has none (done once by the study's creator)."""
+    namespace = study.user_attrs.get(NAMESPACE_ATTR)
+    if namespace is None:
+        study.set_user_attr(NAMESPACE_ATTR, uuid.uuid4().hex[:12])
+        namespace = study.user_attrs[NAMESPACE_ATTR]
+    return str(namespace)
 
 
 def trial_checkpoint_dir(artifacts_dir: Path, trial: optuna.Trial) -> Path:
@@ -43,11 +51,7 @@ def trial_checkpoint_dir(artifacts_dir: Path, trial: optuna.Trial) -> Path:
     again under the same name never picks up the old study's checkpoints, while a retried trial finds
     its original's. Read fresh for each trial, so workers that raced to set it agree afterwards.
     """
-    namespace = trial.study.user_attrs.get(NAMESPACE_ATTR)
-    if namespace is None:
-        trial.study.set_user_attr(NAMESPACE_ATTR, uuid.uuid4().hex[:12])
-        namespace = trial.study.user_attrs[NAMESPACE_ATTR]
-    return artifacts_dir / str(namespace) / f"trial-{trial_key(trial)}"
+    return artifacts_dir / ensure_namespace(trial.study) / f"trial-{trial_key(trial)}"
 
 
 class TrialObjective:
@@ -60,20 +64,24 @@ class TrialObjective:
         parent_run_id: str,
         progress: SweepProgress,
         data_tags: Mapping[str, str],
+        budget: TrialBudget | None = None,
     ) -> None:
         self.spec = spec
         self.tracker = tracker
         self.parent_run_id = parent_run_id
         self.progress = progress
         self.data_tags = dict(data_tags)
+        self.budget = budget or TrialBudget(spec.study.n_trials)
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.budget.claim(trial)  # a trial created after the budget was taken ends here, untracked
+        record_stream(trial)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         params = suggest(trial, self.spec.search)
         checkpoint_dir = trial_checkpoint_dir(self.spec.artifacts_dir, trial)
         config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
         trial.set_user_attr("checkpoint_dir", str(checkpoint_dir))
         run = self.tracker.start_trial(trial, config, self.parent_run_id, self.data_tags)
-        self.progress.trial_start(trial.number, params, config.epochs)
         last_epoch: list[int] = []
 
         def report(epoch: int, metrics: Mapping[str, float]) -> None:
@@ -84,7 +92,8 @@ class TrialObjective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"val mIoU {metrics[METRIC]:.4f} at epoch {epoch} is below the median")
 
-        try:
+        try:  # from here on the run exists: whatever stops the trial, even Ctrl-C, is recorded on it
+            self.progress.trial_start(trial.number, params, config.epochs)
             result = train(config, report, listener=self.progress.training_listener())
         except optuna.TrialPruned:
             run.prune(last_epoch[0] if last_epoch else None)

@@ -35,7 +35,12 @@ class SweepProgress(TrainingListener):
         return self
 
     def already_complete(self, n_trials: int, done: int) -> None:
-        self.console.print(f"study already has {done} finished trials of {n_trials}: nothing to run")
+        if done >= n_trials:
+            self.console.print(f"study already has {done} finished trials of {n_trials}: nothing to run")
+        else:
+            self.console.print(
+                f"all {n_trials} trials are taken ({done} finished, the rest running elsewhere): nothing to run"
+            )
 
     def study_start(self, name: str, n_trials: int, done: int, best: float | None = None) -> None:
         self.total, self.finished_before, self.started = n_trials, done, time.monotonic()

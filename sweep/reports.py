@@ -7,6 +7,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.budget import is_surplus
 from sweep.spec import StudySpec
 from sweep.tracking import RUN_ID_ATTR, TrackingStore
 
@@ -27,7 +28,8 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def status_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    return [trial_row(trial) for trial in study.get_trials(deepcopy=False)]
+    """One row per trial; surplus trials (created after the budget was taken, never run) are left out."""
+    return [trial_row(trial) for trial in study.get_trials(deepcopy=False) if not is_surplus(trial)]
 
 
 def best_summary(spec: StudySpec, study: optuna.Study) -> dict[str, Any] | None:

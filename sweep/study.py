@@ -1,96 +1,83 @@
-"""Opening a study on its Optuna storage and running it to its total trial budget.
+"""Opening a study on its Optuna storage and running its trials until the study's budget is taken.
 
-`n_trials` is the study's total over every worker and rerun: each `sweep run` runs only what is left, and a
-`MaxTrialsCallback` stops workers that share the storage once the total is reached. The storage is Optuna's
-own RDB storage (SQLite on a laptop, PostgreSQL across hosts), with heartbeats so that the trials of a
-killed worker are failed and re-queued for a later run instead of staying RUNNING forever.
+`n_trials` is the study's total over every worker, host and rerun (`sweep.budget` shares it through the
+storage alone). The storage is Optuna's RDB storage (SQLite on one machine, PostgreSQL across hosts; see
+`sweep.storage`), with heartbeats so that the trials of a killed worker are failed and queued again
+instead of staying RUNNING forever.
+
+`prepare_study` does everything that must exist before trials run, once: the tables, the study, the
+generated data and MLflow's experiment and parent run. `sweep run --workers N` calls it in the parent
+before starting workers; each worker (and a plain `sweep run`) then calls `run_study`.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
 import torch
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.database_urls import mask_password, sqlite_path
-from sweep.errors import StorageError, StudyNotFoundError
-from sweep.objective import TrialObjective
+from sweep.budget import SurplusTrial, TrialBudget, finished_slots
+from sweep.database_urls import sqlite_path
+from sweep.errors import StudyNotFoundError
+from sweep.objective import TrialObjective, ensure_namespace
 from sweep.plots import write_plots, write_trials_csv
 from sweep.progress import SweepProgress
 from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
-from sweep.tracking import StudyTracker
+from sweep.storage import build_storage
+from sweep.streams import WorkerSampler
+from sweep.tracking import StudyTracker, mark_parent_pending
 from trainer.data.provision import check_data_present, dataset_tags
 from trainer.errors import ConfigError, DivergedError
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-HEARTBEAT_INTERVAL_S = 60
-HEARTBEAT_GRACE_S = 180
-MAX_RETRIES = 2
+PARENT_RUN_WAIT_S = 300
+"""How long after a study's creation other processes wait for its creator to record the parent run."""
 # Failures that end one trial (recorded on its run) while the study goes on.
-TRIAL_FAILURES: tuple[type[Exception], ...] = (DivergedError, torch.cuda.OutOfMemoryError)
+TRIAL_FAILURES: tuple[type[Exception], ...] = (DivergedError, ConfigError, torch.cuda.OutOfMemoryError)
 
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """What one `sweep run` did, and where the study stands."""
+    """What one `sweep run` (or one worker of it) did, and where the study stands."""
 
     study: optuna.Study
     ran: int
     wall_seconds: float
 
 
-def build_storage(url: str) -> RDBStorage:
-    """Optuna's RDB storage with heartbeats; a killed worker's trial is retried up to `MAX_RETRIES` times."""
-    database = sqlite_path(url)
-    if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # heartbeats and their retry callback are flagged experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
-            return _rdb_storage(url)
-        except ImportError as error:  # SQLAlchemy found no driver for the URL's database
-            raise StorageError(
-                f"{mask_password(url)}: no database driver installed ({error}); "
-                "for PostgreSQL run: pip install 'segsweep[postgres]'"
-            ) from None
+@dataclass(frozen=True)
+class PreparedStudy:
+    """A study whose storage, data and MLflow parent run exist; `tracker` is None when no work is left."""
+
+    study: optuna.Study
+    n_trials: int
+    finished: int
+    tracker: StudyTracker | None = None
+    parent_run_id: str = ""
+    data_tags: dict[str, str] = field(default_factory=dict)
 
 
-def _rdb_storage(url: str) -> RDBStorage:
-    return RDBStorage(
-        url,
-        heartbeat_interval=HEARTBEAT_INTERVAL_S,
-        grace_period=HEARTBEAT_GRACE_S,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-            max_retry=MAX_RETRIES, inherit_intermediate_values=True
-        ),
-    )
-
-
-def open_study(spec: StudySpec) -> optuna.Study:
-    """Create the study, or load it when it exists (`load_if_exists`)."""
+def open_study(spec: StudySpec) -> tuple[optuna.Study, bool]:
+    """Create the study, or load it when it exists; True when this process created it."""
+    storage = build_storage(spec.storage_url)
+    sampler, pruner = build_sampler(spec.study.sampler), build_pruner(spec.study.pruner)
     try:
-        return _create_or_load(spec)
-    except ValueError as error:  # e.g. an existing study with another direction
+        study = optuna.create_study(
+            study_name=spec.study.name, storage=storage, sampler=sampler, pruner=pruner, direction=spec.study.direction
+        )
+    except optuna.exceptions.DuplicatedStudyError:  # the storage's unique name: exactly one process creates it
+        return optuna.load_study(study_name=spec.study.name, storage=storage, sampler=sampler, pruner=pruner), False
+    except ValueError as error:
         raise ConfigError("study", f"{error}", source=spec.source) from None
-
-
-def _create_or_load(spec: StudySpec) -> optuna.Study:
-    return optuna.create_study(
-        study_name=spec.study.name,
-        storage=build_storage(spec.storage_url),
-        sampler=build_sampler(spec.study.sampler),
-        pruner=build_pruner(spec.study.pruner),
-        direction=spec.study.direction,
-        load_if_exists=True,
-    )
+    ensure_namespace(study)
+    mark_parent_pending(study)
+    return study, True
 
 
 def load_existing_study(spec: StudySpec) -> optuna.Study:
@@ -111,57 +98,80 @@ def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED_STATES)
 
 
-def run_study(spec: StudySpec, progress: SweepProgress) -> SweepOutcome:
-    """Run the trials the study still lacks; return at once, running nothing, when none are left."""
-    started = time.monotonic()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    check_data_present(spec.train.data)  # missing data fails before any study or run exists
-    study = open_study(spec)
-    # A seeded sampler would redraw the same first trials on every rerun: give each run its own stream.
-    study.sampler = build_sampler(spec.study.sampler, stream=len(study.get_trials(deepcopy=False)))
-    done = len(finished_trials(study))
-    remaining = spec.study.n_trials - done
-    if remaining <= 0:
-        progress.already_complete(spec.study.n_trials, done)
-        return SweepOutcome(study, 0, time.monotonic() - started)
+def prepare_study(spec: StudySpec) -> PreparedStudy:
+    """Create what trials need, once: the study, its data, MLflow's experiment and the study's parent run.
 
-    data_tags = dataset_tags(spec.train.data)
+    Nothing but the study is touched when no work is left. Missing data fails before any study exists.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_data_present(spec.train.data)
+    study, created = open_study(spec)
+    n_trials = spec.study.n_trials
+    finished = finished_slots(study.get_trials(deepcopy=False))
+    if not TrialBudget(n_trials).work_left(study):
+        return PreparedStudy(study, n_trials, finished)
     tracker = StudyTracker(
         spec.tracking_uri, spec.experiment_name, study_name=spec.study.name, storage_url=spec.storage_url
     )
-    parent_run_id = tracker.open_parent(study)
-    objective = TrialObjective(spec, tracker, parent_run_id, progress, data_tags)
-    progress.study_start(spec.study.name, spec.study.n_trials, done, _best_value(study))
-    before = {trial.number for trial in finished_trials(study)}
+    # Before the data: other processes wait for this parent run, so the creator records it first.
+    parent_run_id = tracker.open_parent(study, wait_s=0.0 if created else PARENT_RUN_WAIT_S)
+    return PreparedStudy(study, n_trials, finished, tracker, parent_run_id, dataset_tags(spec.train.data))
+
+
+def run_study(spec: StudySpec, progress: SweepProgress, *, summarise: bool = True) -> SweepOutcome:
+    """Run trials until the study's budget is taken; return at once, running nothing, when none are left.
+
+    `summarise=False` (a worker of `sweep run --workers`) leaves the plots and the parent run's end to
+    the process that started the workers.
+    """
+    started = time.monotonic()
+    prepared = prepare_study(spec)
+    study, tracker = prepared.study, prepared.tracker
+    if tracker is None:
+        progress.already_complete(prepared.n_trials, prepared.finished)
+        return SweepOutcome(study, 0, time.monotonic() - started)
+
+    budget = TrialBudget(prepared.n_trials)
+    # Each worker samples from its own stream: the number of the first trial it is handed.
+    study.sampler = WorkerSampler(lambda stream: build_sampler(spec.study.sampler, stream=stream))
+    objective = TrialObjective(spec, tracker, prepared.parent_run_id, progress, prepared.data_tags, budget)
+    progress.study_start(spec.study.name, prepared.n_trials, prepared.finished, _best_value(study))
     try:
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            timeout=spec.study.timeout,
-            catch=TRIAL_FAILURES,
-            callbacks=[
-                optuna.study.MaxTrialsCallback(spec.study.n_trials, states=FINISHED_STATES),
-                lambda study, trial: tracker.log_parent_best(parent_run_id, study),
-            ],
-        )
+        with budget.quiet_discards():
+            study.optimize(
+                objective,
+                timeout=spec.study.timeout,
+                catch=(*TRIAL_FAILURES, SurplusTrial),
+                callbacks=[
+                    budget.after_trial,
+                    lambda study, trial: tracker.log_parent_best(prepared.parent_run_id, study),
+                ],
+            )
     except BaseException:
         # Interrupted (Ctrl-C) or an unexpected error: Optuna has already failed the running trial;
         # close the parent run too unless another worker is still running trials of this study.
-        tracker.close_parent(parent_run_id, study, "KILLED")
+        tracker.close_parent(prepared.parent_run_id, study, "KILLED")
         raise
-    ran = len({trial.number for trial in finished_trials(study)} - before)
-    _log_study_summary(study, tracker, parent_run_id)
-    return SweepOutcome(study, ran, time.monotonic() - started)
+    if summarise:
+        finish_study(prepared, interrupted=False)
+    return SweepOutcome(study, budget.ran, time.monotonic() - started)
 
 
-def _log_study_summary(study: optuna.Study, tracker: StudyTracker, parent_run_id: str) -> None:
-    """Plots, `trials.csv` and the best trial on the parent run, which ends FINISHED once no trial runs."""
+def finish_study(prepared: PreparedStudy, *, interrupted: bool) -> None:
+    """Plots, `trials.csv` and the best trial on the parent run, which ends (FINISHED, or KILLED when
+    `interrupted`) once no trial of the study runs anywhere."""
+    study, tracker, run_id = prepared.study, prepared.tracker, prepared.parent_run_id
+    if tracker is None:
+        return
+    if interrupted:
+        tracker.close_parent(run_id, study, "KILLED")
+        return
     with tempfile.TemporaryDirectory(prefix="sweep-plots-") as scratch:
         folder = Path(scratch)
-        tracker.log_parent_artifacts(parent_run_id, write_plots(study, folder / "plots"), "plots")
-        tracker.log_parent_artifacts(parent_run_id, [write_trials_csv(study, folder / "trials.csv")])
-    tracker.log_parent_best(parent_run_id, study)
-    tracker.close_parent(parent_run_id, study, "FINISHED")
+        tracker.log_parent_artifacts(run_id, write_plots(study, folder / "plots"), "plots")
+        tracker.log_parent_artifacts(run_id, [write_trials_csv(study, folder / "trials.csv")])
+    tracker.log_parent_best(run_id, study)
+    tracker.close_parent(run_id, study, "FINISHED")
 
 
 def _best_value(study: optuna.Study) -> float | None:

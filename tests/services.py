@@ -7,7 +7,6 @@ one fails the test; elsewhere the test is skipped with the reason.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -23,7 +22,6 @@ from helpers import tiny_train
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-URLS_FROM_ENVIRONMENT = False
 """Whether `sweep` gets the storage and tracking URLs from SWEEP_STORAGE and MLFLOW_TRACKING_URI instead of
 `--storage` / `--tracking-uri` (which `ps` shows). Flip it once the CLI reads those variables."""
 SWEEP_TIMEOUT_S = 420
@@ -58,13 +56,6 @@ def chromium() -> str:
 def sweep_command() -> list[str]:
     """The `sweep` console script of the interpreter running the tests."""
     return [str(Path(sys.executable).with_name("sweep"))]
-
-
-@functools.cache
-def sweep_run_has_workers_option() -> bool:
-    """Whether `sweep run` takes `--workers N` (it is being added; the tests that need it xfail until then)."""
-    help_text = subprocess.run([*sweep_command(), "run", "--help"], capture_output=True, text=True, check=True).stdout
-    return "--workers" in help_text
 
 
 def password_of(url: str) -> str | None:
@@ -124,17 +115,11 @@ def run_sweep_study(
     (workdir / "study.yaml").write_text(yaml.safe_dump(study_document(name, data_root, n_trials)))
     arguments = ["run", "study.yaml", "--quiet", *(["--workers", str(workers)] if workers != 1 else [])]
     environment = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    for option, variable, value in (
-        ("--storage", "SWEEP_STORAGE", storage_url),
-        ("--tracking-uri", "MLFLOW_TRACKING_URI", tracking_uri),
-    ):
+    for variable, value in (("SWEEP_STORAGE", storage_url), ("MLFLOW_TRACKING_URI", tracking_uri)):
         environment.pop(variable, None)
         if value is None:
             continue
-        if URLS_FROM_ENVIRONMENT:
-            environment[variable] = value
-        else:
-            arguments += [option, value]
+        environment[variable] = value  # never on the command line, which `ps` shows
     completed = subprocess.run(
         [*sweep_command(), *arguments],
         cwd=workdir,

@@ -360,7 +360,6 @@ def test_worker_command_is_a_valid_sweep_run_of_a_valid_study(deployment: str) -
     assert spec.study.name == "voc-focal"
 
 
-@pytest.mark.xfail(strict=False, reason="sweep reads SWEEP_STORAGE and MLFLOW_TRACKING_URI once the CLI change lands")
 def test_sweep_run_takes_the_urls_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 

@@ -18,7 +18,7 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
-from services import StudyRun, mlflow_uri, password_of, postgres_url, run_sweep_study, sweep_run_has_workers_option
+from services import StudyRun, mlflow_uri, password_of, postgres_url, run_sweep_study
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +49,6 @@ def study_run(
     key: str, finished: dict[str, StudyRun], synth_voc: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> StudyRun:
     variant = VARIANTS[key]
-    if variant.workers > 1 and not sweep_run_has_workers_option():
-        pytest.xfail("--workers not merged yet")
     if key not in finished:
         urls = {"storage_url": postgres_url(), "tracking_uri": mlflow_uri()} if variant.on_services else {}
         name = f"{key}-{uuid.uuid4().hex[:8]}"  # a server outlives the tests: each session its own experiment

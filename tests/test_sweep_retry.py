@@ -62,7 +62,8 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
             config, lambda e, m: (epochs_trained.append(e), report(e, m)), listener=listener
         ),
     )
-    result = CliRunner().invoke(cli, ["run", "study.yaml", "--quiet", "--n-trials", "2"])
+    # The retry continues trial 0's budget slot: the study's one trial is still n_trials: 1.
+    result = CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"])
     assert result.exit_code == 0, result.output
     assert epochs_trained == [1, 2, 3], "the retry trains only the missing epoch"
     assert "resumes after epoch 2" in result.output

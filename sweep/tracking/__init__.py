@@ -4,16 +4,23 @@
 holder of an `MlflowClient` (runs, batched logging, reading, the model registry).
 """
 
-from sweep.tracking.lifecycle import StudyTracker, TrialRun
+from sweep.tracking.lifecycle import StudyTracker, TrialRun, mark_parent_pending
 from sweep.tracking.store import BATCH_LIMIT, TrackingStore
-from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, runtime_tags
+from sweep.tracking.tags import (
+    PARENT_PENDING_ATTR,
+    PARENT_RUN_ATTR,
+    RUN_ID_ATTR,
+    runtime_tags,
+)
 
 __all__ = [
     "BATCH_LIMIT",
+    "PARENT_PENDING_ATTR",
     "PARENT_RUN_ATTR",
     "RUN_ID_ATTR",
     "StudyTracker",
     "TrackingStore",
     "TrialRun",
+    "mark_parent_pending",
     "runtime_tags",
 ]

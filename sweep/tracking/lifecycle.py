@@ -5,10 +5,17 @@ user attr, or its tags when that is missing); it ends FINISHED after a run, or K
 interrupted, unless another worker still runs trials of the study. A trial's run is created when the
 trial starts and ends FINISHED, KILLED (pruned) or FAILED. A retried trial inherits the user attrs and so
 reopens the same run.
+
+Exactly one parent per study, however many workers start at once: the process that creates the Optuna
+study (the storage's unique study name makes it one) marks it pending (`mark_parent_pending`), creates
+the parent and records it in the study's user attr; the others wait for that attr while the mark is
+younger than `wait_s`. Should no attr come (its creator died), each creates a parent, then all converge
+on the oldest and the others delete their own, still empty, run.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
@@ -19,11 +26,17 @@ from optuna.trial import TrialState
 
 from sweep.database_urls import mask_password
 from sweep.tracking.store import TrackingStore
-from sweep.tracking.tags import PARENT_RUN_ATTR, RUN_ID_ATTR, runtime_tags
+from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, RUN_ID_ATTR, runtime_tags
 from trainer.config import TrainConfig
 from trainer.config_loading import flatten
 
 _MAX_ERROR_LENGTH = 5000
+_POLL_S = 0.5
+
+
+def mark_parent_pending(study: optuna.Study) -> None:
+    """Called by the process that just created the study: it is making the parent run; others wait."""
+    study.set_user_attr(PARENT_PENDING_ATTR, time.time())
 
 
 class StudyTracker:
@@ -39,17 +52,41 @@ class StudyTracker:
             **runtime_tags(),
         }
 
-    def open_parent(self, study: optuna.Study) -> str:
-        """The study's parent run, RUNNING: reattached on reruns, created (and kept in a user attr) otherwise."""
-        run_id = study.user_attrs.get(PARENT_RUN_ATTR)
-        # A missing run means the tracking store was reset while the study survived: start a new parent.
-        if run_id is None or not self._store.run_exists(str(run_id)):
-            run_id = self._find_parent() or self._store.create_run(
-                self.experiment_id, self.study_name, {**self.common_tags, "sweep.role": "study"}
-            )
+    def open_parent(self, study: optuna.Study, *, wait_s: float = 0.0) -> str:
+        """The study's parent run, RUNNING: reattached on reruns, created (and kept in a user attr) otherwise.
+
+        `wait_s`: how long after the study's creator marked it pending to wait for the creator to record
+        the parent run (0 for the creator itself). A mark older than that is a creator that died.
+        """
+        run_id = self._recorded_parent(study, wait_s)
+        # None also when the run is gone: the tracking store was reset while the study survived.
+        if run_id is None:
+            run_id = self._find_parent() or self._create_parent()
             study.set_user_attr(PARENT_RUN_ATTR, run_id)
-        self._store.reopen_run(str(run_id))
-        return str(run_id)
+        self._store.reopen_run(run_id)
+        return run_id
+
+    def _recorded_parent(self, study: optuna.Study, wait_s: float) -> str | None:
+        while True:
+            attrs = study.user_attrs
+            run_id = attrs.get(PARENT_RUN_ATTR)
+            if run_id is not None:
+                return str(run_id) if self._store.run_exists(str(run_id)) else None
+            pending_since = attrs.get(PARENT_PENDING_ATTR)
+            if pending_since is None or time.time() - float(pending_since) >= wait_s:
+                return None
+            if study.get_trials(deepcopy=False):  # the creator records the parent before any trial starts
+                return None
+            time.sleep(_POLL_S)
+
+    def _create_parent(self) -> str:
+        """Create a parent, then keep the oldest of the study's parents; a newer one of ours is deleted."""
+        mine = self._store.create_run(self.experiment_id, self.study_name, {**self.common_tags, "sweep.role": "study"})
+        oldest = self._find_parent()
+        if oldest is None or oldest == mine:
+            return mine
+        self._store.delete_run(mine)
+        return oldest
 
     def _find_parent(self) -> str | None:
         """The oldest parent run of this study on this storage, for when the user attr is missing."""

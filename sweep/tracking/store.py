@@ -4,13 +4,21 @@ Nothing else in the sweep layer holds a client or relies on MLflow's fluent "act
 may be tracked at once from threads or processes on many hosts. Run statuses change only here
 (`reopen_run`, `end_run`, and `log_model_to_run`, which ends the run FINISHED again), at the moments that
 `StudyTracker` and `TrialRun` choose.
+
+MLflow creates a database's tables on first use, and two processes doing that at once on one fresh file
+collide ("table ... already exists"). On a local SQLite store the first `TrackingStore` of each process
+therefore opens it under a file lock, and switches the file to WAL so that workers' writes never block
+readers such as `mlflow ui`; MLflow itself sets a busy timeout on every SQLite session.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,13 +27,17 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import SQLAlchemyError
 
-from sweep.database_urls import sqlite_path
+from sweep.database_urls import mask_password, scrub_password, sqlite_path
+from sweep.errors import TrackingError
+from sweep.locks import exclusive_file_lock, init_lock_path
 
 EndStatus = Literal["FINISHED", "FAILED", "KILLED"]
 BATCH_LIMIT = 100
 """MLflow accepts at most 100 params and 100 tags per `log_batch` call."""
 _MAX_PARAM_LENGTH = 6000
+_TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 
 
 class TrackingStore:
@@ -33,7 +45,13 @@ class TrackingStore:
 
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
-        self._client = MlflowClient(tracking_uri)
+        try:
+            self._client = _open_client(tracking_uri)
+        except (MlflowException, SQLAlchemyError) as error:
+            first_line = scrub_password((str(error) or type(error).__name__).splitlines()[0], tracking_uri)
+            raise TrackingError(
+                f"cannot use the MLflow tracking store: {first_line} ({mask_password(tracking_uri)})"
+            ) from None
 
     def experiment_id(self, name: str) -> str:
         """The experiment's id, creating it (artifacts beside a local SQLite store) when it does not exist."""
@@ -61,10 +79,16 @@ class TrackingStore:
         return True
 
     def oldest_run_tagged(self, experiment_id: str, tags: Mapping[str, str]) -> str | None:
-        """The id of the earliest run in the experiment that carries all of `tags`, or None."""
+        """The id of the earliest run (by start time, then run id) in the experiment that carries all of `tags`."""
         query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
-        runs = self._client.search_runs([experiment_id], query, order_by=["attributes.start_time ASC"], max_results=1)
-        return str(runs[0].info.run_id) if runs else None
+        runs = self._client.search_runs([experiment_id], query, order_by=["attributes.start_time ASC"], max_results=10)
+        if not runs:
+            return None
+        return str(min(runs, key=lambda run: (run.info.start_time, run.info.run_id)).info.run_id)
+
+    def delete_run(self, run_id: str) -> None:
+        """Mark the run deleted (MLflow keeps it recoverable); searches no longer find it."""
+        self._client.delete_run(run_id)
 
     def reopen_run(self, run_id: str) -> None:
         """Mark an ended run RUNNING again (a rerun's parent, a retried trial)."""
@@ -137,9 +161,8 @@ class TrackingStore:
         Only MLflow's fluent API links the logged model to a run, so the run is reopened for the call;
         whatever happens, it ends FINISHED again, as the completed trial's run was.
         """
-        mlflow.set_tracking_uri(self.tracking_uri)
         try:
-            with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+            with _fluent_tracking_uri(self.tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
                 # The signature is explicit; MLflow's advice about type hints and input examples is noise.
                 warnings.simplefilter("ignore", UserWarning)
                 info = mlflow.pyfunc.log_model(
@@ -156,8 +179,38 @@ class TrackingStore:
 
     def register_model(self, model_uri: str, name: str, tags: Mapping[str, str]) -> str:
         """Register a logged model as a new version of `name` (created if needed); returns the version."""
-        mlflow.set_tracking_uri(self.tracking_uri)
-        return str(mlflow.register_model(model_uri, name, tags=dict(tags)).version)
+        with _fluent_tracking_uri(self.tracking_uri):
+            return str(mlflow.register_model(model_uri, name, tags=dict(tags)).version)
+
+
+@contextmanager
+def _fluent_tracking_uri(tracking_uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API at `tracking_uri`, leaving `MLFLOW_TRACKING_URI` as it was.
+
+    `mlflow.set_tracking_uri` also exports the variable, which `sweep run --tracking-uri` reads: left set,
+    a later study in the same process would be tracked in this store instead of its own.
+    """
+    exported = os.environ.get(_TRACKING_URI_VARIABLE)
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        if exported is None:
+            os.environ.pop(_TRACKING_URI_VARIABLE, None)
+        else:
+            os.environ[_TRACKING_URI_VARIABLE] = exported
+
+
+def _open_client(tracking_uri: str) -> MlflowClient:
+    """A client on `tracking_uri`; a local SQLite store is created (tables, WAL) by one process at a time."""
+    database = sqlite_path(tracking_uri)
+    if database is None:
+        return MlflowClient(tracking_uri)
+    with exclusive_file_lock(init_lock_path(database)):
+        client = MlflowClient(tracking_uri)  # creates the tables when the file is new
+        with closing(sqlite3.connect(database, timeout=60)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+    return client
 
 
 def _param_value(value: Any) -> str:

@@ -1,0 +1,104 @@
+"""The Optuna storage of a study: RDB with heartbeats, safe for parallel workers on SQLite too.
+
+Only Optuna's RDB storage has heartbeats, which fail a killed worker's trial and queue a retry of it, so
+the embedded default stays SQLite rather than the journal file. Three settings make SQLite hold up under
+several worker processes (measured in `benchmarks/sqlite_workers.py`, reasons in docs/design.md):
+
+- WAL journal (a property of the file, set once): readers never block the writer, nor it them;
+- a long busy timeout: a writer queues for the lock instead of failing with "database is locked";
+- `BEGIN IMMEDIATE`: each transaction takes the write lock up front, so the read-then-write steps Optuna
+  guards with `SELECT ... FOR UPDATE` on server databases (numbering a trial, popping a queued retry)
+  are atomic on SQLite too; a deferred transaction could neither wait for the lock nor be serialised.
+
+Table creation is not atomic either: on SQLite a file lock serialises it between processes on the host;
+on a server database, a process that loses the creation race retries once the winner's tables exist.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import warnings
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
+
+from sweep.database_urls import mask_password, scrub_password, sqlite_path
+from sweep.errors import StorageError
+from sweep.locks import exclusive_file_lock, init_lock_path
+
+HEARTBEAT_INTERVAL_S = 60
+HEARTBEAT_GRACE_S = 180
+MAX_RETRIES = 2
+SQLITE_BUSY_TIMEOUT_S = 300
+"""How long an SQLite writer waits for the lock; a trial writes a few rows per epoch, so waits are short."""
+_CREATION_ATTEMPTS = 4
+
+
+def build_storage(url: str) -> RDBStorage:
+    """Optuna's RDB storage with heartbeats; a killed worker's trial is retried up to `MAX_RETRIES` times."""
+    try:
+        database = sqlite_path(url)
+        if database is None:
+            return _open_server_database(url)
+        database.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive_file_lock(init_lock_path(database)):
+            storage = _rdb_storage(url, {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}})
+            with storage.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        _begin_immediate(storage.engine)
+        return storage
+    except ImportError as error:  # SQLAlchemy found no driver for the URL's database
+        raise StorageError(
+            f"{mask_password(url)}: no database driver installed ({error}); "
+            "for PostgreSQL run: pip install 'segsweep[postgres]'"
+        ) from None
+    except SQLAlchemyError as error:
+        first_line = scrub_password(str(error).splitlines()[0], url)
+        raise StorageError(
+            f"cannot use the Optuna storage: {type(error).__name__}: {first_line} ({mask_password(url)})"
+        ) from None
+
+
+def _open_server_database(url: str) -> RDBStorage:
+    """PostgreSQL or MySQL; hosts that start together may race to create the tables, and the losers retry."""
+    for attempt in range(1, _CREATION_ATTEMPTS + 1):
+        try:
+            return _rdb_storage(url, {})
+        except (IntegrityError, ProgrammingError):  # "relation ... already exists", a duplicate type row
+            if attempt == _CREATION_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.5, 2.0))
+    raise AssertionError("unreachable")
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> RDBStorage:
+    with warnings.catch_warnings():  # heartbeats and their retry callback are flagged experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=HEARTBEAT_INTERVAL_S,
+            grace_period=HEARTBEAT_GRACE_S,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                max_retry=MAX_RETRIES, inherit_intermediate_values=True
+            ),
+        )
+
+
+def _begin_immediate(engine: Engine) -> None:
+    """SQLAlchemy's recipe for SQLite transactions: the driver emits no BEGIN of its own, we emit IMMEDIATE."""
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_begin(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # the connections that created the tables predate the hooks

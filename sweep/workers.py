@@ -1,0 +1,94 @@
+"""Planning the worker processes of `sweep run --workers N` / `--gpus 0,1 --workers-per-gpu K`.
+
+Pure functions, so that the plan can be checked without a GPU: which workers, which GPU each one sees,
+and the environment and command line it is started with. The storage and tracking URLs, which may hold
+passwords, travel in the environment (`SWEEP_STORAGE`, `MLFLOW_TRACKING_URI`), never on a command line
+that `ps` shows.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+STORAGE_ENV = "SWEEP_STORAGE"
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
+_GPU_ID = re.compile(r"\d+|(GPU|MIG)-[0-9A-Za-z-]+")
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """Worker `index` and the GPU it is pinned to (`CUDA_VISIBLE_DEVICES`), or None to inherit the parent's."""
+
+    index: int
+    gpu: str | None = None
+
+
+def parse_gpus(text: str) -> list[str]:
+    """`"0,1,2,3"` -> `["0", "1", "2", "3"]`; CUDA indices or `GPU-…`/`MIG-…` UUIDs, each at most once."""
+    gpus = [part.strip() for part in text.split(",")]
+    for gpu in gpus:
+        if not _GPU_ID.fullmatch(gpu):
+            raise ValueError(f"--gpus {text!r}: {gpu!r} is not a GPU index or UUID; e.g. --gpus 0,1,2,3")
+    duplicates = sorted({gpu for gpu in gpus if gpus.count(gpu) > 1})
+    if duplicates:
+        raise ValueError(f"--gpus {text!r} lists {', '.join(duplicates)} twice; use --workers-per-gpu to share a GPU")
+    return gpus
+
+
+def plan_workers(
+    *, workers: int | None = None, gpus: Sequence[str] | None = None, workers_per_gpu: int | None = None
+) -> list[WorkerPlan]:
+    """One worker per GPU times `workers_per_gpu` (assigned round-robin), or `workers` that inherit the GPUs."""
+    if gpus is None:
+        if workers_per_gpu is not None:
+            raise ValueError("--workers-per-gpu needs --gpus (the GPUs to pack the workers onto)")
+        return [WorkerPlan(index) for index in range(workers or 1)]
+    per_gpu = workers_per_gpu or 1
+    count = len(gpus) * per_gpu
+    if workers is not None and workers != count:
+        raise ValueError(
+            f"--workers {workers} contradicts --gpus with {len(gpus)} GPUs x {per_gpu} per GPU = {count} workers; "
+            "leave --workers out"
+        )
+    return [WorkerPlan(index, gpus[index % len(gpus)]) for index in range(count)]
+
+
+def worker_environment(
+    plan: WorkerPlan,
+    base: Mapping[str, str],
+    *,
+    storage_url: str,
+    tracking_uri: str,
+    workers: int,
+    cpus: int,
+) -> dict[str, str]:
+    """The parent's environment plus the URLs, the worker's GPU and its share of the CPU threads.
+
+    `OMP_NUM_THREADS` splits the cores between the workers unless the user set it: otherwise each
+    worker's PyTorch would start a thread per core and they would all fight over them.
+    """
+    environment = dict(base)
+    environment[STORAGE_ENV] = storage_url
+    environment[TRACKING_ENV] = tracking_uri
+    environment["PYTHONUNBUFFERED"] = "1"
+    if plan.gpu is not None:
+        environment["CUDA_VISIBLE_DEVICES"] = plan.gpu
+    if "OMP_NUM_THREADS" not in base:
+        environment["OMP_NUM_THREADS"] = str(max(1, cpus // workers))
+    return environment
+
+
+def worker_command(
+    study_file: str, plan: WorkerPlan, events_fd: int, *, n_trials: int | None, timeout: int | None
+) -> list[str]:
+    """`python -m sweep.cli run STUDY.yaml --worker-index I --events-fd FD [...]`; no URL, no secret."""
+    command = [sys.executable, "-m", "sweep.cli", "run", study_file, "--worker-index", str(plan.index)]
+    command += ["--events-fd", str(events_fd), "--quiet"]
+    if n_trials is not None:
+        command += ["--n-trials", str(n_trials)]
+    if timeout is not None:
+        command += ["--timeout", str(timeout)]
+    return command
