@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,6 @@ class SweepErrorGroup(ErrorHandlingGroup):
     """Also prints a `SweepError` (its exit code) and an unusable Optuna storage or MLflow server (1) as one line."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from mlflow.exceptions import MlflowException
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
@@ -52,8 +52,19 @@ class SweepErrorGroup(ErrorHandlingGroup):
             exit_with_error(
                 f"cannot use the Optuna storage: {error.__class__.__name__}: {str(error).splitlines()[0]}", 1
             )
-        except MlflowException as error:
+        except Exception as error:
+            if not _is_mlflow_error(error):
+                raise
             exit_with_error(f"MLflow: {str(error).splitlines()[0]}", 1)
+
+
+def _is_mlflow_error(error: Exception) -> bool:
+    """Whether `error` is an `MlflowException`, without importing MLflow (2 s) for commands that never use it.
+
+    An MlflowException can only have been raised once MLflow is imported.
+    """
+    exceptions = sys.modules.get("mlflow.exceptions")
+    return exceptions is not None and isinstance(error, exceptions.MlflowException)
 
 
 @click.group(cls=SweepErrorGroup)
