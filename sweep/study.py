@@ -94,17 +94,24 @@ def _create_or_load(spec: StudySpec) -> optuna.Study:
 
 
 def load_existing_study(spec: StudySpec) -> optuna.Study:
-    """Load a study that must already exist, creating no file or table on the way."""
+    """Load a study that must already exist, creating no file or table on the way.
+
+    The storage is read first (`study_in_storage`): opening Optuna's storage would create its tables in an
+    empty database. The URL is shown with its password masked.
+    """
+    from sweep.study_lookup import study_in_storage
+
     url = spec.storage_url
+    run_first = f"run `sweep run {spec.source}` first"
     database = sqlite_path(url)
     if database is not None and not database.is_file():
-        raise StudyNotFoundError(f"study {spec.study.name!r}: no storage at {url}; run `sweep run {spec.source}` first")
+        raise StudyNotFoundError(f"study {spec.study.name!r}: no storage at {mask_password(url)}; {run_first}")
+    if not study_in_storage(url, spec.study.name):
+        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {mask_password(url)}; {run_first}")
     try:
         return optuna.load_study(study_name=spec.study.name, storage=build_storage(url))
-    except KeyError:
-        raise StudyNotFoundError(
-            f"study {spec.study.name!r} is not in {url}; run `sweep run {spec.source}` first"
-        ) from None
+    except KeyError:  # deleted since it was found
+        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {mask_password(url)}; {run_first}") from None
 
 
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
