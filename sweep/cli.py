@@ -208,9 +208,10 @@ def promote(study_file: str, alias: str, name: str | None, storage: str | None, 
 def predict(reference: str, images: tuple[Path, ...], out_dir: Path, device: str, tracking_uri: str) -> None:
     """Segment IMAGES with a registered model and write VOC palette masks and colour overlays to --out."""
     from sweep.model_uris import resolve_checkpoint
-    from trainer.predict import load_model, predict_files
+    from trainer.predict import check_images, load_model, predict_files
     from trainer.runtime import resolve_device
 
+    check_images(images)
     torch_device = resolve_device(device)
     model, _ = load_model(resolve_checkpoint(reference, tracking_uri=tracking_uri), torch_device)
     for prediction in predict_files(model, list(images), out_dir, torch_device):
