@@ -88,12 +88,13 @@ def test_check_command_prints_one_line_per_problem_and_exits_1(
     root, defects = damaged_voc
     result = CliRunner().invoke(trainer_cli, ["data", "check", str(root), "--split", "train", "--split", "val"])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    lines = result.stdout.splitlines()
-    assert sorted(line.split(": ")[0] for line in lines) == sorted(str(path) for path, _ in defects.values())
-    assert result.stderr == (
+    *problems, last = result.stderr.splitlines()
+    assert sorted(line.split(": ")[0] for line in problems) == sorted(str(path) for path, _ in defects.values())
+    assert last == (
         f"error: {root}: 5 bad file(s) in 12 image/mask pairs of splits train, val, listed above; "
-        "replace or regenerate them, or remove their IDs from the split file\n"
+        "replace or regenerate them, or remove their IDs from the split file"
     )
+    assert result.stdout == ""
 
 
 def test_check_command_on_clean_data_exits_0_with_a_summary(synth_voc: Path) -> None:

@@ -87,7 +87,10 @@ def config_from_dict(data: Mapping[str, Any], *, source: str | Path | None = Non
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> TrainConfig:
     """Read a training YAML file, apply `key=value` overrides (values parsed as YAML) and validate."""
     data = read_yaml(path)
-    data = apply_overrides(data, dict(parse_assignment(item) for item in overrides), TrainConfig)
+    try:
+        data = apply_overrides(data, dict(parse_assignment(item) for item in overrides), TrainConfig)
+    except ConfigError as error:
+        raise ConfigError(error.key, error.message, source="--set") from None
     return config_from_dict(data, source=path)
 
 

@@ -127,13 +127,14 @@ def stats(root: Path, split: str, as_json: bool) -> None:
 def check(root: Path, splits: tuple[str, ...]) -> None:
     """Decode every image and mask of each --split under the VOC2012 ROOT and list every bad file.
 
-    One line per problem; exits 1 when there is any, so a sweep's data can be checked before it starts.
+    One line per problem on stderr, then exit 1; a clean split prints a summary and exits 0, so a sweep's
+    data can be checked before it starts.
     """
     problems = images = 0
     for split in dict.fromkeys(splits):  # each split once, in the order given
         result = check_split(root, split)
         for problem in result.problems:
-            click.echo(str(problem))
+            click.echo(str(problem), err=True)
         problems += len(result.problems)
         images += result.images
     names = list(dict.fromkeys(splits))

@@ -114,7 +114,7 @@ def read_mask(path: str | Path) -> np.ndarray:
         )
     if not _VALID_LABEL[labels].all():
         bad = sorted(set(np.unique(labels).tolist()) - set(range(NUM_CLASSES)) - {IGNORE_INDEX})
-        raise DatasetError(path, f"mask holds labels {bad[:10]} outside 0..20 and 255; the mask is not VOC data")
+        raise DatasetError(path, f"mask holds labels {bad[:10]} outside 0..20 and 255 (void); relabel or regenerate the mask")
     return labels
 
 
