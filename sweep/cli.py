@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,6 @@ class SweepErrorGroup(ErrorHandlingGroup):
     """Also prints a `SweepError` (its exit code) and an unusable Optuna storage or MLflow server (1) as one line."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from mlflow.exceptions import MlflowException
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
@@ -95,8 +95,19 @@ class SweepErrorGroup(ErrorHandlingGroup):
             exit_with_error(
                 f"cannot use the Optuna storage: {error.__class__.__name__}: {str(error).splitlines()[0]}", 1
             )
-        except MlflowException as error:
+        except Exception as error:
+            if not _is_mlflow_error(error):
+                raise
             exit_with_error(f"MLflow: {str(error).splitlines()[0]}", 1)
+
+
+def _is_mlflow_error(error: Exception) -> bool:
+    """Whether `error` is an `MlflowException`, without importing MLflow (2 s) for commands that never use it.
+
+    An MlflowException can only have been raised once MLflow is imported.
+    """
+    exceptions = sys.modules.get("mlflow.exceptions")
+    return exceptions is not None and isinstance(error, exceptions.MlflowException)
 
 
 @click.group(cls=SweepErrorGroup)
@@ -303,9 +314,10 @@ def promote(study_file: str, alias: str, name: str | None, storage: str | None, 
 def predict(reference: str, images: tuple[Path, ...], out_dir: Path, device: str, tracking_uri: str) -> None:
     """Segment IMAGES with a registered model and write VOC palette masks and colour overlays to --out."""
     from sweep.model_uris import resolve_checkpoint
-    from trainer.predict import load_model, predict_files
+    from trainer.predict import check_images, load_model, predict_files
     from trainer.runtime import resolve_device
 
+    check_images(images)
     torch_device = resolve_device(device)
     model, _ = load_model(resolve_checkpoint(reference, tracking_uri=tracking_uri), torch_device)
     for prediction in predict_files(model, list(images), out_dir, torch_device):

@@ -122,10 +122,12 @@ class CategoricalDistribution(_Spec):
     """One of `choices`, each null, a bool, a number or a string."""
 
     type: Literal["categorical"] = "categorical"
-    choices: Annotated[list[Scalar], Field(min_length=1)]
+    choices: list[Scalar]
 
     @model_validator(mode="after")
     def _choices_are_distinct(self) -> CategoricalDistribution:
+        if not self.choices:
+            raise ValueError("choices is empty; list at least one value, e.g. choices: [sgd, adam]")
         for index, choice in enumerate(self.choices):
             if choice in self.choices[:index]:  # also 1 == 1.0 == True, which Optuna cannot tell apart
                 raise ValueError(f"choices repeat {choice!r}")

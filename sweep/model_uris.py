@@ -7,10 +7,11 @@ for `sweep predict`. The trainer itself only ever sees the local checkpoint file
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
-from sweep.database_urls import absolute_sqlite_url
+from sweep.database_urls import absolute_sqlite_url, sqlite_path
 from trainer.errors import CheckpointError
 
 MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
@@ -30,19 +31,41 @@ def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None
     text = str(reference)
     if not is_model_uri(text):
         return Path(text)
+    database = sqlite_path(tracking_uri) if tracking_uri is not None else None
+    if database is not None and not database.is_file():  # MLflow would create an empty store there
+        raise CheckpointError(
+            f"{text}: cannot download the model: no MLflow database at {database}; "
+            "pass --tracking-uri (or set MLFLOW_TRACKING_URI) to the store that `sweep promote` wrote to"
+        )
     import mlflow
     from mlflow.exceptions import MlflowException
 
     if tracking_uri is not None:
         mlflow.set_tracking_uri(absolute_sqlite_url(tracking_uri))
     # One folder per URI, reused: repeated predictions do not pile up copies of the same model.
-    destination = Path(tempfile.gettempdir()) / "trainer-models" / hashlib.sha256(text.encode()).hexdigest()[:16]
+    downloads = Path(tempfile.gettempdir()) / "trainer-models"
+    destination = downloads / hashlib.sha256(text.encode()).hexdigest()[:16]
+    made = [folder for folder in (destination, downloads) if not folder.exists()]
     destination.mkdir(parents=True, exist_ok=True)
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text, dst_path=str(destination)))
     except (MlflowException, OSError) as error:  # an unknown model or alias, or an unreachable store
-        raise CheckpointError(f"{text}: cannot download the model ({error})") from error
+        if destination in made:  # a failed download leaves no folder behind
+            shutil.rmtree(destination, ignore_errors=True)
+        if downloads in made:
+            _remove_if_empty(downloads)
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            f"{text}: cannot download the model ({message}); `sweep best STUDY.yaml` prints a study's model URIs"
+        ) from error
     found = [local] if local.is_file() else sorted(local.rglob("*.pt"))
     if not found:
         raise CheckpointError(f"{text}: the model's artifacts hold no .pt checkpoint")
     return found[0]
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # another download has started in it meanwhile
+        pass

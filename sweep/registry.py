@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 from optuna.trial import TrialState
@@ -32,6 +33,8 @@ SIGNATURE = ModelSignature(
 )
 """uint8 RGB images [N, H, W, 3] of any size in, uint8 VOC labels [N, H, W] out."""
 MODEL_NAME_IN_RUN = "model"
+CHECKPOINT_ARTIFACT = "checkpoint/best.pt"
+"""Where each completed trial's run holds its best checkpoint."""
 
 __all__ = ["NothingToPromoteError", "Promotion", "model_requirements", "promote"]
 
@@ -73,15 +76,23 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
         version = versions[0]
     else:
         tags = {"study": spec.study.name, "trial_number": str(best.number), "val_miou": f"{best.value:.6f}"}
-        version = _register(store, model_name, str(run_id), tags)
+        version = _register(store, model_name, str(run_id), tags, trial_number=best.number)
     store.set_model_alias(model_name, alias, version)
     return Promotion(model_name, version, alias, str(run_id), best.number, best.value, created)
 
 
-def _register(store: TrackingStore, name: str, run_id: str, tags: dict[str, str]) -> str:
+def _register(store: TrackingStore, name: str, run_id: str, tags: dict[str, str], *, trial_number: int) -> str:
     """Log the trial's `best.pt` as a code-based pyfunc into its run and register it; returns the version."""
     with tempfile.TemporaryDirectory(prefix="sweep-promote-") as scratch:
-        checkpoint = store.download_artifact(run_id, "checkpoint/best.pt", Path(scratch))
+        try:
+            checkpoint = store.download_artifact(run_id, CHECKPOINT_ARTIFACT, Path(scratch))
+        except (MlflowException, OSError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise NothingToPromoteError(
+                f"best trial #{trial_number}: its checkpoint runs:/{run_id}/{CHECKPOINT_ARTIFACT} cannot be read "
+                f"({reason}); nothing was registered. Restore the run's artifacts, or run the study again under a "
+                "new study.name"
+            ) from None
         model_uri = store.log_model_to_run(
             run_id,
             name=MODEL_NAME_IN_RUN,

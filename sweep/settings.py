@@ -31,13 +31,14 @@ class _Section(BaseModel):
 class StudySettings(_Section):
     """The Optuna study: its name, goal and budget, how it samples and prunes, and where it is stored.
 
-    `n_trials` is the study's total over all workers and reruns; `timeout` (seconds) bounds one
-    `sweep run`. `storage` None means `sqlite:///runs/<name>/optuna.db` and `artifacts_dir` None means
+    The objective is the best val mIoU of each trial, which is better when higher, so `direction` may
+    only be `maximize` (the key stays so that a study file may say so). `n_trials` is the study's total
+    over all workers and reruns; `timeout` (seconds) bounds one `sweep run`. `storage` None means `sqlite:///runs/<name>/optuna.db` and `artifacts_dir` None means
     `runs/<name>/trials`, both relative to the working directory.
     """
 
     name: str
-    direction: Literal["maximize", "minimize"] = "maximize"
+    direction: Literal["maximize"] = "maximize"
     n_trials: Annotated[int, Field(ge=1)] = 20
     timeout: Annotated[int, Field(ge=1)] | None = None
     sampler: SamplerSpec = TPESamplerSpec()
@@ -55,6 +56,16 @@ class StudySettings(_Section):
         if set(name) == {"."}:
             raise ValueError(f"{name!r} would name the current or parent folder; use a word")
         return name
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _objective_is_maximised(cls, direction: object) -> object:
+        if direction == "minimize":
+            raise ValueError(
+                "the objective is val mIoU, which is better when higher, so a study can only maximize it; "
+                "set direction: maximize or remove the key"
+            )
+        return direction
 
     @field_validator("storage")
     @classmethod

@@ -56,7 +56,8 @@ def check_search_path(path: str, *, source: str | Path | None = None) -> None:
     try:
         check_path(path, TrainConfig, prefix="search")
     except ConfigError as error:
-        raise ConfigError(error.key, error.message, source=source) from None
+        written_with_prefix = _relative_path_error(path, source=source)
+        raise written_with_prefix or ConfigError(error.key, error.message, source=source) from None
     if path.split(".")[0] == SWEEP_OWNED_SECTION:
         raise ConfigError(
             f"search.{path}",
@@ -70,6 +71,22 @@ def check_search_path(path: str, *, source: str | Path | None = None) -> None:
             f"names a section, not a value; search one of its keys: {', '.join(leaves)}",
             source=source,
         )
+
+
+def _relative_path_error(path: str, *, source: str | Path | None) -> ConfigError | None:
+    """For `train.optim.lr`, an error that says to drop the section prefix; None for any other path."""
+    section, _, rest = path.partition(".")
+    if section != "train" or not rest:
+        return None
+    try:
+        check_path(rest, TrainConfig)
+    except ConfigError:
+        return None
+    return ConfigError(
+        f"search.{path}",
+        f"search paths are relative to the train section; write {rest!r}, not {path!r}",
+        source=source,
+    )
 
 
 def check_against_train(

@@ -131,7 +131,15 @@ class StudySpec(BaseModel):
 
 def load_study_spec(path: str | Path) -> StudySpec:
     """Read and fully validate a study file; any problem raises `ConfigError` naming the key and the file."""
-    return study_spec_from_dict(read_yaml(path), source=Path(path))
+    document = read_yaml(path)
+    if not document:
+        raise ConfigError(
+            "",
+            "the file is empty; a study needs a `study` section (at least a name) and a `search` section, "
+            "as in studies/smoke.yaml",
+            source=path,
+        )
+    return study_spec_from_dict(document, source=Path(path))
 
 
 def study_spec_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -> StudySpec:

@@ -22,7 +22,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.budget import SurplusTrial, TrialBudget, finished_slots
-from sweep.database_urls import sqlite_path
+from sweep.database_urls import mask_password, sqlite_path
 from sweep.errors import StudyNotFoundError
 from sweep.objective import TrialObjective, ensure_namespace
 from sweep.plots import write_plots, write_trials_csv
@@ -31,6 +31,7 @@ from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
 from sweep.storage import build_storage
 from sweep.streams import WorkerSampler
+from sweep.study_lookup import study_in_storage
 from sweep.tracking import StudyTracker, mark_parent_pending
 from trainer.data.provision import check_data_present, dataset_tags
 from trainer.errors import ConfigError, DivergedError
@@ -81,17 +82,22 @@ def open_study(spec: StudySpec) -> tuple[optuna.Study, bool]:
 
 
 def load_existing_study(spec: StudySpec) -> optuna.Study:
-    """Load a study that must already exist, creating no file or table on the way."""
+    """Load a study that must already exist, creating no file or table on the way.
+
+    The storage is read first (`study_in_storage`): opening Optuna's storage would create its tables in an
+    empty database. The URL is shown with its password masked.
+    """
     url = spec.storage_url
+    run_first = f"run `sweep run {spec.source}` first"
     database = sqlite_path(url)
     if database is not None and not database.is_file():
-        raise StudyNotFoundError(f"study {spec.study.name!r}: no storage at {url}; run `sweep run {spec.source}` first")
+        raise StudyNotFoundError(f"study {spec.study.name!r}: no storage at {mask_password(url)}; {run_first}")
+    if not study_in_storage(url, spec.study.name):
+        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {mask_password(url)}; {run_first}")
     try:
         return optuna.load_study(study_name=spec.study.name, storage=build_storage(url))
-    except KeyError:
-        raise StudyNotFoundError(
-            f"study {spec.study.name!r} is not in {url}; run `sweep run {spec.source}` first"
-        ) from None
+    except KeyError:  # deleted since it was found
+        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {mask_password(url)}; {run_first}") from None
 
 
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import pickle
 import random
+import shutil
 from pathlib import Path
 
+import pytest
 import torch
 
 from trainer.data.loader import EpochSampler, SeededAugmentation, make_eval_loader, make_train_loader, pad_collate
 from trainer.data.presets import eval_transforms, train_transforms
 from trainer.data.voc import VOCSegmentation
+from trainer.errors import DatasetError
 
 
 def _epoch_batches(synth_voc: Path, *, num_workers: int, epoch: int, seed: int = 3) -> list[torch.Tensor]:
@@ -82,3 +86,30 @@ def test_eval_loader_batches_whole_images_in_order(synth_voc: Path) -> None:
     for i, (height, width) in enumerate(sizes):
         assert torch.equal(masks[i, :height, :width], dataset[i][1])
         assert (masks[i, height:] == 255).all() and (masks[i, :, width:] == 255).all()
+
+
+def test_dataset_error_pickles_with_its_path_and_message() -> None:
+    error = pickle.loads(pickle.dumps(DatasetError(Path("a/b.jpg"), "corrupt")))
+    assert isinstance(error, DatasetError) and error.path == Path("a/b.jpg") and str(error) == "a/b.jpg: corrupt"
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.parametrize("which", ["train", "eval"])
+def test_a_corrupt_file_found_mid_epoch_raises_dataset_error_naming_it(
+    which: str, num_workers: int, synth_voc: Path, tmp_path: Path
+) -> None:
+    """A worker's DatasetError reaches the training process as itself, not as a RuntimeError with a traceback."""
+    root = Path(shutil.copytree(synth_voc, tmp_path / "VOC2012"))
+    split = "train" if which == "train" else "val"
+    image_id = (root / "ImageSets/Segmentation" / f"{split}.txt").read_text().split()[-1]
+    corrupt = root / "JPEGImages" / f"{image_id}.jpg"
+    corrupt.write_bytes(corrupt.read_bytes()[:300])
+    if which == "train":
+        dataset = VOCSegmentation(root, split, transforms=train_transforms(crop_size=32))
+        loader = make_train_loader(dataset, batch_size=2, seed=0, num_workers=num_workers, pin_memory=False)
+    else:
+        loader = make_eval_loader(VOCSegmentation(root, split, transforms=eval_transforms()), num_workers=num_workers)
+    with pytest.raises(DatasetError, match="corrupt or unreadable image") as raised:
+        for _ in loader:
+            pass
+    assert raised.value.path == corrupt

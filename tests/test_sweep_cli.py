@@ -112,6 +112,30 @@ def test_commands_on_a_study_never_run_exit_1_and_create_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
 
 
+@pytest.mark.parametrize("content", ["empty", "another study"])
+@pytest.mark.parametrize("command", ["status", "best", "promote"])
+def test_a_storage_without_the_study_is_left_as_it_was(
+    command: str, content: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(yaml.safe_dump(VALID))
+    database = Path("runs/bad-input/optuna.db")
+    database.parent.mkdir(parents=True)
+    if content == "empty":
+        database.touch()
+    else:
+        optuna.create_study(study_name="other", storage="sqlite:///runs/bad-input/optuna.db")
+    before = database.read_bytes()
+    result = CliRunner().invoke(cli, [command, "study.yaml"])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: study 'bad-input' is not in sqlite:///{tmp_path.resolve()}/runs/bad-input/optuna.db; "
+        "run `sweep run study.yaml` first\n"
+    )
+    assert database.read_bytes() == before, "no table may be created in the database"
+    assert sorted(p.name for p in database.parent.iterdir()) == ["optuna.db"]
+
+
 def test_promote_refuses_without_a_completed_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("study.yaml").write_text(yaml.safe_dump(VALID))

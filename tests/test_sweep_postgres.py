@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from helpers import tiny_train
 from mlflow.tracking import MlflowClient
 from services import postgres_url as required_postgres_url
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from sweep.cli import cli
 
@@ -56,3 +56,29 @@ def test_study_runs_on_postgres_and_masks_the_password(
     assert password and run.data.tags["optuna.storage"] == postgres_url.replace(f":{password}@", ":***@")
     again = CliRunner().invoke(cli, ["status", "study.yaml", "--storage", postgres_url, "--json"])
     assert again.exit_code == 0 and again.output.count('"COMPLETE"') == 2
+
+
+@pytest.mark.parametrize("command", ["status", "best", "promote"])
+def test_a_missing_study_creates_no_table_and_masks_the_password(
+    command: str, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "study": {"name": "never-run"},
+                "train": tiny_train(tmp_path / "no-data"),
+                "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
+            }
+        )
+    )
+    result = CliRunner().invoke(cli, [command, "study.yaml", "--storage", postgres_url])
+    password = urlsplit(postgres_url).password
+    assert password and password not in result.output
+    masked = postgres_url.replace(f":{password}@", ":***@")
+    assert result.exit_code == 1
+    assert result.output == f"error: study 'never-run' is not in {masked}; run `sweep run study.yaml` first\n"
+    engine = create_engine(postgres_url)
+    assert inspect(engine).get_table_names() == [], "reading a storage must not create Optuna's tables"
+    engine.dispose()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["study.yaml"]

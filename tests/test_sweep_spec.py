@@ -154,7 +154,7 @@ BAD_STUDIES = [
     (
         _set("study.direction", "maximise"),
         "study.direction",
-        r"'maximise' is not one of maximize, minimize; did you mean 'maximize'\?",
+        r"'maximise' is not one of maximize; did you mean 'maximize'\?",
     ),
     (_set("study.n_trials", 0), "study.n_trials", "greater than or equal to 1"),
     (
@@ -282,7 +282,7 @@ BAD_STUDIES = [
         "search.optim.name.choices[1]",
         r"'sgdd' is not one of adam, adamw, sgd",
     ),
-    (_set("search.optim.name", {"type": "categorical", "choices": []}), "search.optim.name.choices", "at least 1 item"),
+    (_set("search.optim.name", {"type": "categorical", "choices": []}), "search.optim.name", "choices is empty"),
     (
         _set("search.optim.name", {"type": "categorical", "choices": ["sgd", ["adam"]]}),
         "search.optim.name.choices[1]",

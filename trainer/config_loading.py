@@ -33,7 +33,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError("", f"cannot read the file: {error.strerror}", source=path) from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -43,6 +43,27 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ConfigError("", f"the top level must be a mapping of keys, got {type(document).__name__}", source=path)
     return document
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.safe_load`, except that a key written twice in one mapping is an error, not a silent overwrite."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden key by key
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in first_lines:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {first_lines[key] + 1}); keep one of them",
+                    key_node.start_mark,
+                )
+            if isinstance(key, typing.Hashable):
+                first_lines[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 def validate(
@@ -66,7 +87,10 @@ def config_from_dict(data: Mapping[str, Any], *, source: str | Path | None = Non
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> TrainConfig:
     """Read a training YAML file, apply `key=value` overrides (values parsed as YAML) and validate."""
     data = read_yaml(path)
-    data = apply_overrides(data, dict(parse_assignment(item) for item in overrides), TrainConfig)
+    try:
+        data = apply_overrides(data, dict(parse_assignment(item) for item in overrides), TrainConfig)
+    except ConfigError as error:
+        raise ConfigError(error.key, error.message, source="--set") from None
     return config_from_dict(data, source=path)
 
 

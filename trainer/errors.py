@@ -43,6 +43,10 @@ class DatasetError(TrainerError):
         self.message = message
         super().__init__(f"{path}: {message}")
 
+    def __reduce__(self) -> tuple[type[DatasetError], tuple[Path, str]]:
+        # Pickled with both arguments, so that it crosses from a DataLoader worker to the training process.
+        return (type(self), (self.path, self.message))
+
 
 class DownloadError(TrainerError):
     """A download failed on every mirror, or its checksum did not match."""

@@ -8,12 +8,13 @@ belong to the sweep layer, whose `sweep predict` resolves them to such a file. W
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from trainer.checkpoint import load_checkpoint
@@ -22,7 +23,7 @@ from trainer.config import TrainConfig
 from trainer.config_loading import config_from_dict
 from trainer.data.transforms import Normalize
 from trainer.data.voc import read_image, voc_palette
-from trainer.errors import CheckpointError
+from trainer.errors import CheckpointError, DatasetError
 
 OVERLAY_ALPHA = 0.5
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")  # two letters at least: C:/ is a Windows path
@@ -80,13 +81,29 @@ def overlay(image: torch.Tensor, labels: np.ndarray, alpha: float = OVERLAY_ALPH
     return Image.fromarray(blended.round().astype(np.uint8), mode="RGB")
 
 
+def check_images(images: Sequence[Path]) -> None:
+    """Raise `DatasetError` naming the first file that is not an image; only headers are read, so it is quick.
+
+    Call it before loading a model: a wrong argument then fails at once, and nothing has been written.
+    """
+    for path in images:
+        try:
+            with Image.open(path):
+                pass
+        except (UnidentifiedImageError, OSError) as error:
+            raise DatasetError(path, f"not an image ({error}); pass JPEG or PNG files") from None
+
+
 def predict_files(model: nn.Module, images: list[Path], out_dir: Path, device: torch.device) -> list[Prediction]:
-    """Write `<stem>.png` (VOC palette mask) and `<stem>_overlay.png` into `out_dir` for each image."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write `<stem>.png` (VOC palette mask) and `<stem>_overlay.png` into `out_dir` for each image.
+
+    `out_dir` is made once the first image has decoded, so an unreadable first image leaves nothing behind.
+    """
     written = []
     for path in images:
         image = read_image(path)
         labels = predict_mask(model, image, device)
+        out_dir.mkdir(parents=True, exist_ok=True)
         mask_path, overlay_path = out_dir / f"{path.stem}.png", out_dir / f"{path.stem}_overlay.png"
         colorize(labels).save(mask_path)
         overlay(image, labels).save(overlay_path)

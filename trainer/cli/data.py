@@ -1,4 +1,4 @@
-"""`trainer data ...`: thin commands over `trainer.data` (download, synth, prepare-sbd, stats).
+"""`trainer data ...`: thin commands over `trainer.data` (download, synth, prepare-sbd, stats, check).
 
 Each command parses its options, calls one library function and prints the result; data errors surface as
 `DatasetError`/`DownloadError`, which the root group prints as one line with exit code 1.
@@ -16,11 +16,13 @@ from rich.table import Table
 
 from trainer.cli.progress import download_progress
 from trainer.constants import VOC_CLASSES
+from trainer.data.check import check_split
 from trainer.data.download import ARCHIVE_NAME, VOC_MD5, VOC_URLS, dataset_root, download_voc, is_complete
 from trainer.data.sbd import prepare_sbd
 from trainer.data.stats import split_stats
 from trainer.data.synth import synthesize
 from trainer.data.voc import MASK_DIRS
+from trainer.errors import DatasetError
 
 ROOT_PATH = click.Path(file_okay=False, path_type=Path)
 
@@ -110,3 +112,37 @@ def stats(root: Path, split: str, as_json: bool) -> None:
     ):
         table.add_row(str(label), name, f"{pixels:,}", f"{pixels / labelled:.2%}", f"{weight:.3f}")
     Console().print(table)
+
+
+@data.command()
+@click.argument("root", type=ROOT_PATH)
+@click.option(
+    "--split",
+    "splits",
+    required=True,
+    multiple=True,
+    type=click.Choice(sorted(MASK_DIRS)),
+    help="Split to check; repeat for several.",
+)
+def check(root: Path, splits: tuple[str, ...]) -> None:
+    """Decode every image and mask of each --split under the VOC2012 ROOT and list every bad file.
+
+    One line per problem on stderr, then exit 1; a clean split prints a summary and exits 0, so a sweep's
+    data can be checked before it starts.
+    """
+    problems = images = 0
+    for split in dict.fromkeys(splits):  # each split once, in the order given
+        result = check_split(root, split)
+        for problem in result.problems:
+            click.echo(str(problem), err=True)
+        problems += len(result.problems)
+        images += result.images
+    names = list(dict.fromkeys(splits))
+    checked = f"{images} image/mask pairs of split{'s' if len(names) > 1 else ''} {', '.join(names)}"
+    if problems:
+        raise DatasetError(
+            root,
+            f"{problems} bad file(s) in {checked}, listed above; "
+            "replace or regenerate them, or remove their IDs from the split file",
+        )
+    click.echo(f"{root}: {checked} checked: every file decodes, labels are 0..20 or 255, sizes match")

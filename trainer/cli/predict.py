@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from trainer.predict import load_model, predict_files
+from trainer.predict import check_images, load_model, predict_files
 from trainer.runtime import resolve_device
 
 
@@ -29,6 +29,7 @@ from trainer.runtime import resolve_device
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def predict_command(checkpoint: Path, images: tuple[Path, ...], out_dir: Path, device: str) -> None:
     """Segment IMAGES and write VOC palette masks and colour overlays to --out."""
+    check_images(images)
     torch_device = resolve_device(device)
     model, _ = load_model(checkpoint, torch_device)
     for prediction in predict_files(model, list(images), out_dir, torch_device):

@@ -4,6 +4,9 @@
 torch's CPU generator with ``sample_seed`` before loading the sample. The batches are therefore identical
 for any ``num_workers``, and a run resumed at epoch ``e``
 sees exactly the samples and augmentations of the uninterrupted run. The caller's RNG state is untouched.
+
+A file found corrupt while loading raises `DatasetError` naming it in the training process, whatever
+``num_workers`` is (`DatasetErrorLoader`).
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from trainer.data.voc import IGNORE_INDEX
+from trainer.errors import DatasetError
 
 
 def derive_seed(*parts: int) -> int:
@@ -100,6 +104,49 @@ def pad_collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[tor
     return images, masks
 
 
+class CarryDatasetErrors(Dataset[Any]):
+    """Wraps a dataset so that a `DatasetError` it raises is returned as the sample instead.
+
+    PyTorch rebuilds an exception raised in a loader worker from its text alone (`type(message)`), so a
+    `DatasetError`, which takes a path and a message, would reach the training process as a RuntimeError
+    holding a traceback. Returned as a value, it is pickled whole; `_CollateOrCarry` passes it on as the
+    batch and `DatasetErrorLoader` raises it in the training process, naming the file.
+    """
+
+    def __init__(self, dataset: Dataset[Any]) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self.dataset[key]
+        except DatasetError as error:
+            return error
+
+
+class _CollateOrCarry:
+    """`collate(batch)`, or the first `DatasetError` in the batch (a class, so that spawned workers can pickle it)."""
+
+    def __init__(self, collate: Callable[[Any], Any]) -> None:
+        self.collate = collate
+
+    def __call__(self, batch: Sequence[Any]) -> Any:
+        failed = [sample for sample in batch if isinstance(sample, DatasetError)]
+        return failed[0] if failed else self.collate(batch)
+
+
+class DatasetErrorLoader(DataLoader[Any]):
+    """A DataLoader over `CarryDatasetErrors` that raises a carried `DatasetError` where its batch would be."""
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]  # a generator, not DataLoader's iterator class
+        for batch in super().__iter__():
+            if isinstance(batch, DatasetError):
+                raise batch
+            yield batch
+
+
 def default_num_workers() -> int:
     """Loader processes to use by default: the usable CPUs, capped at 4."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -120,9 +167,10 @@ def make_train_loader(
     ``num_workers=None`` means `default_num_workers()`; ``pin_memory=None`` means "if CUDA is available".
     """
     workers = default_num_workers() if num_workers is None else num_workers
-    return DataLoader(
-        SeededAugmentation(dataset),
+    return DatasetErrorLoader(
+        CarryDatasetErrors(SeededAugmentation(dataset)),
         batch_size=batch_size,
+        collate_fn=_CollateOrCarry(default_collate),
         sampler=EpochSampler(len(dataset), seed=seed),  # type: ignore[arg-type]
         num_workers=workers,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
@@ -136,12 +184,12 @@ def make_train_loader(
 def make_eval_loader(dataset: Dataset[Any], *, batch_size: int = 1, num_workers: int | None = None) -> DataLoader[Any]:
     """Whole images in split order; batches of mixed sizes are padded by `pad_collate` (masks with 255)."""
     workers = default_num_workers() if num_workers is None else num_workers
-    return DataLoader(
-        dataset,
+    return DatasetErrorLoader(
+        CarryDatasetErrors(dataset),
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
-        collate_fn=pad_collate,
+        collate_fn=_CollateOrCarry(pad_collate),
         pin_memory=torch.cuda.is_available(),
         persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(0),  # keeps the caller's RNG untouched

@@ -114,8 +114,27 @@ def read_mask(path: str | Path) -> np.ndarray:
         )
     if not _VALID_LABEL[labels].all():
         bad = sorted(set(np.unique(labels).tolist()) - set(range(NUM_CLASSES)) - {IGNORE_INDEX})
-        raise DatasetError(path, f"mask holds labels {bad[:10]} outside 0..20 and 255; the mask is not VOC data")
+        raise DatasetError(path, f"mask holds labels {bad[:10]} outside 0..20 and 255 (void); relabel or regenerate the mask")
     return labels
+
+
+def mask_folder(root: str | Path, split: str) -> Path:
+    """The folder of the split's masks; raises `DatasetError` with the fix when it is missing."""
+    folder = Path(root) / MASK_DIRS[split]
+    if not folder.is_dir():
+        fix = "run `trainer data prepare-sbd`" if split == "trainaug" else _FIX_ROOT
+        raise DatasetError(folder, f"mask folder for split {split!r} is missing; {fix}")
+    return folder
+
+
+def check_same_size(image_size: tuple[int, ...], mask_size: tuple[int, ...], mask_path: Path) -> None:
+    """Raise `DatasetError` naming the mask unless both sizes, (H, W), are equal."""
+    if tuple(image_size) != tuple(mask_size):
+        raise DatasetError(
+            mask_path,
+            f"mask is {tuple(mask_size)} (H, W) but its image is {tuple(image_size)}; "
+            "image and mask must have the same size",
+        )
 
 
 class VOCSegmentation(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -132,10 +151,7 @@ class VOCSegmentation(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]
         self.split = split
         self.transforms = transforms
         self.ids: list[str] = read_split_ids(self.root, split)
-        self._mask_dir = self.root / MASK_DIRS[split]
-        if not self._mask_dir.is_dir():
-            fix = "run `trainer data prepare-sbd`" if split == "trainaug" else _FIX_ROOT
-            raise DatasetError(self._mask_dir, f"mask folder for split {split!r} is missing; {fix}")
+        self._mask_dir = mask_folder(self.root, split)
         for kind, path_of in (("image", self.image_path), ("mask", self.mask_path)):
             missing = [i for i in range(len(self.ids)) if not path_of(i).is_file()]
             if missing:
@@ -158,12 +174,7 @@ class VOCSegmentation(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]
     def __getitem__(self, index: int) -> Any:
         image = read_image(self.image_path(index))
         mask = torch.from_numpy(read_mask(self.mask_path(index)).astype(np.int64))
-        if tuple(image.shape[1:]) != tuple(mask.shape):
-            raise DatasetError(
-                self.mask_path(index),
-                f"mask is {tuple(mask.shape)} (H, W) but its image is {tuple(image.shape[1:])}; "
-                "image and mask must have the same size",
-            )
+        check_same_size(tuple(image.shape[1:]), tuple(mask.shape), self.mask_path(index))
         if self.transforms is None:
             return image, mask
         return self.transforms(image, mask)
