@@ -6,7 +6,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from sweep.cli import SweepErrorGroup
+from sweep.cli.options import SweepErrorGroup
 from sweep.errors import NothingToPromoteError, StorageError, StudyNotFoundError, SweepError
 from trainer.errors import TrainerError
 

@@ -1,4 +1,5 @@
-"""Turning expected errors into one line on stderr and an exit code: shared by the trainer and sweep CLIs.
+"""What the trainer and sweep CLIs share: expected errors as one line and an exit code, and the
+prediction options of both `predict` commands.
 
 It is no command-line module itself (nothing here defines a command), so both CLIs may import it while
 the CLI packages stay imported by nothing.
@@ -7,7 +8,9 @@ the CLI packages stay imported by nothing.
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -32,3 +35,21 @@ def exit_with_error(message: str, code: int) -> NoReturn:
     """Print `error: message` on stderr and exit with `code`: the one format every command uses."""
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def prediction_options(command: Command) -> Command:
+    """`IMAGES...`, `--out DIR` and `--device`: the inputs and outputs of `trainer predict` and `sweep predict`."""
+    command = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")(command)
+    command = click.option(
+        "--out",
+        "out_dir",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder for <stem>.png masks and <stem>_overlay.png.",
+    )(command)
+    return click.argument(
+        "images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+    )(command)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from trainer.console import prediction_options
 from trainer.predict import check_images, load_model, predict_files
 from trainer.runtime import resolve_device
 
@@ -18,15 +19,7 @@ from trainer.runtime import resolve_device
     type=click.Path(dir_okay=False, path_type=Path),
     help="A best.pt or last.pt file (for models:/NAME@ALIAS, use `sweep predict`).",
 )
-@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for <stem>.png masks and <stem>_overlay.png.",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@prediction_options
 def predict_command(checkpoint: Path, images: tuple[Path, ...], out_dir: Path, device: str) -> None:
     """Segment IMAGES and write VOC palette masks and colour overlays to --out."""
     check_images(images)

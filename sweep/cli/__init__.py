@@ -1,0 +1,31 @@
+"""The `sweep` command line: validate, run, status, best, promote and predict a study declared in YAML.
+
+Each command parses its options, calls one library function and prints. Config errors exit with 2 and
+runtime failures with 1, each as one `error: ...` line.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from sweep.cli.options import SweepErrorGroup
+from sweep.cli.reports import best, predict, promote, status
+from sweep.cli.run import run, validate
+
+
+@click.group(cls=SweepErrorGroup)
+@click.version_option(package_name="segsweep")
+def cli() -> None:
+    """Hyperparameter sweeps of DeepLabV3+ with Optuna, tracked in MLflow."""
+
+
+for command in (validate, run, status, best, promote, predict):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our output stays readable
+    cli()

@@ -1,0 +1,49 @@
+"""How the `sweep` commands print trials: a rich table for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+_console = Console(highlight=False)
+
+
+def print_table(rows: list[dict[str, Any]], *, title: str) -> None:
+    table = Table(title=title)
+    for column in ("#", "state", "best mIoU", "epochs", "params", "MLflow run"):
+        table.add_column(column)
+    for row in rows:
+        value = row["best_miou"]
+        params = " ".join(
+            f"{leaf(k)}={v:.3g}" if isinstance(v, float) else f"{leaf(k)}={v}" for k, v in row["params"].items()
+        )
+        table.add_row(
+            str(row["number"]),
+            row["state"],
+            "-" if value is None else f"{value:.4f}",
+            str(row["epochs_run"]),
+            params,
+            (row["mlflow_run_id"] or "-")[:12],
+        )
+    _console.print(table)
+
+
+def leaf(path: str) -> str:
+    """`optim.lr` -> `lr`: the table is for reading; `--json` keeps the full paths."""
+    return path.rsplit(".", 1)[-1]
+
+
+def best_value(study: Any) -> str:
+    try:
+        return f"{study.best_value:.4f}"
+    except ValueError:
+        return "- (no completed trial)"
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)

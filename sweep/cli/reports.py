@@ -1,0 +1,104 @@
+"""`sweep status`, `best`, `promote` and `predict`: read a study's results and use its best model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from sweep.cli.options import STUDY_ARGUMENT, load_spec, storage_options
+from sweep.cli.output import json_default, print_table
+from sweep.errors import NothingToPromoteError
+from sweep.settings import DEFAULT_TRACKING_URI
+from trainer.console import prediction_options
+
+
+@click.command()
+@STUDY_ARGUMENT
+@storage_options
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def status(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
+    """Show every trial: number, state, best mIoU, epochs run, params and MLflow run id."""
+    from sweep.reports import status_rows
+    from sweep.study import load_existing_study
+
+    spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
+    rows = status_rows(load_existing_study(spec))
+    if as_json:
+        click.echo(json.dumps(rows, default=json_default))
+    else:
+        print_table(rows, title=f"study {spec.study.name}")
+
+
+@click.command()
+@STUDY_ARGUMENT
+@storage_options
+@click.option("--json", "as_json", is_flag=True, help="Print the best trial as JSON.")
+def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
+    """Show the best completed trial: params, metrics at its best epoch and model URIs."""
+    from sweep.reports import best_summary
+    from sweep.study import load_existing_study
+
+    spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
+    summary = best_summary(spec, load_existing_study(spec))
+    if summary is None:
+        raise NothingToPromoteError(f"study {spec.study.name!r} has no completed trial yet")
+    if as_json:
+        click.echo(json.dumps(summary, default=json_default))
+        return
+    click.echo(
+        f"best trial #{summary['number']}: val mIoU {summary['best_miou']:.4f} (epoch {summary.get('best_epoch')})"
+    )
+    for key, value in summary["params"].items():
+        click.echo(f"  {key} = {value}")
+    for key, value in summary["metrics"].items():
+        click.echo(f"  {key}: {value:.4f}")
+    click.echo(f"model: {summary.get('model_uri')}")
+
+
+@click.command()
+@STUDY_ARGUMENT
+@click.option("--alias", default="champion", show_default=True, help="Registry alias to point at the best model.")
+@click.option("--name", default=None, help="Registered model name (default: tracking.registered_model).")
+@storage_options
+def promote(study_file: str, alias: str, name: str | None, storage: str | None, tracking_uri: str | None) -> None:
+    """Register the best trial's model in the MLflow registry and set ALIAS on it (idempotent)."""
+    from sweep.registry import promote as promote_best
+
+    spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
+    promotion = promote_best(spec, alias=alias, name=name)
+    verb = "registered" if promotion.created else "already registered as"
+    click.echo(
+        f"trial #{promotion.trial_number} (val mIoU {promotion.value:.4f}) {verb} {promotion.name} version "
+        f"{promotion.version}; alias {promotion.alias!r} -> {promotion.uri}"
+    )
+
+
+@click.command()
+@click.option(
+    "--model",
+    "reference",
+    required=True,
+    metavar="MODEL_URI_OR_CHECKPOINT",
+    help="models:/NAME@ALIAS, runs:/ID/PATH, or a best.pt file.",
+)
+@prediction_options
+@click.option(
+    "--tracking-uri",
+    default=lambda: os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
+    show_default=f"$MLFLOW_TRACKING_URI or {DEFAULT_TRACKING_URI}",
+    help="MLflow tracking URI that holds the model.",
+)
+def predict(reference: str, images: tuple[Path, ...], out_dir: Path, device: str, tracking_uri: str) -> None:
+    """Segment IMAGES with a registered model and write VOC palette masks and colour overlays to --out."""
+    from sweep.model_uris import resolve_checkpoint
+    from trainer.predict import check_images, load_model, predict_files
+    from trainer.runtime import resolve_device
+
+    check_images(images)
+    torch_device = resolve_device(device)
+    model, _ = load_model(resolve_checkpoint(reference, tracking_uri=tracking_uri), torch_device)
+    for prediction in predict_files(model, list(images), out_dir, torch_device):
+        click.echo(f"{prediction.image} -> {prediction.mask}, {prediction.overlay}")

@@ -1,0 +1,126 @@
+"""`sweep validate` and `sweep run`: check a study, then run what it still lacks, on one or many workers."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+
+from sweep.cli.options import STUDY_ARGUMENT, gpu_list, load_spec, storage_options
+from sweep.cli.output import best_value, print_table
+from sweep.space import describe_space
+from sweep.spec import StudySpec, load_study_spec
+
+
+@click.command()
+@STUDY_ARGUMENT
+def validate(study_file: str) -> None:
+    """Check STUDY.yaml and print the resolved study and its search space; creates nothing."""
+    spec = load_study_spec(study_file)
+    click.echo(yaml.safe_dump(spec.resolved(), sort_keys=False), nl=False)
+    click.echo("search space:")
+    for line in describe_space(spec.search):
+        click.echo(f"  {line}")
+
+
+@click.command()
+@STUDY_ARGUMENT
+@click.option(
+    "--n-trials", type=click.IntRange(min=1), default=None, help="The study's total trials (overrides study.n_trials)."
+)
+@click.option(
+    "--timeout", type=click.IntRange(min=1), default=None, help="Stop starting trials after this many seconds."
+)
+@storage_options
+@click.option("--quiet", is_flag=True, help="Plain progress lines (for CI logs), no live bar.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes on this machine, all on the study (default 1).",
+)
+@click.option(
+    "--gpus",
+    callback=gpu_list,
+    default=None,
+    metavar="0,1,...",
+    help="One worker per listed GPU, pinned by CUDA_VISIBLE_DEVICES.",
+)
+@click.option(
+    "--workers-per-gpu",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Pack this many workers onto each GPU of --gpus.",
+)
+@click.option("--worker-index", type=int, default=None, hidden=True)
+@click.option("--events-fd", type=int, default=None, hidden=True)
+def run(
+    study_file: str,
+    n_trials: int | None,
+    timeout: int | None,
+    storage: str | None,
+    tracking_uri: str | None,
+    quiet: bool,
+    workers: int | None,
+    gpus: list[str] | None,
+    workers_per_gpu: int | None,
+    worker_index: int | None,
+    events_fd: int | None,
+) -> None:
+    """Run the trials STUDY.yaml still lacks; a finished study runs nothing.
+
+    With --workers N (or --gpus), N worker processes share the study and one view shows them all.
+    Several `sweep run` on several hosts may share one study too: point --storage (PostgreSQL) and
+    --tracking-uri (an MLflow server) at the same places, through SWEEP_STORAGE and MLFLOW_TRACKING_URI.
+    """
+    from sweep.progress import LiveSweepProgress, SweepProgress
+    from sweep.study import run_study
+    from sweep.workers import plan_workers
+
+    spec = load_spec(study_file, n_trials=n_trials, timeout=timeout, storage=storage, tracking_uri=tracking_uri)
+    if worker_index is not None:
+        _run_worker(spec, events_fd)
+        return
+    try:
+        plans = plan_workers(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    console = Console(stderr=True, highlight=False)
+    live = not quiet and console.is_terminal
+    if len(plans) == 1 and plans[0].gpu is None:
+        progress = LiveSweepProgress(console) if live else SweepProgress(console)
+        outcome = run_study(spec, progress)
+    else:
+        from sweep.supervisor import run_parallel
+
+        outcome = run_parallel(spec, study_file, plans, console=console, live=live, n_trials=n_trials, timeout=timeout)
+    _print_outcome(spec, outcome)
+
+
+def _run_worker(spec: StudySpec, events_fd: int | None) -> None:
+    """One worker of `sweep run --workers`: the single-process loop, its progress sent as events."""
+    from sweep.events import EventProgress
+    from sweep.study import run_study
+
+    if events_fd is None:
+        raise click.UsageError("--worker-index needs --events-fd (both are set by `sweep run --workers`)")
+    with os.fdopen(events_fd, "w", buffering=1) as stream:
+        progress = EventProgress(stream)
+        outcome = run_study(spec, progress, summarise=False)
+        progress.finished(outcome.ran)
+
+
+def _print_outcome(spec: StudySpec, outcome: Any) -> None:
+    from sweep.reports import status_rows
+
+    rows = status_rows(outcome.study)
+    print_table(rows, title=f"study {spec.study.name}")
+    states = [row["state"] for row in rows]
+    best = best_value(outcome.study)
+    click.echo(
+        f"ran {outcome.ran} trials in {outcome.wall_seconds:.1f} s; study has {states.count('COMPLETE')} complete, "
+        f"{states.count('PRUNED')} pruned, {states.count('FAIL')} failed; best val mIoU {best}"
+    )
