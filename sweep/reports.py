@@ -8,6 +8,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.budget import is_surplus
+from sweep.disk import disk_used
+from sweep.objective import NAMESPACE_ATTR
 from sweep.spec import StudySpec
 from sweep.tracking import RUN_ID_ATTR, TrackingStore
 
@@ -30,6 +32,12 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
 def status_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One row per trial; surplus trials (created after the budget was taken, never run) are left out."""
     return [trial_row(trial) for trial in study.get_trials(deepcopy=False) if not is_surplus(trial)]
+
+
+def study_disk_used(spec: StudySpec, study: optuna.Study) -> int:
+    """Bytes of the study's local checkpoint folders (`<artifacts_dir>/<namespace>`)."""
+    namespace = study.user_attrs.get(NAMESPACE_ATTR)
+    return 0 if namespace is None else disk_used(spec.artifacts_dir / str(namespace))
 
 
 def best_summary(spec: StudySpec, study: optuna.Study) -> dict[str, Any] | None:

@@ -35,6 +35,14 @@ class StudySettings(_Section):
     only be `maximize` (the key stays so that a study file may say so). `n_trials` is the study's total
     over all workers and reruns; `timeout` (seconds) bounds one `sweep run`. `storage` None means `sqlite:///runs/<name>/optuna.db` and `artifacts_dir` None means
     `runs/<name>/trials`, both relative to the working directory.
+
+    Disk hygiene: `keep_checkpoints` says which local checkpoints (`last.pt`, `best.pt`) outlive their
+    trial. `best_in_mlflow` removes a completed trial's folder once its `best.pt` is logged to MLflow as
+    `checkpoint/best.pt`; `all` keeps every completed trial's folder. Pruned trials and trials failed for
+    good (an error the study catches, so no retry comes) leave no folder either way; a trial whose worker
+    died keeps its folder, since its heartbeat retry resumes from it. `keep_top_k` (None: keep all) deletes,
+    when the study ends, the `checkpoint/` artifacts of completed trials ranked below the best k by value,
+    except on runs that have a registered model version.
     """
 
     name: str
@@ -45,6 +53,8 @@ class StudySettings(_Section):
     pruner: PrunerSpec = MedianPrunerSpec()
     storage: str | None = None
     artifacts_dir: Path | None = None
+    keep_checkpoints: Literal["best_in_mlflow", "all"] = "best_in_mlflow"
+    keep_top_k: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("name")
     @classmethod

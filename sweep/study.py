@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.budget import SurplusTrial, TrialBudget, finished_slots
 from sweep.database_urls import mask_password, sqlite_path
+from sweep.disk import CheckpointCleaner
 from sweep.errors import StudyNotFoundError
 from sweep.objective import TrialObjective, ensure_namespace
 from sweep.plots import write_plots, write_trials_csv
@@ -150,6 +151,7 @@ def run_study(spec: StudySpec, progress: SweepProgress, *, summarise: bool = Tru
                 catch=(*TRIAL_FAILURES, SurplusTrial),
                 callbacks=[
                     budget.after_trial,
+                    CheckpointCleaner(spec.study.keep_checkpoints),
                     lambda study, trial: tracker.log_parent_best(prepared.parent_run_id, study),
                 ],
             )
@@ -159,13 +161,14 @@ def run_study(spec: StudySpec, progress: SweepProgress, *, summarise: bool = Tru
         tracker.close_parent(prepared.parent_run_id, study, "KILLED")
         raise
     if summarise:
-        finish_study(prepared, interrupted=False)
+        finish_study(prepared, interrupted=False, spec=spec)
     return SweepOutcome(study, budget.ran, time.monotonic() - started)
 
 
-def finish_study(prepared: PreparedStudy, *, interrupted: bool) -> None:
+def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec) -> None:
     """Plots, `trials.csv` and the best trial on the parent run, which ends (FINISHED, or KILLED when
-    `interrupted`) once no trial of the study runs anywhere."""
+    `interrupted`) once no trial of the study runs anywhere; then, with `keep_top_k`, the checkpoint
+    artifacts of the trials outside the top k go."""
     study, tracker, run_id = prepared.study, prepared.tracker, prepared.parent_run_id
     if tracker is None:
         return
@@ -177,7 +180,8 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool) -> None:
         tracker.log_parent_artifacts(run_id, write_plots(study, folder / "plots"), "plots")
         tracker.log_parent_artifacts(run_id, [write_trials_csv(study, folder / "trials.csv")])
     tracker.log_parent_best(run_id, study)
-    tracker.close_parent(run_id, study, "FINISHED")
+    if tracker.close_parent(run_id, study, "FINISHED") and spec.study.keep_top_k is not None:
+        tracker.drop_checkpoints_outside_top(study, spec.study.keep_top_k, spec.registered_model_name)
 
 
 def _best_value(study: optuna.Study) -> float | None:

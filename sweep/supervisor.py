@@ -71,7 +71,7 @@ def run_parallel(
     with board:
         returncodes, interrupted = _supervise(spec, study_file, plans, board, n_trials=n_trials, timeout=timeout)
     failed = {index: code for index, code in returncodes.items() if code != 0}
-    finish_study(prepared, interrupted=interrupted or bool(failed))
+    finish_study(prepared, interrupted=interrupted or bool(failed), spec=spec)
     if interrupted:
         raise KeyboardInterrupt
     if failed:

@@ -139,7 +139,7 @@ def test_status_and_best_report_the_study(finished_study: dict[str, Any]) -> Non
         status = invoke(sweep_cli, ["status", str(finished_study["study_file"]), "--json"])
         best = invoke(sweep_cli, ["best", str(finished_study["study_file"]), "--json"])
     assert status.exit_code == 0 and best.exit_code == 0
-    rows = json.loads(status.output)
+    rows = json.loads(status.output)["trials"]
     assert [row["number"] for row in rows] == list(range(N_TRIALS))
     assert {row["state"] for row in rows} == {"COMPLETE", "PRUNED", "FAIL"}
     summary = json.loads(best.output)

@@ -31,6 +31,8 @@ from trainer.config import TrainConfig
 from trainer.config_loading import flatten
 
 _MAX_ERROR_LENGTH = 5000
+CHECKPOINT_ARTIFACT = "checkpoint"
+"""The artifact folder of a completed trial's run that holds its `best.pt`."""
 _POLL_S = 0.5
 
 
@@ -111,6 +113,21 @@ class StudyTracker:
         assert best.value is not None  # the best trial is a completed one
         tags = {"best.trial_number": str(best.number), **{f"best.{k}": str(v) for k, v in best.params.items()}}
         self._store.log_batch(run_id, metrics={"best_value": best.value}, step=best.number, tags=tags)
+
+    def drop_checkpoints_outside_top(self, study: optuna.Study, k: int, registered_model: str) -> list[str]:
+        """Delete `checkpoint/` from the runs of completed trials ranked below the best `k` by value (ties:
+        the earlier trial ranks first); a run with a version of `registered_model` keeps it. Returns the
+        ids of the runs whose checkpoint went."""
+        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        ranked = sorted(completed, key=lambda trial: (-(trial.value or 0.0), trial.number))
+        dropped = []
+        for trial in ranked[k:]:
+            run_id = trial.user_attrs.get(RUN_ID_ATTR)
+            if run_id is None or self._store.model_versions_for_run(registered_model, str(run_id)):
+                continue
+            if self._store.delete_artifacts(str(run_id), CHECKPOINT_ARTIFACT):
+                dropped.append(str(run_id))
+        return dropped
 
     def log_parent_artifacts(self, run_id: str, files: Iterable[Path], artifact_path: str | None = None) -> None:
         """Upload study-level files (plots, the trials table) to the parent run."""

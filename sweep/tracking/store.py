@@ -26,6 +26,7 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -124,6 +125,19 @@ class TrackingStore:
 
     def download_artifact(self, run_id: str, path: str, destination: Path) -> Path:
         return Path(self._client.download_artifacts(run_id, path, str(destination)))
+
+    def delete_artifacts(self, run_id: str, artifact_path: str) -> bool:
+        """Delete the run's artifact folder (or file) `artifact_path`; False when it was not there.
+
+        `MlflowClient` has no delete, so this goes through the run's artifact repository: a local folder
+        (the SQLite default) or a tracking server's proxied `mlflow-artifacts:` store both support it.
+        """
+        if not self._client.list_artifacts(run_id, artifact_path):
+            return False
+        artifact_uri = self._client.get_run(run_id).info.artifact_uri
+        repository = get_artifact_repository(artifact_uri, tracking_uri=self.tracking_uri)
+        repository.delete_artifacts(artifact_path)  # type: ignore[no-untyped-call]  # untyped in MLflow
+        return True
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
         """Each metric's last logged value."""

@@ -1,0 +1,59 @@
+"""Disk hygiene: which local checkpoint folders outlive their trial, and how much disk a study's folders use.
+
+A trial's folder (`<artifacts_dir>/<namespace>/trial-<N>`) holds at most `last.pt` and `best.pt`. It is
+removed by an Optuna callback, which runs only after the trial's state is stored, for the trials this
+process ran to an end:
+- COMPLETE: its `best.pt` is already logged to MLflow as `checkpoint/best.pt` (with the overlays drawn
+  from it), so the folder goes unless the study sets `keep_checkpoints: all`;
+- PRUNED, or FAIL with an error the study catches (`sweep.study.TRIAL_FAILURES`): no retry will come.
+
+A worker that dies never reaches the callback, and a trial stopped by Ctrl-C or an unexpected error ends
+the loop before it, so their folders stay: a heartbeat retry resumes from the folder, and an unexpected
+error is worth a look.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+KeepCheckpoints = Literal["best_in_mlflow", "all"]
+CHECKPOINT_DIR_ATTR = "checkpoint_dir"
+_UNITS = ("B", "KB", "MB", "GB", "TB")
+
+
+class CheckpointCleaner:
+    """`study.optimize` callback: removes the local folder of a trial that ended for good."""
+
+    def __init__(self, keep: KeepCheckpoints) -> None:
+        self.keep = keep
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        folder = trial.user_attrs.get(CHECKPOINT_DIR_ATTR)
+        if folder is None:  # a surplus trial never got one
+            return
+        if trial.state == TrialState.COMPLETE and self.keep == "all":
+            return
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def disk_used(folder: Path) -> int:
+    """Bytes of the regular files under `folder` (0 when it does not exist); links are not followed."""
+    if not folder.is_dir():
+        return 0
+    return sum(path.lstat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def human_size(size: int) -> str:
+    """`1536` -> `1.5 KB` (powers of 1024, one decimal above bytes)."""
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

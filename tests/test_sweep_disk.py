@@ -1,0 +1,148 @@
+"""Disk hygiene: local checkpoint folders that go when their trial ends, MLflow checkpoints outside the top k,
+and the disk `sweep status` reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from click.testing import CliRunner
+from helpers import tiny_train
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState, create_trial
+
+from sweep.cli import cli as sweep_cli
+from sweep.disk import CheckpointCleaner, disk_used, human_size
+from sweep.tracking import RUN_ID_ATTR, StudyTracker, TrackingStore
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KB"), (894 * 1024**2, "894.0 MB"), (3 * 1024**5, "3072.0 TB")],
+)
+def test_human_size(size: int, text: str) -> None:
+    assert human_size(size) == text
+
+
+def test_disk_used_counts_the_files_below_a_folder(tmp_path: Path) -> None:
+    assert disk_used(tmp_path / "missing") == 0
+    (tmp_path / "trial-0").mkdir()
+    (tmp_path / "trial-0" / "last.pt").write_bytes(b"x" * 1000)
+    (tmp_path / "best.pt").write_bytes(b"x" * 24)
+    assert disk_used(tmp_path) == 1024
+
+
+@pytest.mark.parametrize(
+    ("state", "keep", "removed"),
+    [
+        (TrialState.COMPLETE, "best_in_mlflow", True),
+        (TrialState.COMPLETE, "all", False),
+        (TrialState.PRUNED, "all", True),
+        (TrialState.FAIL, "all", True),
+    ],
+)
+def test_the_cleaner_removes_the_folder_of_a_trial_that_ended_for_good(
+    tmp_path: Path, state: TrialState, keep: Any, removed: bool
+) -> None:
+    folder = tmp_path / "trial-0"
+    folder.mkdir()
+    (folder / "last.pt").write_bytes(b"state")
+    trial = create_trial(
+        state=state,
+        value=0.5 if state == TrialState.COMPLETE else None,
+        intermediate_values={1: 0.5},
+        user_attrs={"checkpoint_dir": str(folder)},
+    )
+    CheckpointCleaner(keep)(optuna.create_study(), trial)
+    assert folder.exists() is not removed
+
+
+def test_top_k_keeps_the_best_and_the_registered_checkpoints(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    store = TrackingStore(uri)
+    experiment = store.experiment_id("disk")
+    checkpoint = tmp_path / "best.pt"
+    checkpoint.write_bytes(b"weights")
+    study = optuna.create_study(direction="maximize")
+    runs = []
+    for number, value in enumerate([0.2, 0.9, 0.5, 0.1]):
+        run_id = store.create_run(experiment, f"trial-{number}", {})
+        store.log_artifacts(run_id, [checkpoint], "checkpoint")
+        study.add_trial(create_trial(value=value, user_attrs={RUN_ID_ATTR: run_id}))
+        runs.append(run_id)
+    client = MlflowClient(uri)
+    client.create_registered_model("disk-model")
+    client.create_model_version("disk-model", f"runs:/{runs[3]}/checkpoint", run_id=runs[3])  # promoted first
+
+    tracker = StudyTracker(uri, "disk", study_name="disk", storage_url="sqlite://")
+    dropped = tracker.drop_checkpoints_outside_top(study, 1, "disk-model")
+
+    assert set(dropped) == {runs[0], runs[2]}
+    kept = {run_id for run_id in runs if client.list_artifacts(run_id, "checkpoint")}
+    assert kept == {runs[1], runs[3]}
+    assert tracker.drop_checkpoints_outside_top(study, 1, "disk-model") == [], "nothing is left to delete"
+    assert tracker.drop_checkpoints_outside_top(study, 1, "never-registered") == [runs[3]]
+
+
+def run_tiny_study(workdir: Path, synth_voc: Path, **study: Any) -> tuple[optuna.Study, MlflowClient, str]:
+    """A 5-trial study (completed, pruned and diverged trials); returns it, MLflow's client and status's text."""
+    document = {
+        "study": {
+            "name": "disk",
+            "n_trials": 5,
+            "sampler": {"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9
+            "pruner": {"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0, "n_min_trials": 1},
+            **study,
+        },
+        "train": tiny_train(synth_voc, seed=0, epochs=2, optim={"name": "sgd", "backbone_lr_mult": 1.0}),
+        "search": {"optim.lr": {"type": "categorical", "choices": [1.0e-9, 0.05, 1.0e30]}},
+    }
+    (workdir / "disk.yaml").write_text(yaml.safe_dump(document))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        result = CliRunner().invoke(sweep_cli, ["run", "disk.yaml", "--quiet"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        status = CliRunner().invoke(sweep_cli, ["status", "disk.yaml"], catch_exceptions=False)
+        as_json = CliRunner().invoke(sweep_cli, ["status", "disk.yaml", "--json"], catch_exceptions=False)
+    study = optuna.load_study(study_name="disk", storage=f"sqlite:///{workdir}/runs/disk/optuna.db")
+    used = sum(path.stat().st_size for path in (workdir / "runs/disk/trials").rglob("*") if path.is_file())
+    assert json.loads(as_json.output)["disk_used_bytes"] == used
+    assert f"disk used: {human_size(used)}" in status.output
+    return study, MlflowClient(f"sqlite:///{workdir}/runs/mlflow.db"), status.output
+
+
+def local_files(trial: optuna.trial.FrozenTrial) -> list[str]:
+    folder = Path(trial.user_attrs["checkpoint_dir"])
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.slow
+def test_finished_trials_leave_no_local_checkpoints_by_default(synth_voc: Path, tmp_path: Path) -> None:
+    study, client, status = run_tiny_study(tmp_path, synth_voc)
+    states = {trial.state for trial in study.trials}
+    assert {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL} <= states
+    for trial in study.trials:
+        assert not Path(trial.user_attrs["checkpoint_dir"]).exists(), trial
+        if trial.state == TrialState.COMPLETE:
+            listed = client.list_artifacts(trial.user_attrs[RUN_ID_ATTR], "checkpoint")
+            assert [item.path for item in listed] == ["checkpoint/best.pt"]
+    assert "disk used: 0 B" in status
+
+
+@pytest.mark.slow
+def test_keep_all_keeps_completed_folders_and_top_k_trims_mlflow(synth_voc: Path, tmp_path: Path) -> None:
+    study, client, status = run_tiny_study(tmp_path, synth_voc, keep_checkpoints="all", keep_top_k=1)
+    completed = [trial for trial in study.trials if trial.state == TrialState.COMPLETE]
+    assert len(completed) >= 2, "the top-k check needs a trial outside the top 1"
+    for trial in study.trials:
+        expected = ["best.pt", "last.pt"] if trial.state == TrialState.COMPLETE else []
+        assert local_files(trial) == expected, trial
+    with_checkpoint = {
+        trial.number for trial in completed if client.list_artifacts(trial.user_attrs[RUN_ID_ATTR], "checkpoint")
+    }
+    assert with_checkpoint == {study.best_trial.number}
+    assert "disk used: 0 B" not in status
