@@ -4,6 +4,7 @@ and the disk `sweep status` reports."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from helpers import tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState, create_trial
+from services import mlflow_uri
 
 from sweep.cli import cli as sweep_cli
 from sweep.disk import CheckpointCleaner, disk_used, human_size
@@ -61,10 +63,13 @@ def test_the_cleaner_removes_the_folder_of_a_trial_that_ended_for_good(
     assert folder.exists() is not removed
 
 
-def test_top_k_keeps_the_best_and_the_registered_checkpoints(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+@pytest.mark.parametrize("where", ["sqlite", pytest.param("server", marks=pytest.mark.postgres)])
+def test_top_k_keeps_the_best_and_the_registered_checkpoints(where: str, tmp_path: Path) -> None:
+    """The local file store of the SQLite default, and a tracking server's proxied `mlflow-artifacts:`."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db" if where == "sqlite" else mlflow_uri()
+    name = f"disk-{uuid.uuid4().hex[:8]}"  # a server outlives the tests
     store = TrackingStore(uri)
-    experiment = store.experiment_id("disk")
+    experiment = store.experiment_id(name)
     checkpoint = tmp_path / "best.pt"
     checkpoint.write_bytes(b"weights")
     study = optuna.create_study(direction="maximize")
@@ -75,17 +80,18 @@ def test_top_k_keeps_the_best_and_the_registered_checkpoints(tmp_path: Path) -> 
         study.add_trial(create_trial(value=value, user_attrs={RUN_ID_ATTR: run_id}))
         runs.append(run_id)
     client = MlflowClient(uri)
-    client.create_registered_model("disk-model")
-    client.create_model_version("disk-model", f"runs:/{runs[3]}/checkpoint", run_id=runs[3])  # promoted first
+    client.create_registered_model(name)
+    client.create_model_version(name, f"runs:/{runs[3]}/checkpoint", run_id=runs[3])  # promoted first
 
-    tracker = StudyTracker(uri, "disk", study_name="disk", storage_url="sqlite://")
-    dropped = tracker.drop_checkpoints_outside_top(study, 1, "disk-model")
+    tracker = StudyTracker(uri, name, study_name=name, storage_url="sqlite://")
+    dropped = tracker.drop_checkpoints_outside_top(study, 1, name)
 
     assert set(dropped) == {runs[0], runs[2]}
     kept = {run_id for run_id in runs if client.list_artifacts(run_id, "checkpoint")}
     assert kept == {runs[1], runs[3]}
-    assert tracker.drop_checkpoints_outside_top(study, 1, "disk-model") == [], "nothing is left to delete"
-    assert tracker.drop_checkpoints_outside_top(study, 1, "never-registered") == [runs[3]]
+    assert client.get_model_version(name, "1").run_id == runs[3], "the registry is untouched"
+    assert tracker.drop_checkpoints_outside_top(study, 1, name) == [], "nothing is left to delete"
+    assert tracker.drop_checkpoints_outside_top(study, 1, f"{name}-never-registered") == [runs[3]]
 
 
 def run_tiny_study(workdir: Path, synth_voc: Path, **study: Any) -> tuple[optuna.Study, MlflowClient, str]:
