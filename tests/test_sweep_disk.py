@@ -121,8 +121,9 @@ def run_tiny_study(workdir: Path, synth_voc: Path, **study: Any) -> tuple[optuna
     return study, MlflowClient(f"sqlite:///{workdir}/runs/mlflow.db"), status.output
 
 
-def local_files(trial: optuna.trial.FrozenTrial) -> list[str]:
-    folder = Path(trial.user_attrs["checkpoint_dir"])
+def local_files(workdir: Path, trial: optuna.trial.FrozenTrial) -> list[str]:
+    """The files in the trial's folder (recorded relative to the working folder the study ran in)."""
+    folder = workdir / trial.user_attrs["checkpoint_dir"]
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
 
 
@@ -132,7 +133,7 @@ def test_finished_trials_leave_no_local_checkpoints_by_default(synth_voc: Path, 
     states = {trial.state for trial in study.trials}
     assert {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL} <= states
     for trial in study.trials:
-        assert not Path(trial.user_attrs["checkpoint_dir"]).exists(), trial
+        assert not (tmp_path / trial.user_attrs["checkpoint_dir"]).exists(), trial
         if trial.state == TrialState.COMPLETE:
             listed = client.list_artifacts(trial.user_attrs[RUN_ID_ATTR], "checkpoint")
             assert [item.path for item in listed] == ["checkpoint/best.pt"]
@@ -146,7 +147,7 @@ def test_keep_all_keeps_completed_folders_and_top_k_trims_mlflow(synth_voc: Path
     assert len(completed) >= 2, "the top-k check needs a trial outside the top 1"
     for trial in study.trials:
         expected = ["best.pt", "last.pt"] if trial.state == TrialState.COMPLETE else []
-        assert local_files(trial) == expected, trial
+        assert local_files(tmp_path, trial) == expected, trial
     with_checkpoint = {
         trial.number for trial in completed if client.list_artifacts(trial.user_attrs[RUN_ID_ATTR], "checkpoint")
     }
