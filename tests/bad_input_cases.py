@@ -157,6 +157,18 @@ STUDY_CASES = [
         stderr=r"study\.n_trails: unknown key 'n_trails'; did you mean 'n_trials'\?",
     ),
     validate(
+        id="keep-top-k-zero",
+        input="`study.keep_top_k: 0`",
+        files=study(("study/keep_top_k", 0)),
+        stderr=r"study\.keep_top_k: Input should be greater than or equal to 1 \(got 0\)",
+    ),
+    validate(
+        id="keep-checkpoints-unknown",
+        input="`study.keep_checkpoints: last`",
+        files=study(("study/keep_checkpoints", "last")),
+        stderr=r"study\.keep_checkpoints: 'last' is not one of all, best_in_mlflow",
+    ),
+    validate(
         id="unknown-train-key",
         input="`train.optim.lrr`",
         files=study(("train/optim", {"lrr": 0.1})),
