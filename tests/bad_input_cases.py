@@ -15,10 +15,12 @@ import hashlib
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -769,12 +771,30 @@ CASES: list[Case] = [*STUDY_CASES, *SWEEP_CASES, *TRAINER_CASES]
 # --- running a case -------------------------------------------------------------------------------------------
 
 
+SQLITE_SIDECARS = ("-wal", "-shm", ".init-lock")
+"""Files SQLite (write-ahead log, shared memory) and our creation lock keep beside a database: mechanics, not data."""
+
+
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every path under `folder` with its content's hash ("dir" for folders): what "nothing created" compares."""
+    """Every path under `folder` with its content's hash ("dir" for folders): what "nothing created" compares.
+
+    An SQLite database is compared by its rows, not its bytes: merely opening a database in WAL mode folds
+    the log into the file, which changes its bytes but not one row.
+    """
     return {
-        str(path.relative_to(folder)): "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+        str(path.relative_to(folder)): _fingerprint(path)
         for path in sorted(folder.rglob("*"))
+        if not path.name.endswith(SQLITE_SIDECARS)
     }
+
+
+def _fingerprint(path: Path) -> str:
+    if path.is_dir():
+        return "dir"
+    if path.suffix == ".db":
+        with closing(sqlite3.connect(path)) as connection:
+            return hashlib.sha256("\n".join(connection.iterdump()).encode()).hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def prepare(case: Case, folder: Path, synth_voc: Path) -> None:

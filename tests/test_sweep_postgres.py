@@ -72,7 +72,8 @@ def test_a_missing_study_creates_no_table_and_masks_the_password(
             }
         )
     )
-    result = CliRunner().invoke(cli, [command, "study.yaml", "--storage", postgres_url])
+    # Through the environment, as users should pass a password (on the command line it draws a warning).
+    result = CliRunner().invoke(cli, [command, "study.yaml"], env={"SWEEP_STORAGE": postgres_url})
     password = urlsplit(postgres_url).password
     assert password and password not in result.output
     masked = postgres_url.replace(f":{password}@", ":***@")
