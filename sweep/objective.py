@@ -8,7 +8,6 @@ user attrs), so `trainer.train` resumes it from its last finished epoch.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import uuid
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ import optuna
 
 from sweep.artifacts import log_trial_artifacts
 from sweep.budget import TrialBudget, first_attempt
+from sweep.disk import CHECKPOINT_DIR_ATTR
 from sweep.progress import SweepProgress
 from sweep.space import suggest
 from sweep.spec import StudySpec
@@ -80,7 +80,7 @@ class TrialObjective:
         params = suggest(trial, self.spec.search)
         checkpoint_dir = trial_checkpoint_dir(self.spec.artifacts_dir, trial)
         config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
-        trial.set_user_attr("checkpoint_dir", str(checkpoint_dir))
+        trial.set_user_attr(CHECKPOINT_DIR_ATTR, str(checkpoint_dir))
         run = self.tracker.start_trial(trial, config, self.parent_run_id, self.data_tags)
         last_epoch: list[int] = []
 
@@ -97,7 +97,6 @@ class TrialObjective:
             result = train(config, report, listener=self.progress.training_listener())
         except optuna.TrialPruned:
             run.prune(last_epoch[0] if last_epoch else None)
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)  # a pruned trial is never resumed
             self.progress.trial_end(trial.number, "PRUNED", None)
             raise
         except BaseException as error:

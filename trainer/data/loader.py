@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
-from trainer.data.voc import IGNORE_INDEX
+from trainer.constants import IGNORE_INDEX
 from trainer.errors import DatasetError
 
 

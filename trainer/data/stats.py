@@ -29,7 +29,7 @@ import numpy as np
 
 from trainer.data import voc
 from trainer.data.atomic import atomic_write
-from trainer.data.voc import IGNORE_INDEX, NUM_CLASSES
+from trainer.constants import IGNORE_INDEX, NUM_CLASSES
 
 CACHE_DIR = ".stats"
 
