@@ -19,7 +19,6 @@ from pathlib import Path
 
 import optuna
 import torch
-from optuna.trial import FrozenTrial, TrialState
 
 from sweep.budget import SurplusTrial, TrialBudget, finished_slots
 from sweep.database_urls import mask_password, sqlite_path
@@ -37,7 +36,6 @@ from sweep.tracking import StudyTracker, mark_parent_pending
 from trainer.data.provision import check_data_present, dataset_tags
 from trainer.errors import ConfigError, DivergedError
 
-FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 PARENT_RUN_WAIT_S = 300
 """How long after a study's creation other processes wait for its creator to record the parent run."""
 # Failures that end one trial (recorded on its run) while the study goes on.
@@ -99,10 +97,6 @@ def load_existing_study(spec: StudySpec) -> optuna.Study:
         return optuna.load_study(study_name=spec.study.name, storage=build_storage(url))
     except KeyError:  # deleted since it was found
         raise StudyNotFoundError(f"study {spec.study.name!r} is not in {mask_password(url)}; {run_first}") from None
-
-
-def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=FINISHED_STATES)
 
 
 def prepare_study(spec: StudySpec) -> PreparedStudy:
