@@ -128,8 +128,10 @@ class WorkerBoard:
         if value is not None:
             self.best = max(self.best, value)
         shown = f" val mIoU {value:.4f}" if value is not None else ""
+        said = f": {event['note']}" if event.get("note") else ""
         self._line(
-            index, f"trial #{event['number']} {event['state']}{shown}  best {self._best_text()}  ETA {self.eta_text()}"
+            index,
+            f"trial #{event['number']} {event['state']}{shown}{said}  best {self._best_text()}  ETA {self.eta_text()}",
         )
 
     def eta_text(self) -> str:

@@ -1,12 +1,15 @@
 """The study's trial budget, shared by every worker on every host through the Optuna storage alone.
 
-`n_trials` is a number of budget slots. Each trial that is not a heartbeat retry takes one slot when it is
-created; a retry continues the slot of the trial it retries. The storage numbers trials atomically, so a
-new trial's slot is its rank among the earlier slot-taking trials, which every worker computes alike
-without talking to the others. A trial whose rank is `n_trials` or more was created after the budget was
-taken (two workers asked at the same moment for the last slot): it is marked `surplus`, told FAIL
-before anything is sampled, trained or tracked, left out of every count and view, and its worker stops.
-So completed + pruned + failed slots end at exactly `n_trials`, however many workers and hosts share it.
+`n_trials` counts trials that produce a result: a chain of attempts (`sweep.retries`) holds one place in
+the budget while it is LIVE or DONE (COMPLETE or PRUNED). A chain that FAILED for good gives its place
+back, so a new trial with new params runs instead, until `failure_limit` chains have failed for good and
+the study stops. So completed + pruned trials end at exactly `n_trials` unless the study gave up.
+
+The storage numbers trials atomically, so a new trial's place is its rank among the earlier chains that
+did not fail, which every worker computes alike without talking to the others. A trial whose rank is
+`n_trials` or more was created after the budget was taken (two workers asked at the same moment for the
+last place): it is marked surplus, told FAIL before anything is sampled, trained or tracked, left out of
+every count and view, and its worker stops.
 """
 
 from __future__ import annotations
@@ -15,82 +18,103 @@ import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
-SURPLUS_ATTR = "surplus"
+from sweep.retries import (
+    SURPLUS_ATTR,
+    ChainState,
+    RetryDeadTrial,
+    chain_state,
+    chains,
+    first_attempt,
+    reap_dead_local_trials,
+    requeue_orphans,
+)
 
 
 class SurplusTrial(Exception):
     """The trial was created after the study's budget was taken; it is discarded and its worker stops."""
 
 
-def retried_number(trial: FrozenTrial) -> int | None:
-    """The number of the trial that `trial` retries, or None when it is not a heartbeat retry."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        original = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
-    return None if original is None else int(original)
+@dataclass(frozen=True)
+class BudgetTally:
+    """The study's chains by state, and the retries waiting to run."""
+
+    done: int
+    live: int
+    failed: int
+    waiting: int
+
+    @property
+    def held(self) -> int:
+        """Places of the budget in use: chains that ran to a result or still may."""
+        return self.done + self.live
 
 
-def is_surplus(trial: FrozenTrial) -> bool:
-    return SURPLUS_ATTR in trial.user_attrs
-
-
-def first_attempt(trial: FrozenTrial) -> int:
-    """The number of the first trial of the retry chain `trial` belongs to: the owner of its slot."""
-    original = retried_number(trial)
-    return trial.number if original is None else original
-
-
-def takes_slot(trial: FrozenTrial) -> bool:
-    """Whether the trial uses a budget slot of its own (retries and surplus trials do not)."""
-    return retried_number(trial) is None and not is_surplus(trial)
-
-
-def slots_taken(trials: Sequence[FrozenTrial]) -> int:
-    return sum(1 for trial in trials if takes_slot(trial))
-
-
-def finished_slots(trials: Sequence[FrozenTrial]) -> int:
-    """Slots whose latest attempt has ended (COMPLETE, PRUNED or FAIL) and is not queued to be retried."""
-    latest: dict[int, FrozenTrial] = {}
-    for trial in sorted(trials, key=lambda t: t.number):
-        if not is_surplus(trial):
-            latest[first_attempt(trial)] = trial
-    return sum(1 for trial in latest.values() if trial.state.is_finished())
+def tally(trials: Sequence[FrozenTrial], max_retries: int) -> BudgetTally:
+    states = [chain_state(attempts, max_retries) for attempts in chains(trials).values()]
+    waiting = sum(1 for trial in trials if trial.state == TrialState.WAITING)
+    return BudgetTally(
+        states.count(ChainState.DONE), states.count(ChainState.LIVE), states.count(ChainState.FAILED), waiting
+    )
 
 
 class TrialBudget:
     """One worker's view of the budget: whether work is left, and a claim on each trial it is handed."""
 
-    def __init__(self, n_trials: int) -> None:
+    def __init__(self, n_trials: int, *, max_retries: int = 2, failure_limit: int | None = None) -> None:
         self.n_trials = n_trials
+        self.max_retries = max_retries
+        self.failure_limit = n_trials if failure_limit is None else failure_limit
         self.ran = 0
         self.discarded: set[int] = set()
 
-    def work_left(self, study: optuna.Study) -> bool:
-        """A slot is free, or a queued trial (a retry of a dead worker's trial) waits to be run."""
+    def recover(self, study: optuna.Study) -> None:
+        """Queue again the trials of dead workers: on this host at once, elsewhere after the heartbeat grace."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            fail_stale_trials(study)  # a dead worker's trial is queued again before we look
-        trials = study.get_trials(deepcopy=False)
-        return slots_taken(trials) < self.n_trials or any(trial.state == TrialState.WAITING for trial in trials)
+            fail_stale_trials(study)
+        reap_dead_local_trials(study, RetryDeadTrial(self.max_retries))
+        requeue_orphans(study, self.max_retries)
+
+    def tally(self, study: optuna.Study) -> BudgetTally:
+        return tally(study.get_trials(deepcopy=False), self.max_retries)
+
+    def gave_up(self, study: optuna.Study) -> bool:
+        """Whether `failure_limit` chains have failed for good, so that no new trial starts."""
+        return self.tally(study).failed >= self.failure_limit
+
+    def work_left(self, study: optuna.Study) -> bool:
+        """A retry waits, or a place is free and the study has not given up (dead workers recovered first)."""
+        self.recover(study)
+        counts = self.tally(study)
+        if counts.waiting:
+            return True
+        return counts.failed < self.failure_limit and counts.held < self.n_trials
 
     def claim(self, trial: optuna.Trial) -> None:
         """Let the trial run, or mark it surplus and raise `SurplusTrial` (`after_trial` then stops the loop).
 
-        The slot is that of the first trial of a retry chain: its rank among the earlier slot-taking
-        trials decides, for the first attempt and for every retry of it alike.
+        A retry always runs: its chain already holds its place. A new trial runs when fewer than `n_trials`
+        earlier chains hold a place and the study has not given up.
         """
-        trials = {t.number: t for t in trial.study.get_trials(deepcopy=False)}
-        first = trials[first_attempt(trials[trial.number])]
-        rank = sum(1 for earlier in trials.values() if earlier.number < first.number and takes_slot(earlier))
-        if rank < self.n_trials and not is_surplus(first):
+        trials = trial.study.get_trials(deepcopy=False)
+        frozen = trials[trial.number]
+        if first_attempt(frozen) != frozen.number:
             return
-        message = f"created after all {self.n_trials} trials of the budget were taken by other workers"
+        earlier = {number: attempts for number, attempts in chains(trials).items() if number < frozen.number}
+        states = [chain_state(attempts, self.max_retries) for attempts in earlier.values()]
+        held = sum(1 for state in states if state != ChainState.FAILED)
+        if states.count(ChainState.FAILED) >= self.failure_limit:
+            message = f"created after {self.failure_limit} trials had failed for good and the study gave up"
+        elif held >= self.n_trials:
+            message = f"created after all {self.n_trials} trials of the budget were taken by other workers"
+        else:
+            return
         trial.set_user_attr(SURPLUS_ATTR, message)
         self.discarded.add(trial.number)
         raise SurplusTrial(f"trial {trial.number} {message}")
@@ -102,23 +126,21 @@ class TrialBudget:
         if not self.work_left(study):
             study.stop()
 
-    @contextmanager
-    def quiet_discards(self) -> Iterator[None]:
-        """Keep Optuna from logging a discarded surplus trial as a failed one (with a traceback)."""
-        logger = logging.getLogger("optuna.study._optimize")
-        log_filter = _DropTrials(self.discarded)
-        logger.addFilter(log_filter)
-        try:
-            yield
-        finally:
-            logger.removeFilter(log_filter)
+
+@contextmanager
+def quiet_trial_failures() -> Iterator[None]:
+    """Keep Optuna from logging each failed trial with a traceback: the objective reports every failure
+    itself (a progress line, the trial's `fail_reason` and its MLflow run's `error` tag)."""
+    logger = logging.getLogger("optuna.study._optimize")
+    log_filter = _DropFailedTrials()
+    logger.addFilter(log_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(log_filter)
 
 
-class _DropTrials(logging.Filter):
-    def __init__(self, numbers: set[int]) -> None:
-        super().__init__()
-        self.numbers = numbers
-
+class _DropFailedTrials(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not any(message.startswith(f"Trial {number} ") for number in self.numbers)
+        return not (message.startswith("Trial ") and " failed with " in message)

@@ -5,11 +5,10 @@ removed by an Optuna callback, which runs only after the trial's state is stored
 process ran to an end:
 - COMPLETE: its `best.pt` is already logged to MLflow as `checkpoint/best.pt` (with the overlays drawn
   from it), so the folder goes unless the study sets `keep_checkpoints: all`;
-- PRUNED, or FAIL with an error the study catches (`sweep.study.TRIAL_FAILURES`): no retry will come.
+- PRUNED, or FAIL for good (`sweep.retries.FAILED_FOR_GOOD_ATTR`): no retry will come.
 
-A worker that dies never reaches the callback, and a trial stopped by Ctrl-C or an unexpected error ends
-the loop before it, so their folders stay: a heartbeat retry resumes from the folder, and an unexpected
-error is worth a look.
+A FAIL with a retry queued (an error a retry may cure, or a signal) keeps its folder, which the retry
+resumes from; so does the trial of a worker that dies and never reaches the callback.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from typing import Literal
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from sweep.retries import FAILED_FOR_GOOD_ATTR
 
 KeepCheckpoints = Literal["best_in_mlflow", "all"]
 CHECKPOINT_DIR_ATTR = "checkpoint_dir"
@@ -38,7 +39,8 @@ class CheckpointCleaner:
             return
         if trial.state == TrialState.COMPLETE and self.keep == "all":
             return
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        failed_for_good = trial.state == TrialState.FAIL and FAILED_FOR_GOOD_ATTR in trial.user_attrs
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or failed_for_good:
             shutil.rmtree(folder, ignore_errors=True)
 
 

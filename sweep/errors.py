@@ -25,6 +25,10 @@ class NothingToPromoteError(SweepError):
     """The study has no completed trial, or its best trial has no MLflow run to take the model from."""
 
 
+class StudyGaveUpError(SweepError):
+    """As many trials failed for good as `study.max_failed_trials` allows, so the study started no more."""
+
+
 class TrackingError(SweepError):
     """The MLflow tracking store cannot be opened: a server that does not answer, a database that fails."""
 

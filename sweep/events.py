@@ -72,8 +72,8 @@ class EventProgress(SweepProgress):
     def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.send("epoch_end", number=self.trial_number, epoch=epoch, metrics=dict(metrics))
 
-    def trial_end(self, number: int, state: str, value: float | None) -> None:
-        self.send("trial_end", number=number, state=state, value=value)
+    def trial_end(self, number: int, state: str, value: float | None, note: str = "") -> None:
+        self.send("trial_end", number=number, state=state, value=value, note=note)
 
     def finished(self, ran: int) -> None:
         """The worker's loop ended normally after running `ran` trials."""

@@ -1,38 +1,74 @@
 """The Optuna objective: sample, build a TrainConfig, train with pruning, and track it all in MLflow.
 
 A trial's checkpoints live in `<artifacts_dir>/trial-<N>`, where N is the number of the *original* trial:
-a trial retried after its worker died gets the same folder (and the same MLflow run, through the inherited
-user attrs), so `trainer.train` resumes it from its last finished epoch.
+a retry (`sweep.retries`) gets the same folder and the same MLflow run, through the inherited user
+attrs, so `trainer.train` resumes it from its last finished epoch.
+
+How an attempt ends, and what comes next (docs/reliability.md):
+- an error that the same params would meet again (`NOT_RETRIED`: a diverged loss, a config rule, bad
+  data or weights) fails the trial for good: its place in the budget goes to a new trial;
+- any other error (a checkpoint that cannot be written, a lost service, a bug) queues a retry while the
+  chain has retries left, and fails for good after that; either way the study goes on;
+- SIGINT/SIGTERM queues a retry, closes the run as KILLED and raises `TrialInterrupted`, which ends the
+  study loop; the retry resumes on the next `sweep run`.
+The retry is queued before the attempt is told FAIL, so no other worker ever sees the chain as failed.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import optuna
 
 from sweep.artifacts import log_trial_artifacts
-from sweep.budget import TrialBudget, first_attempt
+from sweep.budget import TrialBudget
 from sweep.disk import CHECKPOINT_DIR_ATTR
 from sweep.progress import SweepProgress
+from sweep.retries import (
+    FAIL_REASON_ATTR,
+    FAILED_FOR_GOOD_ATTR,
+    INTERRUPTED_ATTR,
+    chains,
+    counted_failures,
+    enqueue_retry,
+    first_attempt,
+    record_worker,
+)
 from sweep.space import suggest
 from sweep.spec import StudySpec
 from sweep.streams import record_stream
 from sweep.tracking import StudyTracker, TrialRun
 from trainer.engine import TrainResult, train
+from trainer.errors import ConfigError, DatasetError, DivergedError, WeightsError
+from trainer.interrupt import StopRequest, TrainingInterrupted
 
 METRIC = "val/miou"
 NAMESPACE_ATTR = "checkpoint_namespace"
+NOT_RETRIED: tuple[type[Exception], ...] = (DivergedError, ConfigError, DatasetError, WeightsError)
+"""Errors that the same params meet again on a retry."""
+
+
+class TrialInterrupted(KeyboardInterrupt):
+    """A signal stopped the trial; its retry is queued. A KeyboardInterrupt, so that `study.optimize` records
+    the attempt as FAIL and then ends the loop instead of starting the next trial."""
+
+    def __init__(self, number: int, interrupted: TrainingInterrupted) -> None:
+        self.number = number
+        self.interrupted = interrupted
+        super().__init__(f"trial {number}: {interrupted}")
+
+
+def _frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    """The trial as stored now: its system attrs, params and intermediate values."""
+    return trial.study.get_trials(deepcopy=False)[trial.number]
 
 
 def trial_key(trial: optuna.Trial) -> int:
     """The number of the trial this one retries, or its own number when it is not a retry."""
-    frozen = trial.study.get_trials(deepcopy=False)[trial.number]  # system attrs live on the frozen trial
-    return first_attempt(frozen)
+    return first_attempt(_frozen(trial))
 
 
 def ensure_namespace(study: optuna.Study) -> str:
@@ -65,49 +101,88 @@ class TrialObjective:
         progress: SweepProgress,
         data_tags: Mapping[str, str],
         budget: TrialBudget | None = None,
+        stop: StopRequest | None = None,
     ) -> None:
         self.spec = spec
         self.tracker = tracker
         self.parent_run_id = parent_run_id
         self.progress = progress
         self.data_tags = dict(data_tags)
-        self.budget = budget or TrialBudget(spec.study.n_trials)
+        self.budget = budget or TrialBudget(spec.study.n_trials, max_retries=spec.study.max_retries)
+        self.stop = stop or StopRequest()
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.budget.claim(trial)  # a trial created after the budget was taken ends here, untracked
         record_stream(trial)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        params = suggest(trial, self.spec.search)
-        checkpoint_dir = trial_checkpoint_dir(self.spec.artifacts_dir, trial)
-        config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
-        trial.set_user_attr(CHECKPOINT_DIR_ATTR, str(checkpoint_dir))
-        run = self.tracker.start_trial(trial, config, self.parent_run_id, self.data_tags)
+        record_worker(trial)
+        run: TrialRun | None = None
         last_epoch: list[int] = []
+        try:  # whatever stops the trial, even a signal, is recorded on it (and on its run once that exists)
+            params = suggest(trial, self.spec.search)
+            checkpoint_dir = trial_checkpoint_dir(self.spec.artifacts_dir, trial)
+            config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
+            trial.set_user_attr(CHECKPOINT_DIR_ATTR, str(checkpoint_dir))
+            run = self.tracker.start_trial(trial, config, self.parent_run_id, self.data_tags)
+            tracked = run
 
-        def report(epoch: int, metrics: Mapping[str, float]) -> None:
-            last_epoch[:] = [epoch]
-            run.log_epoch(epoch, metrics)
-            self.progress.epoch_end(epoch, metrics)
-            trial.report(metrics[METRIC], epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"val mIoU {metrics[METRIC]:.4f} at epoch {epoch} is below the median")
+            def report(epoch: int, metrics: Mapping[str, float]) -> None:
+                last_epoch[:] = [epoch]
+                tracked.log_epoch(epoch, metrics)
+                self.progress.epoch_end(epoch, metrics)
+                trial.report(metrics[METRIC], epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"val mIoU {metrics[METRIC]:.4f} at epoch {epoch} is below the median")
 
-        try:  # from here on the run exists: whatever stops the trial, even Ctrl-C, is recorded on it
             self.progress.trial_start(trial.number, params, config.epochs)
-            result = train(config, report, listener=self.progress.training_listener())
+            result = train(config, report, listener=self.progress.training_listener(), stop=self.stop)
+            self._record_success(trial, run, result)
         except optuna.TrialPruned:
-            run.prune(last_epoch[0] if last_epoch else None)
+            assert run is not None  # only `report` prunes
+            self._best_effort(run.prune, last_epoch[0] if last_epoch else None)
             self.progress.trial_end(trial.number, "PRUNED", None)
             raise
-        except BaseException as error:
-            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {error}"[:1000])
-            run.fail(error)
-            self.progress.trial_end(trial.number, "FAIL", None)
+        except TrainingInterrupted as interrupted:
+            self._record_interruption(trial, run, interrupted)
+            raise TrialInterrupted(trial.number, interrupted) from None
+        except Exception as error:
+            self._record_failure(trial, run, error)
             raise
-        self._record_success(trial, run, result, checkpoint_dir)
         return result.best_miou
 
-    def _record_success(self, trial: optuna.Trial, run: TrialRun, result: TrainResult, checkpoint_dir: Path) -> None:
+    def _record_interruption(self, trial: optuna.Trial, run: TrialRun | None, interrupted: TrainingInterrupted) -> None:
+        reason = f"{interrupted}; resumes at epoch {interrupted.resume_epoch + 1}"
+        trial.set_user_attr(INTERRUPTED_ATTR, reason)
+        retry = enqueue_retry(trial.study, _frozen(trial))
+        if run is not None:
+            self._best_effort(run.interrupt, reason)
+        self.progress.trial_end(trial.number, "INTERRUPTED", None, f"{reason} (as trial #{retry})")
+
+    def _record_failure(self, trial: optuna.Trial, run: TrialRun | None, error: Exception) -> None:
+        """Queue a retry or fail the trial for good, before Optuna records the attempt as FAIL."""
+        trial.set_user_attr(FAIL_REASON_ATTR, f"{type(error).__name__}: {error}"[:1000])
+        attempts = chains(trial.study.get_trials(deepcopy=False))[trial_key(trial)]
+        used = counted_failures(attempts) + 1  # this attempt is still RUNNING
+        max_retries = self.spec.study.max_retries
+        if isinstance(error, NOT_RETRIED) or used > max_retries:
+            why = "the same params would fail again" if isinstance(error, NOT_RETRIED) else f"it failed {used} times"
+            note = f"failed for good: {why} (study.max_retries: {max_retries})"
+            trial.set_user_attr(FAILED_FOR_GOOD_ATTR, note)
+        else:
+            note = f"retry {used} of {max_retries} queued as trial #{enqueue_retry(trial.study, _frozen(trial))}"
+        if run is not None:
+            self._best_effort(run.set_tags, {"retry": note})
+            self._best_effort(run.fail, error)
+        self.progress.trial_end(trial.number, "FAIL", None, f"{type(error).__name__}: {error}; {note}")
+
+    def _best_effort(self, record: Callable[[Any], None], argument: Any) -> None:
+        """Record a trial's end on its run; a tracking failure here is reported, not raised, because the
+        trial's outcome is already decided and stored in Optuna (the study's end reconciles the run)."""
+        try:
+            record(argument)
+        except Exception as error:
+            self.progress.console.print(f"warning: MLflow did not record it ({type(error).__name__}: {error})")
+
+    def _record_success(self, trial: optuna.Trial, run: TrialRun, result: TrainResult) -> None:
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("epochs_run", result.epochs_run)
         trial.set_user_attr("checkpoint", str(result.checkpoint))

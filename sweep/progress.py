@@ -61,12 +61,14 @@ class SweepProgress(TrainingListener):
             f"val mIoU {metrics['val/miou']:.4f}  best {self._best_text()}  ETA {self._eta_text()}"
         )
 
-    def trial_end(self, number: int, state: str, value: float | None) -> None:
+    def trial_end(self, number: int, state: str, value: float | None, note: str = "") -> None:
+        """The trial ended in `state` (an Optuna state, or INTERRUPTED); `note` says why and what comes next."""
         self.finished_now += 1
         if value is not None:
             self.best = max(self.best, value)
         shown = f" val mIoU {value:.4f}" if value is not None else ""
-        self.console.print(f"trial #{number} {state}{shown}  best {self._best_text()}  ETA {self._eta_text()}")
+        said = f": {note}" if note else ""
+        self.console.print(f"trial #{number} {state}{shown}{said}  best {self._best_text()}  ETA {self._eta_text()}")
 
     def _position(self) -> int:
         return self.finished_before + self.finished_now + 1

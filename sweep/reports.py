@@ -7,25 +7,38 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.budget import is_surplus
 from sweep.disk import disk_used
 from sweep.objective import NAMESPACE_ATTR
+from sweep.retries import (
+    FAIL_REASON_ATTR,
+    FAILED_FOR_GOOD_ATTR,
+    INTERRUPTED_ATTR,
+    is_surplus,
+    retried_number,
+)
 from sweep.spec import StudySpec
 from sweep.tracking import RUN_ID_ATTR, TrackingStore
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
-    """Number, state, best val mIoU, epochs run, sampled params and MLflow run id of one trial."""
+    """Number, state, best val mIoU, epochs run, sampled params and MLflow run id of one trial.
+
+    The state is Optuna's, except INTERRUPTED for an attempt a signal stopped (FAIL in Optuna); `retry_of`
+    is the first attempt a retry continues, and `note` says why an attempt stopped and what came next.
+    """
     epochs = trial.user_attrs.get("epochs_run", len(trial.intermediate_values))
     best_reported = max(trial.intermediate_values.values(), default=None)
+    interrupted = trial.user_attrs.get(INTERRUPTED_ATTR)
     return {
         "number": trial.number,
-        "state": trial.state.name,
+        "state": "INTERRUPTED" if interrupted and trial.state == TrialState.FAIL else trial.state.name,
         "best_miou": trial.value if trial.state == TrialState.COMPLETE else best_reported,
         "epochs_run": epochs,
         "params": dict(trial.params),
         "mlflow_run_id": trial.user_attrs.get(RUN_ID_ATTR),
-        "fail_reason": trial.user_attrs.get("fail_reason"),
+        "fail_reason": trial.user_attrs.get(FAIL_REASON_ATTR),
+        "retry_of": retried_number(trial),
+        "note": interrupted or trial.user_attrs.get(FAILED_FOR_GOOD_ATTR),
     }
 
 

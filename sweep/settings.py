@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sweep.database_urls import check_sqlite_url
 from sweep.samplers import MedianPrunerSpec, PrunerSpec, SamplerSpec, TPESamplerSpec
+from trainer.config_errors import RuleViolation
 
 DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
 _STORAGE_EXAMPLES = (
@@ -43,6 +44,15 @@ class StudySettings(_Section):
     died keeps its folder, since its heartbeat retry resumes from it. `keep_top_k` (None: keep all) deletes,
     when the study ends, the `checkpoint/` artifacts of completed trials ranked below the best k by value,
     except on runs that have a registered model version.
+
+    Failures (docs/reliability.md): a trial that fails with an error a retry may cure (a checkpoint that
+    cannot be written, a lost service, a dead worker) runs again with the same params, resuming from its
+    last checkpoint, up to `max_retries` times; one stopped by SIGINT or SIGTERM always runs again, and
+    that is no failure. A trial that fails for good (a diverged loss, bad data, or no retries left) frees
+    its place in `n_trials` for a new trial, until `max_failed_trials` (None: `n_trials`) have failed for
+    good; then the study stops. A worker records a heartbeat every `heartbeat_interval` seconds; a trial
+    whose heartbeat is older than `heartbeat_grace` seconds is taken as dead by any host and retried (on
+    the dead worker's own host, a rerun sees at once that its process is gone).
     """
 
     name: str
@@ -55,6 +65,15 @@ class StudySettings(_Section):
     artifacts_dir: Path | None = None
     keep_checkpoints: Literal["best_in_mlflow", "all"] = "best_in_mlflow"
     keep_top_k: Annotated[int, Field(ge=1)] | None = None
+    max_retries: Annotated[int, Field(ge=0)] = 2
+    max_failed_trials: Annotated[int, Field(ge=1)] | None = None
+    heartbeat_interval: Annotated[int, Field(ge=1)] = 60
+    heartbeat_grace: Annotated[int, Field(ge=2)] = 180
+
+    @property
+    def failure_limit(self) -> int:
+        """How many trials may fail for good before the study stops."""
+        return self.n_trials if self.max_failed_trials is None else self.max_failed_trials
 
     @field_validator("name")
     @classmethod
@@ -76,6 +95,17 @@ class StudySettings(_Section):
                 "set direction: maximize or remove the key"
             )
         return direction
+
+    @model_validator(mode="after")
+    def _grace_outlasts_heartbeats(self) -> StudySettings:
+        if self.heartbeat_grace <= self.heartbeat_interval:
+            raise RuleViolation(
+                f"{self.heartbeat_grace} s must be longer than heartbeat_interval ({self.heartbeat_interval} s), "
+                "or live trials would be taken for dead; use at least twice the interval",
+                key="heartbeat_grace",
+                involves=("heartbeat_grace", "heartbeat_interval"),
+            )
+        return self
 
     @field_validator("storage")
     @classmethod

@@ -1,7 +1,7 @@
 """The Optuna storage of a study: RDB with heartbeats, safe for parallel workers on SQLite too.
 
-Only Optuna's RDB storage has heartbeats, which fail a killed worker's trial and queue a retry of it, so
-the embedded default stays SQLite rather than the journal file. Three settings make SQLite hold up under
+Only Optuna's RDB storage has heartbeats, which fail a killed worker's trial and queue a retry of it
+(`sweep.retries`), so the embedded default stays SQLite rather than the journal file. Three settings make SQLite hold up under
 several worker processes (measured in `benchmarks/sqlite_workers.py`, reasons in docs/design.md):
 
 - WAL journal (a property of the file, set once): readers never block the writer, nor it them;
@@ -19,10 +19,11 @@ from __future__ import annotations
 import random
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
@@ -30,24 +31,36 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 from sweep.database_urls import mask_password, scrub_password, sqlite_path
 from sweep.errors import StorageError
 from sweep.locks import exclusive_file_lock, init_lock_path
+from sweep.retries import RetryDeadTrial
 
-HEARTBEAT_INTERVAL_S = 60
-HEARTBEAT_GRACE_S = 180
-MAX_RETRIES = 2
 SQLITE_BUSY_TIMEOUT_S = 300
 """How long an SQLite writer waits for the lock; a trial writes a few rows per epoch, so waits are short."""
 _CREATION_ATTEMPTS = 4
 
 
-def build_storage(url: str) -> RDBStorage:
-    """Optuna's RDB storage with heartbeats; a killed worker's trial is retried up to `MAX_RETRIES` times."""
+@dataclass(frozen=True)
+class Heartbeat:
+    """A running trial's heartbeat every `interval_s`; one older than `grace_s` is a dead worker's, and its
+    trial is failed and retried while it has used no more than `max_retries` retries."""
+
+    interval_s: int
+    grace_s: int
+    max_retries: int
+
+
+def build_storage(url: str, *, heartbeat: Heartbeat | None = None) -> RDBStorage:
+    """Optuna's RDB storage; with `heartbeat`, running trials record heartbeats and dead ones are retried.
+
+    Only processes that run trials need heartbeats (`sweep run`); readers such as `sweep status` open the
+    storage without them.
+    """
     try:
         database = sqlite_path(url)
         if database is None:
-            return _open_server_database(url)
+            return _open_server_database(url, heartbeat)
         database.parent.mkdir(parents=True, exist_ok=True)
         with exclusive_file_lock(init_lock_path(database)):
-            storage = _rdb_storage(url, {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}})
+            storage = _rdb_storage(url, {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}, heartbeat)
             with storage.engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         _begin_immediate(storage.engine)
@@ -64,11 +77,11 @@ def build_storage(url: str) -> RDBStorage:
         ) from None
 
 
-def _open_server_database(url: str) -> RDBStorage:
+def _open_server_database(url: str, heartbeat: Heartbeat | None) -> RDBStorage:
     """PostgreSQL or MySQL; hosts that start together may race to create the tables, and the losers retry."""
     for attempt in range(1, _CREATION_ATTEMPTS + 1):
         try:
-            return _rdb_storage(url, {})
+            return _rdb_storage(url, {}, heartbeat)
         except (IntegrityError, ProgrammingError):  # "relation ... already exists", a duplicate type row
             if attempt == _CREATION_ATTEMPTS:
                 raise
@@ -76,17 +89,17 @@ def _open_server_database(url: str) -> RDBStorage:
     raise AssertionError("unreachable")
 
 
-def _rdb_storage(url: str, engine_kwargs: dict[str, Any]) -> RDBStorage:
-    with warnings.catch_warnings():  # heartbeats and their retry callback are flagged experimental
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any], heartbeat: Heartbeat | None) -> RDBStorage:
+    if heartbeat is None:
+        return RDBStorage(url, engine_kwargs=engine_kwargs)
+    with warnings.catch_warnings():  # heartbeats are flagged experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
-            heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=HEARTBEAT_GRACE_S,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRIES, inherit_intermediate_values=True
-            ),
+            heartbeat_interval=heartbeat.interval_s,
+            grace_period=heartbeat.grace_s,
+            heartbeat_stale_trial_callback=RetryDeadTrial(heartbeat.max_retries),
         )
 
 

@@ -3,7 +3,10 @@
 `n_trials` is the study's total over every worker, host and rerun (`sweep.budget` shares it through the
 storage alone). The storage is Optuna's RDB storage (SQLite on one machine, PostgreSQL across hosts; see
 `sweep.storage`), with heartbeats so that the trials of a killed worker are failed and queued again
-instead of staying RUNNING forever.
+(`sweep.retries`) instead of staying RUNNING forever.
+
+A first SIGINT or SIGTERM stops the trial in progress after its current step; its retry is queued and
+`StudyInterrupted` (exit code 130 or 143) says how to resume. A second one exits at once.
 
 `prepare_study` does everything that must exist before trials run, once: the tables, the study, the
 generated data and MLflow's experiment and parent run. `sweep run --workers N` calls it in the parent
@@ -18,28 +21,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
-import torch
 
-from sweep.budget import SurplusTrial, TrialBudget, finished_slots
+from sweep.budget import TrialBudget, quiet_trial_failures
 from sweep.database_urls import mask_password, sqlite_path
 from sweep.disk import CheckpointCleaner
-from sweep.errors import StudyNotFoundError
-from sweep.objective import TrialObjective, ensure_namespace
+from sweep.errors import StudyGaveUpError, StudyNotFoundError
+from sweep.objective import TrialInterrupted, TrialObjective, ensure_namespace
 from sweep.plots import write_plots, write_trials_csv
 from sweep.progress import SweepProgress
 from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
-from sweep.storage import build_storage
+from sweep.storage import Heartbeat, build_storage
 from sweep.streams import WorkerSampler
 from sweep.study_lookup import study_in_storage
 from sweep.tracking import StudyTracker, mark_parent_pending
 from trainer.data.provision import check_data_present, dataset_tags
-from trainer.errors import ConfigError, DivergedError
+from trainer.errors import ConfigError
+from trainer.interrupt import Interrupted, StopRequest, signal_name
 
 PARENT_RUN_WAIT_S = 300
 """How long after a study's creation other processes wait for its creator to record the parent run."""
-# Failures that end one trial (recorded on its run) while the study goes on.
-TRIAL_FAILURES: tuple[type[Exception], ...] = (DivergedError, ConfigError, torch.cuda.OutOfMemoryError)
+
+
+class StudyInterrupted(Interrupted):
+    """`sweep run` stopped on SIGINT/SIGTERM; the message says which trial stopped and how to resume."""
 
 
 @dataclass(frozen=True)
@@ -58,14 +63,22 @@ class PreparedStudy:
     study: optuna.Study
     n_trials: int
     finished: int
+    budget: TrialBudget
     tracker: StudyTracker | None = None
     parent_run_id: str = ""
     data_tags: dict[str, str] = field(default_factory=dict)
 
 
+def study_budget(spec: StudySpec) -> TrialBudget:
+    settings = spec.study
+    return TrialBudget(settings.n_trials, max_retries=settings.max_retries, failure_limit=settings.failure_limit)
+
+
 def open_study(spec: StudySpec) -> tuple[optuna.Study, bool]:
     """Create the study, or load it when it exists; True when this process created it."""
-    storage = build_storage(spec.storage_url)
+    settings = spec.study
+    heartbeat = Heartbeat(settings.heartbeat_interval, settings.heartbeat_grace, settings.max_retries)
+    storage = build_storage(spec.storage_url, heartbeat=heartbeat)
     sampler, pruner = build_sampler(spec.study.sampler), build_pruner(spec.study.pruner)
     try:
         study = optuna.create_study(
@@ -108,65 +121,110 @@ def prepare_study(spec: StudySpec) -> PreparedStudy:
     check_data_present(spec.train.data)
     study, created = open_study(spec)
     n_trials = spec.study.n_trials
-    finished = finished_slots(study.get_trials(deepcopy=False))
-    if not TrialBudget(n_trials).work_left(study):
-        return PreparedStudy(study, n_trials, finished)
+    budget = study_budget(spec)
+    work_left = budget.work_left(study)  # dead workers' trials are queued again first
+    finished = budget.tally(study).done
+    if not work_left:
+        return PreparedStudy(study, n_trials, finished, budget)
     tracker = StudyTracker(
         spec.tracking_uri, spec.experiment_name, study_name=spec.study.name, storage_url=spec.storage_url
     )
     # Before the data: other processes wait for this parent run, so the creator records it first.
     parent_run_id = tracker.open_parent(study, wait_s=0.0 if created else PARENT_RUN_WAIT_S)
-    return PreparedStudy(study, n_trials, finished, tracker, parent_run_id, dataset_tags(spec.train.data))
+    return PreparedStudy(study, n_trials, finished, budget, tracker, parent_run_id, dataset_tags(spec.train.data))
 
 
-def run_study(spec: StudySpec, progress: SweepProgress, *, summarise: bool = True) -> SweepOutcome:
+def run_study(
+    spec: StudySpec, progress: SweepProgress, *, summarise: bool = True, stop: StopRequest | None = None
+) -> SweepOutcome:
     """Run trials until the study's budget is taken; return at once, running nothing, when none are left.
 
     `summarise=False` (a worker of `sweep run --workers`) leaves the plots and the parent run's end to
-    the process that started the workers.
+    the process that started the workers. Raises `StudyInterrupted` once `stop` is requested (the
+    caller wires it to SIGINT/SIGTERM), and `StudyGaveUpError` when too many trials failed for good.
     """
     started = time.monotonic()
+    stop = stop or StopRequest()
     prepared = prepare_study(spec)
-    study, tracker = prepared.study, prepared.tracker
+    study, tracker, budget = prepared.study, prepared.tracker, prepared.budget
     if tracker is None:
         progress.already_complete(prepared.n_trials, prepared.finished)
+        _raise_if_gave_up(spec, budget, study)
         return SweepOutcome(study, 0, time.monotonic() - started)
 
-    budget = TrialBudget(prepared.n_trials)
     # Each worker samples from its own stream: the number of the first trial it is handed.
     study.sampler = WorkerSampler(lambda stream: build_sampler(spec.study.sampler, stream=stream))
-    objective = TrialObjective(spec, tracker, prepared.parent_run_id, progress, prepared.data_tags, budget)
+    objective = TrialObjective(spec, tracker, prepared.parent_run_id, progress, prepared.data_tags, budget, stop)
     progress.study_start(spec.study.name, prepared.n_trials, prepared.finished, _best_value(study))
+
+    def stop_when_asked(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if stop.requested:
+            study.stop()
+
     try:
-        with budget.quiet_discards():
+        if stop.requested:  # a signal arrived while the study was being prepared
+            raise _between_trials(spec, stop)
+        with quiet_trial_failures():
             study.optimize(
                 objective,
                 timeout=spec.study.timeout,
-                catch=(*TRIAL_FAILURES, SurplusTrial),
+                catch=(Exception,),  # the objective has recorded the failure and queued its retry, if any
                 callbacks=[
                     budget.after_trial,
+                    stop_when_asked,
                     CheckpointCleaner(spec.study.keep_checkpoints),
                     lambda study, trial: tracker.log_parent_best(prepared.parent_run_id, study),
                 ],
             )
+        if stop.requested:
+            raise _between_trials(spec, stop)
+    except TrialInterrupted as interrupted:
+        tracker.close_parent(prepared.parent_run_id, study, "KILLED")
+        cause = interrupted.interrupted
+        raise StudyInterrupted(
+            cause.signal_number,
+            f"trial {interrupted.number} stopped by {cause}; its retry is queued: "
+            f"run `{resume_command(spec)}` to resume it at epoch {cause.resume_epoch + 1}",
+        ) from None
     except BaseException:
-        # Interrupted (Ctrl-C) or an unexpected error: Optuna has already failed the running trial;
-        # close the parent run too unless another worker is still running trials of this study.
+        # An unexpected error, or a second signal: close the parent run too unless another worker is still
+        # running trials of this study.
         tracker.close_parent(prepared.parent_run_id, study, "KILLED")
         raise
     if summarise:
         finish_study(prepared, interrupted=False, spec=spec)
+    _raise_if_gave_up(spec, budget, study)
     return SweepOutcome(study, budget.ran, time.monotonic() - started)
+
+
+def resume_command(spec: StudySpec) -> str:
+    return f"sweep run {spec.source}" if spec.source is not None else "sweep run STUDY.yaml"
+
+
+def _between_trials(spec: StudySpec, stop: StopRequest) -> StudyInterrupted:
+    assert stop.signal_number is not None
+    return StudyInterrupted(
+        stop.signal_number,
+        f"{signal_name(stop.signal_number)} between trials; nothing was lost: run `{resume_command(spec)}` to go on",
+    )
+
+
+def _raise_if_gave_up(spec: StudySpec, budget: TrialBudget, study: optuna.Study) -> None:
+    if budget.gave_up(study):
+        raise StudyGaveUpError(
+            f"study {spec.study.name!r} stopped: {budget.failure_limit} trials failed for good "
+            f"(study.max_failed_trials); `sweep status {spec.source}` shows why each failed"
+        )
 
 
 def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec) -> None:
     """Plots, `trials.csv` and the best trial on the parent run, which ends (FINISHED, or KILLED when
-    `interrupted`) once no trial of the study runs anywhere; then, with `keep_top_k`, the checkpoint
-    artifacts of the trials outside the top k go."""
+    `interrupted` or work is left) once no trial of the study runs anywhere; then, with `keep_top_k`, the
+    checkpoint artifacts of the trials outside the top k go."""
     study, tracker, run_id = prepared.study, prepared.tracker, prepared.parent_run_id
     if tracker is None:
         return
-    if interrupted:
+    if interrupted or prepared.budget.work_left(study):
         tracker.close_parent(run_id, study, "KILLED")
         return
     with tempfile.TemporaryDirectory(prefix="sweep-plots-") as scratch:

@@ -24,12 +24,11 @@ from typing import IO, Any
 from rich.console import Console
 
 from sweep.board import WorkerBoard, WorkerState
-from sweep.budget import slots_taken
 from sweep.errors import WorkerError
 from sweep.events import decode
 from sweep.progress import SweepProgress
 from sweep.spec import StudySpec
-from sweep.study import SweepOutcome, finish_study, prepare_study
+from sweep.study import StudyInterrupted, SweepOutcome, finish_study, prepare_study, resume_command
 from sweep.workers import WorkerPlan, worker_command, worker_environment
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
@@ -52,29 +51,33 @@ def run_parallel(
     n_trials: int | None = None,
     timeout: int | None = None,
 ) -> SweepOutcome:
-    """Run the study on `plans` worker processes; raise `WorkerError` if one failed, KeyboardInterrupt if
-    interrupted (after every worker has stopped)."""
+    """Run the study on `plans` worker processes; raise `StudyInterrupted` on SIGINT/SIGTERM (after every
+    worker has stopped), and `WorkerError` if a worker failed and the study's work is not done."""
     started = time.monotonic()
     prepared = prepare_study(spec)
     study = prepared.study
     if prepared.tracker is None:
         SweepProgress(console).already_complete(prepared.n_trials, prepared.finished)
         return SweepOutcome(study, 0, time.monotonic() - started)
-    # No more workers than there is work for: free slots plus queued retries.
+    # No more workers than there is work for: free places plus queued retries.
+    counts = prepared.budget.tally(study)
     trials = study.get_trials(deepcopy=False)
-    waiting = sum(1 for trial in trials if trial.state.name == "WAITING")
-    plans = list(plans)[: max(1, prepared.n_trials - slots_taken(trials) + waiting)]
+    plans = list(plans)[: max(1, prepared.n_trials - counts.held + counts.waiting)]
 
     board = WorkerBoard(console, [WorkerState(plan.index, plan.gpu) for plan in plans], live=live)
     best = study.best_value if any(t.state.name == "COMPLETE" for t in trials) else None
     board.study_start(spec.study.name, prepared.n_trials, prepared.finished, best)
     with board:
-        returncodes, interrupted = _supervise(spec, study_file, plans, board, n_trials=n_trials, timeout=timeout)
+        returncodes, signal_number = _supervise(spec, study_file, plans, board, n_trials=n_trials, timeout=timeout)
     failed = {index: code for index, code in returncodes.items() if code != 0}
-    finish_study(prepared, interrupted=interrupted or bool(failed), spec=spec)
-    if interrupted:
-        raise KeyboardInterrupt
-    if failed:
+    finish_study(prepared, interrupted=signal_number is not None, spec=spec)
+    if signal_number is not None:
+        raise StudyInterrupted(
+            signal_number,
+            f"{signal.Signals(signal_number).name}: every worker stopped; the trials they ran are queued to "
+            f"resume: run `{resume_command(spec)} --workers {len(plans)}` to go on",
+        )
+    if failed and prepared.budget.work_left(study):
         listed = ", ".join(f"w{index} ({_exit_text(code)})" for index, code in sorted(failed.items()))
         raise WorkerError(f"{len(failed)} of {len(plans)} workers failed: {listed}; their output is above")
     return SweepOutcome(study, board.ran, time.monotonic() - started)
@@ -88,14 +91,16 @@ def _supervise(
     *,
     n_trials: int | None,
     timeout: int | None,
-) -> tuple[dict[int, int], bool]:
-    """Start the workers, relay their events and output until all have exited; (return codes, interrupted)."""
+) -> tuple[dict[int, int], int | None]:
+    """Start the workers, relay their events and output until all have exited.
+
+    Returns the return codes and the first signal received (None when none was)."""
     messages: queue.Queue[_Message] = queue.Queue()
     processes: dict[int, subprocess.Popen[bytes]] = {}
-    interrupted = threading.Event()
+    received: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        interrupted.set()
+        received.append(signum)
         for process in processes.values():
             if process.poll() is None:
                 try:
@@ -106,7 +111,7 @@ def _supervise(
     previous = {signum: signal.signal(signum, forward) for signum in _FORWARDED}
     try:
         for plan in plans:
-            if interrupted.is_set():
+            if received:
                 break
             processes[plan.index] = _start(spec, study_file, plan, len(plans), messages, n_trials, timeout)
             board.spawned(plan.index, processes[plan.index].pid)
@@ -126,7 +131,7 @@ def _supervise(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return returncodes, interrupted.is_set()
+    return returncodes, received[0] if received else None
 
 
 def _start(

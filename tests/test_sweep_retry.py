@@ -37,14 +37,14 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
     real_train = sweep.objective.train
     epochs_trained: list[int] = []
 
-    def dies_after_epoch_2(config: Any, report: Any, listener: Any = None) -> Any:
+    def dies_after_epoch_2(config: Any, report: Any, **options: Any) -> Any:
         def report_then_die(epoch: int, metrics: Mapping[str, float]) -> None:
             epochs_trained.append(epoch)
             report(epoch, metrics)
             if epoch == 2:
                 raise KeyboardInterrupt  # the worker is gone right after epoch 2's checkpoint
 
-        return real_train(config, report_then_die, listener=listener)
+        return real_train(config, report_then_die, **options)
 
     monkeypatch.setattr(sweep.objective, "train", dies_after_epoch_2)
     assert CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"]).exit_code == 1
@@ -58,8 +58,8 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
     monkeypatch.setattr(
         sweep.objective,
         "train",
-        lambda config, report, listener=None: real_train(
-            config, lambda e, m: (epochs_trained.append(e), report(e, m)), listener=listener
+        lambda config, report, **options: real_train(
+            config, lambda e, m: (epochs_trained.append(e), report(e, m)), **options
         ),
     )
     # The retry continues trial 0's budget slot: the study's one trial is still n_trials: 1.

@@ -15,18 +15,23 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from trainer.errors import TrainerError
+from trainer.interrupt import Interrupted
 
 
 class ErrorHandlingGroup(click.Group):
     """A click group that turns `TrainerError` into `error: ...` on stderr and the error's exit code.
 
     Exit codes: 2 for usage and config errors (click's own usage errors included), 1 for runtime
-    failures. Anything else is a bug and keeps its traceback.
+    failures, 128 + the signal's number when a signal stopped the command (`interrupted: ...`). Anything
+    else is a bug and keeps its traceback.
     """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except Interrupted as error:
+            click.secho(f"interrupted: {error}", fg="yellow", err=True)
+            sys.exit(error.exit_code)
         except TrainerError as error:
             exit_with_error(str(error), error.exit_code)
 

@@ -10,7 +10,8 @@ uninterrupted run's numbers. No Optuna or MLflow is needed here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ import torch
 from trainer.checkpoint import BEST_NAME, LAST_NAME, save_checkpoint
 from trainer.components import TrainingParts, build_parts, device_policy
 from trainer.config import TrainConfig
-from trainer.errors import DivergedError
+from trainer.errors import DatasetError, DivergedError
 from trainer.evaluation import evaluate
+from trainer.interrupt import StopRequest
 from trainer.listener import TrainingListener
 from trainer.resume import TrainingState, load_training_state, training_state_dict
 from trainer.runtime import seed_everything
@@ -54,14 +56,21 @@ class TrainResult:
 
 
 def train(
-    config: TrainConfig, report: ReportCallback | None = None, *, listener: TrainingListener | None = None
+    config: TrainConfig,
+    report: ReportCallback | None = None,
+    *,
+    listener: TrainingListener | None = None,
+    stop: StopRequest | None = None,
 ) -> TrainResult:
     """Train DeepLabV3+ as `config` says and return the best val mIoU with where it was saved.
 
     Raises `ConfigError`, `DatasetError`, `WeightsError` or `CheckpointError` before the first step for
     unusable input, `DivergedError` as soon as the loss is NaN or infinite, and whatever `report` raises.
+    Once `stop` is requested (see `trainer.interrupt.stop_on_signals`), it raises `TrainingInterrupted`
+    after the training or evaluation step in progress; the epochs finished before are in `last.pt`.
     """
     listener = listener or TrainingListener()
+    stop = stop or StopRequest()
     policy = device_policy(config)
     seed_everything(config.seed, deterministic=config.deterministic)
     parts = build_parts(config, policy)
@@ -77,9 +86,15 @@ def train(
         for epoch in range(state.epoch + 1, config.epochs + 1):
             if state.stopped_early:
                 break
-            train_loss = _train_one_epoch(parts, step, epoch, listener)
-            metrics = {"train/loss": train_loss, "lr": _head_lr(parts.optimizer)}
-            metrics.update(evaluate(parts.model, parts.val_loader, policy))
+
+            def stop_if_requested(epoch: int = epoch) -> None:
+                stop.raise_if_requested(epoch=epoch, resume_epoch=epoch - 1)
+
+            stop_if_requested()
+            with _stopping_on_dead_loader_workers(stop, epoch):
+                train_loss = _train_one_epoch(parts, step, epoch, listener, stop_if_requested)
+                metrics = {"train/loss": train_loss, "lr": _head_lr(parts.optimizer)}
+                metrics.update(evaluate(parts.model, parts.val_loader, policy, after_batch=stop_if_requested))
             _advance(state, epoch, metrics, config)
             # best.pt first: a crash between the two writes then leaves a last.pt that never names a
             # best epoch whose weights are missing.
@@ -101,7 +116,24 @@ def train(
     )
 
 
-def _train_one_epoch(parts: TrainingParts, step: TrainStep, epoch: int, listener: TrainingListener) -> float:
+@contextmanager
+def _stopping_on_dead_loader_workers(stop: StopRequest, epoch: int) -> Iterator[None]:
+    """A signal sent to the whole process group (Ctrl-C in a terminal, a scheduler's SIGTERM) also kills the
+    DataLoader's worker processes, and the next batch then fails; with a stop requested, that is the stop."""
+    try:
+        yield
+    except (RuntimeError, DatasetError, OSError):
+        stop.raise_if_requested(epoch=epoch, resume_epoch=epoch - 1)
+        raise
+
+
+def _train_one_epoch(
+    parts: TrainingParts,
+    step: TrainStep,
+    epoch: int,
+    listener: TrainingListener,
+    after_step: Callable[[], None],
+) -> float:
     parts.model.train()
     parts.train_loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
     total = 0.0
@@ -113,6 +145,7 @@ def _train_one_epoch(parts: TrainingParts, step: TrainStep, epoch: int, listener
         total += loss
         count += 1
         listener.on_iteration(epoch, iteration, loss, _head_lr(parts.optimizer))
+        after_step()
     return total / max(count, 1)
 
 

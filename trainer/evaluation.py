@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,21 @@ from trainer.runtime import DevicePolicy, seed_everything
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: DataLoader[Any], policy: DevicePolicy) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, loader: DataLoader[Any], policy: DevicePolicy, *, after_batch: Callable[[], None] | None = None
+) -> dict[str, float]:
     """Val metrics as `val/miou`, `val/pixel_accuracy`, `val/mean_class_accuracy`, `val/fw_iou` and
-    `val/iou/<class>`; padded pixels (label 255) are ignored. The model is left in eval mode."""
+    `val/iou/<class>`; padded pixels (label 255) are ignored. The model is left in eval mode.
+
+    `after_batch` runs after each batch; training passes its stop check, which may raise."""
     model.eval()
     confusion = ConfusionMatrix(NUM_CLASSES, device=policy.device)
     for images, masks in loader:
         with policy.autocast():
             logits = model(policy.images(images))
         confusion.update(logits.argmax(dim=1), masks.to(policy.device, non_blocking=True))
+        if after_batch is not None:
+            after_batch()
     metrics = confusion.compute().as_dict(VOC_CLASSES)
     return {f"val/{name}": value for name, value in metrics.items()}
 

@@ -13,7 +13,7 @@ _console = Console(highlight=False)
 
 def print_table(rows: list[dict[str, Any]], *, title: str) -> None:
     table = Table(title=title)
-    for column in ("#", "state", "best mIoU", "epochs", "params", "MLflow run"):
+    for column in ("#", "state", "best mIoU", "epochs", "params", "MLflow run", "notes"):
         table.add_column(column)
     for row in rows:
         value = row["best_miou"]
@@ -27,8 +27,23 @@ def print_table(rows: list[dict[str, Any]], *, title: str) -> None:
             str(row["epochs_run"]),
             params,
             (row["mlflow_run_id"] or "-")[:12],
+            _notes(row),
         )
     _console.print(table)
+
+
+def _notes(row: dict[str, Any]) -> str:
+    """`retry of #3`, and why the attempt stopped: the signal, or the error and whether it is retried."""
+    notes = [] if row["retry_of"] is None else [f"retry of #{row['retry_of']}"]
+    if row["state"] == "INTERRUPTED":
+        notes.append(str(row["note"]))
+    elif row["fail_reason"]:
+        notes.append(_shorten(str(row["fail_reason"]), 70) + ("" if row["note"] else "; retried"))
+    return "; ".join(notes)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def leaf(path: str) -> str:

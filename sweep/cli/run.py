@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
@@ -72,6 +73,9 @@ def run(
 ) -> None:
     """Run the trials STUDY.yaml still lacks; a finished study runs nothing.
 
+    Ctrl-C (SIGINT) or SIGTERM stops the running trials after their current step and queues them to
+    resume (exit code 130 or 143); run the same command again to go on. A second one exits at once.
+
     With --workers N (or --gpus), N worker processes share the study and one view shows them all.
     Several `sweep run` on several hosts may share one study too: point --storage (PostgreSQL) and
     --tracking-uri (an MLflow server) at the same places, through SWEEP_STORAGE and MLFLOW_TRACKING_URI.
@@ -79,6 +83,7 @@ def run(
     from sweep.progress import LiveSweepProgress, SweepProgress
     from sweep.study import run_study
     from sweep.workers import plan_workers
+    from trainer.interrupt import stop_on_signals
 
     spec = load_spec(study_file, n_trials=n_trials, timeout=timeout, storage=storage, tracking_uri=tracking_uri)
     if worker_index is not None:
@@ -92,7 +97,8 @@ def run(
     live = not quiet and console.is_terminal
     if len(plans) == 1 and plans[0].gpu is None:
         progress = LiveSweepProgress(console) if live else SweepProgress(console)
-        outcome = run_study(spec, progress)
+        with stop_on_signals() as stop:
+            outcome = run_study(spec, progress, stop=stop)
     else:
         from sweep.supervisor import run_parallel
 
@@ -104,12 +110,16 @@ def _run_worker(spec: StudySpec, events_fd: int | None) -> None:
     """One worker of `sweep run --workers`: the single-process loop, its progress sent as events."""
     from sweep.events import EventProgress
     from sweep.study import run_study
+    from trainer.interrupt import Interrupted, stop_on_signals
 
     if events_fd is None:
         raise click.UsageError("--worker-index needs --events-fd (both are set by `sweep run --workers`)")
-    with os.fdopen(events_fd, "w", buffering=1) as stream:
+    with os.fdopen(events_fd, "w", buffering=1) as stream, stop_on_signals(announce=False) as stop:
         progress = EventProgress(stream)
-        outcome = run_study(spec, progress, summarise=False)
+        try:
+            outcome = run_study(spec, progress, summarise=False, stop=stop)
+        except Interrupted as interrupted:  # the parent says how to resume, once for every worker
+            sys.exit(interrupted.exit_code)
         progress.finished(outcome.ran)
 
 
@@ -119,8 +129,10 @@ def _print_outcome(spec: StudySpec, outcome: Any) -> None:
     rows = status_rows(outcome.study)
     print_table(rows, title=f"study {spec.study.name}")
     states = [row["state"] for row in rows]
+    failed_for_good = sum(1 for row in rows if row["state"] == "FAIL" and row["note"])
+    retried = sum(1 for row in rows if row["retry_of"] is not None)
     best = best_value(outcome.study)
     click.echo(
         f"ran {outcome.ran} trials in {outcome.wall_seconds:.1f} s; study has {states.count('COMPLETE')} complete, "
-        f"{states.count('PRUNED')} pruned, {states.count('FAIL')} failed; best val mIoU {best}"
+        f"{states.count('PRUNED')} pruned, {failed_for_good} failed for good, {retried} retries; best val mIoU {best}"
     )

@@ -186,3 +186,9 @@ class TrialRun:
         """The trial raised `error` (named in the `error` tag); the run ends FAILED."""
         self.set_tags({"optuna.state": "FAIL", "error": f"{type(error).__name__}: {error}"[:_MAX_ERROR_LENGTH]})
         self._store.end_run(self.run_id, "FAILED")
+
+    def interrupt(self, reason: str) -> None:
+        """A signal stopped the trial (`reason`: which, when, where it resumes); the run ends KILLED until
+        the trial's retry reopens it."""
+        self.set_tags({"optuna.state": "INTERRUPTED", "interrupted": reason})
+        self._store.end_run(self.run_id, "KILLED")

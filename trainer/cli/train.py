@@ -11,6 +11,7 @@ from trainer.cli.progress import RichTrainingProgress
 from trainer.config_loading import load_config
 from trainer.engine import train
 from trainer.evaluation import evaluate_checkpoint
+from trainer.interrupt import Interrupted, TrainingInterrupted, stop_on_signals
 
 SET_OPTION = click.option(
     "--set",
@@ -27,14 +28,27 @@ SET_OPTION = click.option(
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary as the last line of stdout.")
 @click.option("--print-config", is_flag=True, help="Print the fully resolved config as YAML and exit.")
 def train_command(config_path: str, overrides: tuple[str, ...], as_json: bool, print_config: bool) -> None:
-    """Train DeepLabV3+ as CONFIG.yaml says; resumes from the checkpoint folder's last.pt if present."""
+    """Train DeepLabV3+ as CONFIG.yaml says; resumes from the checkpoint folder's last.pt if present.
+
+    SIGINT (Ctrl-C) or SIGTERM stops after the current step with exit code 130 or 143; run the same
+    command again to resume. A second signal exits at once.
+    """
     config = load_config(config_path, overrides)
     if print_config:
         import yaml
 
         click.echo(yaml.safe_dump(config.to_dict(), sort_keys=False))
         return
-    result = train(config, listener=RichTrainingProgress())
+    try:
+        with stop_on_signals() as stop:
+            result = train(config, listener=RichTrainingProgress(), stop=stop)
+    except TrainingInterrupted as error:
+        how = (
+            f"run the same command again to resume at epoch {error.resume_epoch + 1}"
+            if config.checkpoint.resume and error.resume_epoch
+            else "run the same command again to start over"
+        )
+        raise Interrupted(error.signal_number, f"{error}; {how}") from None
     summary = result.summary()
     if as_json:
         click.echo(json.dumps(summary))
