@@ -52,7 +52,10 @@ class TrainingInterrupted(Interrupted):
     def __init__(self, signal_number: int, *, epoch: int, resume_epoch: int) -> None:
         self.epoch = epoch
         self.resume_epoch = resume_epoch
-        saved = f"epochs 1-{resume_epoch} are saved" if resume_epoch else "no epoch had finished"
+        if resume_epoch == 0:
+            saved = "no epoch had finished"
+        else:
+            saved = "epoch 1 is saved" if resume_epoch == 1 else f"epochs 1-{resume_epoch} are saved"
         super().__init__(signal_number, f"{signal_name(signal_number)} during epoch {epoch}; {saved}")
 
 
