@@ -25,12 +25,12 @@ from services import postgres_url
 pytestmark = pytest.mark.slow
 
 EPOCHS = 4
-N_TRIALS = 2
+N_TRIALS = 1
 SECOND_EPOCH = r"trial #0 epoch 1/4"  # printed when epoch 1 ends: the trial is then in epoch 2
 
 
 class Study:
-    """A two-trial study of four tiny epochs in `folder`, on the embedded default or a given storage."""
+    """A one-trial study of four tiny epochs in `folder`, on the embedded default or a given storage."""
 
     def __init__(self, folder: Path, data_root: Path, storage: str | None = None) -> None:
         self.folder = folder
@@ -124,8 +124,9 @@ def test_a_signal_stops_the_trial_and_the_rerun_resumes_it(
     parent = next(r for r in study.runs() if r.data.tags["sweep.role"] == "study")  # type: ignore[attr-defined]
     assert parent.info.status == "KILLED"  # type: ignore[attr-defined]
 
-    output = rerun_resumes(study, stopped)
-    assert "trial #1 epoch 2/4" in output and "trial #1 epoch 1/4" not in output, "epoch 1 is not trained again"
+    if signal_number == signal.SIGTERM:  # the same path for both; one rerun shows the resume
+        output = rerun_resumes(study, stopped)
+        assert "trial #1 epoch 2/4" in output and "trial #1 epoch 1/4" not in output, "epoch 1 is not trained again"
 
 
 def test_a_second_ctrl_c_exits_at_once_and_the_rerun_resumes(synth_voc: Path, tmp_path: Path) -> None:

@@ -398,6 +398,44 @@ def test_a_killed_workers_trial_is_resumed_by_the_other_worker(synth_voc: Path, 
 
 
 @pytest.mark.slow
+def test_soak_three_workers_twelve_trials_one_killed(synth_voc: Path, tmp_path: Path) -> None:
+    """The issue's soak: 3 workers on the embedded default, 12 short trials, one worker SIGKILLed mid-way."""
+    study_file = write_study(tmp_path, synth_voc, n_trials=12, epochs=2)
+    process, lines = start_and_wait_for(
+        sweep_command("run", str(study_file), "--workers", "3", "--quiet"),
+        tmp_path,
+        r"\[w1\] started \(pid (\d+).*\[w1\] trial .*\[w1\]   trial #\d+ epoch 1/2.*\[w1\] trial .*\[w1\] trial ",
+    )
+    match = re.search(r"\[w1\] started \(pid (\d+)", "".join(lines))
+    assert match
+    os.kill(int(match.group(1)), signal.SIGKILL)  # in its second trial
+    output = "".join(lines) + process.communicate(timeout=900)[0]
+    assert process.returncode == 0, output
+    for symptom in ("Traceback", "database is locked", "OperationalError", "StorageInternalError"):
+        assert symptom not in output, output
+    assert "[w1] exited with signal 9" in output
+
+    study = optuna.load_study(study_name="par", storage=f"sqlite:///{tmp_path}/runs/par/optuna.db")
+    states = [trial.state for trial in study.trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 12
+    assert not {TrialState.RUNNING, TrialState.WAITING} & set(states)
+    (killed,) = [trial for trial in study.trials if trial.state == TrialState.FAIL]
+    (retry,) = [trial for trial in study.trials if trial.system_attrs.get("failed_trial") == killed.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == killed.params
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
+    experiment = client.get_experiment_by_name("par")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    trial_runs = [run for run in runs if run.data.tags["sweep.role"] == "trial"]
+    assert len(trial_runs) == 12, "the retry went on in the killed trial's run"
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    assert {run.info.run_id for run in trial_runs} == {t.user_attrs["mlflow_run_id"] for t in study.trials}
+    stray = [path for path in (tmp_path / "runs" / "par" / "trials").rglob("*") if path.is_file()]
+    assert stray == [], "completed trials' checkpoints are in MLflow; nothing is left on local disk"
+
+
+@pytest.mark.slow
 def test_ctrl_c_in_the_parent_stops_every_worker(synth_voc: Path, tmp_path: Path) -> None:
     study_file = write_study(tmp_path, synth_voc, epochs=20)
     process, lines = start_and_wait_for(
