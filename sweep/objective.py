@@ -6,9 +6,10 @@ attrs, so `trainer.train` resumes it from its last finished epoch.
 
 How an attempt ends, and what comes next (docs/reliability.md):
 - an error that the same params would meet again (`NOT_RETRIED`: a diverged loss, a config rule, bad
-  data or weights) fails the trial for good: its place in the budget goes to a new trial;
+  data or weights) fails the trial for good: its place in the budget goes to a new trial, except that bad
+  data or weights, which every trial would meet, stop the study (`STOPS_THE_STUDY`);
 - any other error (a checkpoint that cannot be written, a lost service, a bug) queues a retry while the
-  chain has retries left, and fails for good after that; either way the study goes on;
+  chain has retries left, and fails for good after that; either way the study goes on (`TrialFailed`);
 - SIGINT/SIGTERM queues a retry, closes the run as KILLED and raises `TrialInterrupted`, which ends the
   study loop; the retry resumes on the next `sweep run`.
 The retry is queued before the attempt is told FAIL, so no other worker ever sees the chain as failed.
@@ -49,6 +50,12 @@ METRIC = "val/miou"
 NAMESPACE_ATTR = "checkpoint_namespace"
 NOT_RETRIED: tuple[type[Exception], ...] = (DivergedError, ConfigError, DatasetError, WeightsError)
 """Errors that the same params meet again on a retry."""
+STOPS_THE_STUDY: tuple[type[Exception], ...] = (DatasetError, WeightsError)
+"""Errors that every trial would meet (a bad data file, unusable pretrained weights): the study stops."""
+
+
+class TrialFailed(Exception):
+    """The attempt failed and it is recorded (retry queued, or failed for good); the study goes on."""
 
 
 class TrialInterrupted(KeyboardInterrupt):
@@ -146,7 +153,9 @@ class TrialObjective:
             raise TrialInterrupted(trial.number, interrupted) from None
         except Exception as error:
             self._record_failure(trial, run, error)
-            raise
+            if isinstance(error, STOPS_THE_STUDY):
+                raise
+            raise TrialFailed(f"trial {trial.number}: {type(error).__name__}: {error}") from error
         return result.best_miou
 
     def _record_interruption(self, trial: optuna.Trial, run: TrialRun | None, interrupted: TrainingInterrupted) -> None:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import optuna
 
-from sweep.budget import TrialBudget, quiet_trial_failures
+from sweep.budget import SurplusTrial, TrialBudget, quiet_trial_failures
 from sweep.database_urls import mask_password, sqlite_path
 from sweep.disk import CheckpointCleaner
 from sweep.errors import StudyGaveUpError, StudyNotFoundError
-from sweep.objective import TrialInterrupted, TrialObjective, ensure_namespace
+from sweep.objective import TrialFailed, TrialInterrupted, TrialObjective, ensure_namespace
 from sweep.plots import write_plots, write_trials_csv
 from sweep.progress import SweepProgress
 from sweep.samplers import build_pruner, build_sampler
@@ -168,7 +168,7 @@ def run_study(
             study.optimize(
                 objective,
                 timeout=spec.study.timeout,
-                catch=(Exception,),  # the objective has recorded the failure and queued its retry, if any
+                catch=(TrialFailed, SurplusTrial),  # recorded, and a retry queued where one may help
                 callbacks=[
                     budget.after_trial,
                     stop_when_asked,

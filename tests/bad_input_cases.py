@@ -171,6 +171,18 @@ STUDY_CASES = [
         stderr=r"study\.keep_checkpoints: 'last' is not one of all, best_in_mlflow",
     ),
     validate(
+        id="heartbeat-grace-too-short",
+        input="`study.heartbeat_grace: 30` with `heartbeat_interval: 60`",
+        files=study(("study/heartbeat_grace", 30)),
+        stderr=r"study\.heartbeat_grace: 30 s must be longer than heartbeat_interval \(60 s\)",
+    ),
+    validate(
+        id="max-retries-negative",
+        input="`study.max_retries: -1`",
+        files=study(("study/max_retries", -1)),
+        stderr=r"study\.max_retries: Input should be greater than or equal to 0 \(got -1\)",
+    ),
+    validate(
         id="unknown-train-key",
         input="`train.optim.lrr`",
         files=study(("train/optim", {"lrr": 0.1})),
