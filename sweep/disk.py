@@ -20,7 +20,7 @@ from typing import Literal
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.retries import FAILED_FOR_GOOD_ATTR
+from sweep.retries import FAILED_FOR_GOOD_ATTR, ChainState, chain_state, chains
 
 KeepCheckpoints = Literal["best_in_mlflow", "all"]
 CHECKPOINT_DIR_ATTR = "checkpoint_dir"
@@ -42,6 +42,18 @@ class CheckpointCleaner:
         failed_for_good = trial.state == TrialState.FAIL and FAILED_FOR_GOOD_ATTR in trial.user_attrs
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or failed_for_good:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_failed_chain_folders(study: optuna.Study, max_retries: int) -> list[str]:
+    """Remove the folders of trials that failed for good without reaching `CheckpointCleaner`: a worker
+    that died on the chain's last allowed attempt. Run when the study ends; returns the folders removed."""
+    removed = []
+    for attempts in chains(study.get_trials(deepcopy=False)).values():
+        folder = attempts[-1].user_attrs.get(CHECKPOINT_DIR_ATTR)
+        if folder is not None and chain_state(attempts, max_retries) == ChainState.FAILED and Path(folder).exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    return removed
 
 
 def disk_used(folder: Path) -> int:

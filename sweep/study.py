@@ -24,7 +24,7 @@ import optuna
 
 from sweep.budget import SurplusTrial, TrialBudget, quiet_trial_failures
 from sweep.database_urls import mask_password, sqlite_path
-from sweep.disk import CheckpointCleaner
+from sweep.disk import CheckpointCleaner, remove_failed_chain_folders
 from sweep.errors import StudyGaveUpError, StudyNotFoundError
 from sweep.objective import TrialFailed, TrialInterrupted, TrialObjective, ensure_namespace
 from sweep.plots import write_plots, write_trials_csv
@@ -224,6 +224,7 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec)
     study, tracker, run_id = prepared.study, prepared.tracker, prepared.parent_run_id
     if tracker is None:
         return
+    remove_failed_chain_folders(study, prepared.budget.max_retries)
     if interrupted or prepared.budget.work_left(study):
         tracker.close_parent(run_id, study, "KILLED")
         return

@@ -85,7 +85,10 @@ def test_trainer_train_stops_on_sigterm_and_resumes(synth_voc: Path, tmp_path: P
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
     assert "Traceback" not in stderr
-    assert "interrupted: SIGTERM during epoch 2; epoch 1 is saved; run the same command again to resume at epoch 2" in stderr
+    assert (
+        "interrupted: SIGTERM during epoch 2; epoch 1 is saved; run the same command again to resume at epoch 2"
+        in stderr
+    )
 
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr

@@ -20,6 +20,7 @@ from helpers import tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
+from processes import sweep_env
 from rich.console import Console
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -276,11 +277,6 @@ def sweep_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "sweep.cli", *args]
 
 
-def run_env(**extra: str) -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if k not in ("SWEEP_STORAGE", "MLFLOW_TRACKING_URI")}
-    return {**environment, "PYTHONPATH": os.pathsep.join(sys.path), **extra}
-
-
 def check_study(storage: str, tracking: str, name: str, n_trials: int) -> optuna.Study:
     """Exactly `n_trials` slots, each ended once; one parent run; one child run per trial, under the parent."""
     study = optuna.load_study(study_name=name, storage=storage)
@@ -315,7 +311,7 @@ def test_two_workers_on_the_embedded_default(synth_voc: Path, tmp_path: Path) ->
     result = subprocess.run(
         sweep_command("run", str(study_file), "--workers", "2", "--quiet"),
         cwd=tmp_path,
-        env=run_env(),
+        env=sweep_env(),
         capture_output=True,
         text=True,
         timeout=600,
@@ -336,7 +332,7 @@ def test_two_sweep_runs_started_together_in_a_fresh_folder(synth_voc: Path, tmp_
         subprocess.Popen(
             command,
             cwd=tmp_path,
-            env=run_env(OMP_NUM_THREADS="1"),
+            env=sweep_env(OMP_NUM_THREADS="1"),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -355,7 +351,7 @@ def start_and_wait_for(
 ) -> tuple[subprocess.Popen[str], list[str]]:
     """Start `command` and read its output until a line matches `pattern`."""
     process = subprocess.Popen(
-        command, cwd=cwd, env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=cwd, env=sweep_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     assert process.stdout is not None
     lines: list[str] = []
@@ -489,7 +485,7 @@ def test_workers_on_postgres_never_show_the_password(synth_voc: Path, tmp_path: 
     result = subprocess.run(
         sweep_command("run", str(study_file), "--workers", "2", "--quiet"),
         cwd=tmp_path,
-        env=run_env(SWEEP_STORAGE=plain_postgres_url),
+        env=sweep_env(SWEEP_STORAGE=plain_postgres_url),
         capture_output=True,
         text=True,
         timeout=600,
