@@ -9,10 +9,15 @@ Layout of a training checkpoint (`last.pt`): `format`, `epoch` (last finished ep
 `optimizer`, `scheduler`, `scaler`, `best_miou`, `best_epoch`, `epochs_without_improvement`, `history`,
 `config` (the `TrainConfig` as a dict) and `rng`. `best.pt` holds `format`, `epoch`, `model`, `config`
 and `metrics` only: what inference and the model registry need.
+
+A write that fails (a folder that cannot be written, a full disk) raises `CheckpointError` naming the file
+and the fix; the temporary file is removed and the previous checkpoint is untouched.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import random
 from pathlib import Path
 from typing import Any, cast
@@ -28,10 +33,23 @@ LAST_NAME = "last.pt"
 BEST_NAME = "best.pt"
 
 
+# errno values of a failed write, by the fix they call for.
+_NO_SPACE = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+_IN_THE_WAY = (errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
+_NO_PERMISSION = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
-    """Write `state` to `path` atomically and durably; returns `path`."""
-    with atomic_write(path, durable=True) as temporary:
-        torch.save({"format": FORMAT_VERSION, **state}, temporary)
+    """Write `state` to `path` atomically and durably, creating the folder; returns `path`.
+
+    Raises `CheckpointError` naming `path` and the fix when the folder cannot be created or written or the
+    disk is full. Nothing is left behind then: no temporary file, and an existing `path` is unchanged.
+    """
+    try:
+        with atomic_write(path, durable=True) as temporary:
+            _torch_save({"format": FORMAT_VERSION, **state}, temporary)
+    except OSError as error:
+        raise _write_error(path, error) from error
     return path
 
 
@@ -79,3 +97,48 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_to_plain(item) for item in value]
     return value
+
+
+def _torch_save(state: dict[str, Any], path: Path) -> None:
+    """`torch.save` into a new file at `path`; a write that fails raises its `OSError` (errno intact)."""
+    with _WriteErrorKeepingFile(io.FileIO(path, "wb")) as file:
+        try:
+            torch.save(state, file)
+        except RuntimeError:
+            if file.error is None:
+                raise
+            raise file.error from None
+
+
+class _WriteErrorKeepingFile(io.BufferedWriter):
+    """A buffered file that keeps the first `OSError` of a write in `error`.
+
+    torch's zip writer turns a failed write into `RuntimeError("... unexpected pos ...")`, which hides the
+    errno; `save_checkpoint` raises the kept error instead, so a full disk is reported as one.
+    """
+
+    error: OSError | None = None
+
+    def write(self, buffer: Any, /) -> int:
+        try:
+            return super().write(buffer)
+        except OSError as error:
+            self.error = self.error or error
+            raise
+
+
+def _write_error(path: Path, error: OSError) -> CheckpointError:
+    """The `CheckpointError` for `error`, met while writing `path`: what went wrong and how to fix it."""
+    folder = path.parent
+    if error.errno in _NO_SPACE:
+        problem = f"{_NO_SPACE[error.errno]} ({error}); free space or point checkpoint.dir at another disk"
+    elif error.errno in _IN_THE_WAY:
+        problem = (
+            f"{folder} is not a writable folder: a file or folder is in the way ({error}); "
+            "move it, or point checkpoint.dir at another folder"
+        )
+    elif error.errno in _NO_PERMISSION:
+        problem = f"{folder} is not writable ({error}); fix its permissions or point checkpoint.dir at another folder"
+    else:
+        problem = f"{error}; check the disk, or point checkpoint.dir at another folder"
+    return CheckpointError(f"{path}: cannot save the checkpoint: {problem}")
