@@ -10,8 +10,9 @@ Layout of a training checkpoint (`last.pt`): `format`, `epoch` (last finished ep
 `config` (the `TrainConfig` as a dict) and `rng`. `best.pt` holds `format`, `epoch`, `model`, `config`
 and `metrics` only: what inference and the model registry need.
 
-A write that fails (a folder that cannot be written, a full disk) raises `CheckpointError` naming the file
-and the fix; the temporary file is removed and the previous checkpoint is untouched.
+Failures are `CheckpointError`s that name the file and the fix: a folder that cannot be written, a full
+disk (the temporary file is removed, the previous checkpoint is untouched). A file whose content is no
+checkpoint raises the subclass `CorruptCheckpointError`, which a resume may answer by starting over.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import errno
 import io
 import random
+import textwrap
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 
 from trainer.data.atomic import atomic_write
-from trainer.errors import CheckpointError
+from trainer.errors import CheckpointError, CorruptCheckpointError
 
 FORMAT_VERSION = 1
 LAST_NAME = "last.pt"
@@ -53,17 +55,40 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def delete_checkpoint(path: Path) -> None:
+    """Remove `path` if it is there; raises `CheckpointError` naming it when the folder forbids that."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be deleted ({error}); check the folder's permissions") from error
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint without unpickling code; raises `CheckpointError` naming the file on failure."""
+    """Read a checkpoint without unpickling code.
+
+    Raises `CorruptCheckpointError` when the file was read but holds no trainer checkpoint (truncated,
+    garbage, another program's file), and `CheckpointError` when it is missing, cannot be read, or has
+    another format version. Both name the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint file there; check the path or train first")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with path.open("rb") as file:
+            state = torch.load(file, map_location=map_location, weights_only=True)
+    except OSError as error:  # the disk or the permissions, not the content: the file may be fine
+        raise CheckpointError(f"{path}: cannot be read ({error}); check the file and its disk") from error
     except Exception as error:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from error
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or "model" not in state:
-        raise CheckpointError(f"{path}: not a trainer checkpoint (format {FORMAT_VERSION} expected)")
+        raise CorruptCheckpointError(
+            f"{path}: not a readable checkpoint ({_summary(error)}); it is truncated, damaged or another program's file"
+        ) from error
+    if not isinstance(state, dict) or "format" not in state or "model" not in state:
+        raise CorruptCheckpointError(f"{path}: not a trainer checkpoint (it has no format and model entries)")
+    if state["format"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {state['format']!r}, but this trainer reads format {FORMAT_VERSION}; "
+            "use the trainer version that wrote it"
+        )
     return state
 
 
@@ -125,6 +150,12 @@ class _WriteErrorKeepingFile(io.BufferedWriter):
         except OSError as error:
             self.error = self.error or error
             raise
+
+
+def _summary(error: Exception) -> str:
+    """The type and the first line of `error`, shortened: torch's messages run to many lines of advice."""
+    lines = str(error).splitlines()
+    return f"{type(error).__name__}: {textwrap.shorten(lines[0], 100)}" if lines else type(error).__name__
 
 
 def _write_error(path: Path, error: OSError) -> CheckpointError:
