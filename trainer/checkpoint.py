@@ -9,11 +9,18 @@ Layout of a training checkpoint (`last.pt`): `format`, `epoch` (last finished ep
 `optimizer`, `scheduler`, `scaler`, `best_miou`, `best_epoch`, `epochs_without_improvement`, `history`,
 `config` (the `TrainConfig` as a dict) and `rng`. `best.pt` holds `format`, `epoch`, `model`, `config`
 and `metrics` only: what inference and the model registry need.
+
+Failures are `CheckpointError`s that name the file and the fix: a folder that cannot be written, a full
+disk (the temporary file is removed, the previous checkpoint is untouched). A file whose content is no
+checkpoint raises the subclass `CorruptCheckpointError`, which a resume may answer by starting over.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import random
+import textwrap
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,31 +28,67 @@ import numpy as np
 import torch
 
 from trainer.data.atomic import atomic_write
-from trainer.errors import CheckpointError
+from trainer.errors import CheckpointError, CorruptCheckpointError
 
 FORMAT_VERSION = 1
 LAST_NAME = "last.pt"
 BEST_NAME = "best.pt"
 
 
+# errno values of a failed write, by the fix they call for.
+_NO_SPACE = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+_IN_THE_WAY = (errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
+_NO_PERMISSION = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
-    """Write `state` to `path` atomically and durably; returns `path`."""
-    with atomic_write(path, durable=True) as temporary:
-        torch.save({"format": FORMAT_VERSION, **state}, temporary)
+    """Write `state` to `path` atomically and durably, creating the folder; returns `path`.
+
+    Raises `CheckpointError` naming `path` and the fix when the folder cannot be created or written or the
+    disk is full. Nothing is left behind then: no temporary file, and an existing `path` is unchanged.
+    """
+    try:
+        with atomic_write(path, durable=True) as temporary:
+            _torch_save({"format": FORMAT_VERSION, **state}, temporary)
+    except OSError as error:
+        raise _write_error(path, error) from error
     return path
 
 
+def delete_checkpoint(path: Path) -> None:
+    """Remove `path` if it is there; raises `CheckpointError` naming it when the folder forbids that."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be deleted ({error}); check the folder's permissions") from error
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint without unpickling code; raises `CheckpointError` naming the file on failure."""
+    """Read a checkpoint without unpickling code.
+
+    Raises `CorruptCheckpointError` when the file was read but holds no trainer checkpoint (truncated,
+    garbage, another program's file), and `CheckpointError` when it is missing, cannot be read, or has
+    another format version. Both name the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint file there; check the path or train first")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with path.open("rb") as file:
+            state = torch.load(file, map_location=map_location, weights_only=True)
+    except OSError as error:  # the disk or the permissions, not the content: the file may be fine
+        raise CheckpointError(f"{path}: cannot be read ({error}); check the file and its disk") from error
     except Exception as error:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from error
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or "model" not in state:
-        raise CheckpointError(f"{path}: not a trainer checkpoint (format {FORMAT_VERSION} expected)")
+        raise CorruptCheckpointError(
+            f"{path}: not a readable checkpoint ({_summary(error)}); it is truncated, damaged or another program's file"
+        ) from error
+    if not isinstance(state, dict) or "format" not in state or "model" not in state:
+        raise CorruptCheckpointError(f"{path}: not a trainer checkpoint (it has no format and model entries)")
+    if state["format"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {state['format']!r}, but this trainer reads format {FORMAT_VERSION}; "
+            "use the trainer version that wrote it"
+        )
     return state
 
 
@@ -79,3 +122,54 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_to_plain(item) for item in value]
     return value
+
+
+def _torch_save(state: dict[str, Any], path: Path) -> None:
+    """`torch.save` into a new file at `path`; a write that fails raises its `OSError` (errno intact)."""
+    with _WriteErrorKeepingFile(io.FileIO(path, "wb")) as file:
+        try:
+            torch.save(state, file)
+        except RuntimeError:
+            if file.error is None:
+                raise
+            raise file.error from None
+
+
+class _WriteErrorKeepingFile(io.BufferedWriter):
+    """A buffered file that keeps the first `OSError` of a write in `error`.
+
+    torch's zip writer turns a failed write into `RuntimeError("... unexpected pos ...")`, which hides the
+    errno; `save_checkpoint` raises the kept error instead, so a full disk is reported as one.
+    """
+
+    error: OSError | None = None
+
+    def write(self, buffer: Any, /) -> int:
+        try:
+            return super().write(buffer)
+        except OSError as error:
+            self.error = self.error or error
+            raise
+
+
+def _summary(error: Exception) -> str:
+    """The type and the first line of `error`, shortened: torch's messages run to many lines of advice."""
+    lines = str(error).splitlines()
+    return f"{type(error).__name__}: {textwrap.shorten(lines[0], 100)}" if lines else type(error).__name__
+
+
+def _write_error(path: Path, error: OSError) -> CheckpointError:
+    """The `CheckpointError` for `error`, met while writing `path`: what went wrong and how to fix it."""
+    folder = path.parent
+    if error.errno in _NO_SPACE:
+        problem = f"{_NO_SPACE[error.errno]} ({error}); free space or point checkpoint.dir at another disk"
+    elif error.errno in _IN_THE_WAY:
+        problem = (
+            f"{folder} is not a writable folder: a file or folder is in the way ({error}); "
+            "move it, or point checkpoint.dir at another folder"
+        )
+    elif error.errno in _NO_PERMISSION:
+        problem = f"{folder} is not writable ({error}); fix its permissions or point checkpoint.dir at another folder"
+    else:
+        problem = f"{error}; check the disk, or point checkpoint.dir at another folder"
+    return CheckpointError(f"{path}: cannot save the checkpoint: {problem}")

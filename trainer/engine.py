@@ -25,7 +25,7 @@ from trainer.errors import DatasetError, DivergedError
 from trainer.evaluation import evaluate
 from trainer.interrupt import StopRequest
 from trainer.listener import TrainingListener
-from trainer.resume import TrainingState, load_training_state, training_state_dict
+from trainer.resume import TrainingState, resume_training_state, training_state_dict
 from trainer.runtime import seed_everything
 from trainer.step import TrainStep
 
@@ -77,9 +77,8 @@ def train(
     step = TrainStep(parts, policy, grad_clip_norm=config.optim.grad_clip_norm)
     folder = config.checkpoint.dir
     state = TrainingState()
-    if config.checkpoint.resume and (folder / LAST_NAME).is_file():
-        state = load_training_state(folder / LAST_NAME, config, parts, step.scaler, policy.device)
-        listener.on_resume(state.epoch, folder / LAST_NAME)
+    if config.checkpoint.resume:
+        state = resume_training_state(folder, config, parts, step.scaler, policy.device, listener)
 
     listener.on_train_start(config.epochs, len(parts.train_loader), state.epoch)
     try:

@@ -60,6 +60,14 @@ class CheckpointError(TrainerError):
     """A checkpoint file is missing, unreadable or does not match the model."""
 
 
+class CorruptCheckpointError(CheckpointError):
+    """The file exists and was read, but holds no trainer checkpoint: truncated, garbage, or another program's.
+
+    Unlike its base class, this says the content itself is bad (not the disk, the permissions or the
+    configuration), so a resume may discard the file and start over.
+    """
+
+
 class DivergedError(TrainerError):
     """The training loss became NaN or infinite; `epoch` and `iteration` say where."""
 

@@ -16,6 +16,13 @@ class TrainingListener:
     def on_resume(self, epoch: int, checkpoint: Path) -> None:
         """Training continues after `epoch`, read from `checkpoint`."""
 
+    def on_checkpoint_discarded(self, path: Path, reason: str) -> None:
+        """`path` (a `last.pt`) held no readable checkpoint; it and its `best.pt` were deleted.
+
+        Training starts over from epoch 1. `reason` is the error that names the file and what is wrong with
+        it. The caller should record a warning: the epochs that file held are lost and will run again.
+        """
+
     def on_train_start(self, epochs: int, iterations_per_epoch: int, start_epoch: int) -> None:
         """Called once; `start_epoch` epochs are already done (0 for a fresh run)."""
 

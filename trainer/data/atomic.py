@@ -6,6 +6,7 @@ generated data sets) and the checkpoints can use it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -18,10 +19,12 @@ from pathlib import Path
 def atomic_write(path: Path, *, durable: bool = False) -> Iterator[Path]:
     """Yield a private temporary path beside `path`; when the block ends normally, rename it onto `path`.
 
-    The block writes a file (or builds a folder) at the yielded path. If the block or the rename fails, the
-    temporary copy is removed and the error propagates. A file replaces an existing `path`; a folder cannot
-    replace a non-empty folder, so the rename raises `OSError` when another process got there first. With
-    `durable`, the file and the rename are fsynced, so a power cut leaves the old file or the new one.
+    The block writes a file (or builds a folder) at the yielded path. If the block, the fsync or the rename
+    fails, the temporary copy is removed and that error propagates: an `OSError` for a full disk or a folder
+    that cannot be written (creating `path`'s folder raises one too). A file replaces an existing `path`; a
+    folder cannot replace a non-empty folder, so the rename raises `OSError` when another process got there
+    first. With `durable`, the file and the rename are fsynced, so a power cut leaves the old file or the
+    new one.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     # pid and a random part: concurrent writers, in processes or threads, never share a temporary path.
@@ -35,7 +38,9 @@ def atomic_write(path: Path, *, durable: bool = False) -> Iterator[Path]:
         if temporary.is_dir():
             shutil.rmtree(temporary, ignore_errors=True)
         else:
-            temporary.unlink(missing_ok=True)
+            # A failed removal must not replace the error that says why the write failed.
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
         raise
     if durable:
         _fsync(path.parent, best_effort=True)
