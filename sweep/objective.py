@@ -17,6 +17,7 @@ The retry is queued before the attempt is told FAIL, so no other worker ever see
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -45,6 +46,7 @@ from sweep.tracking import StudyTracker, TrialRun
 from trainer.engine import TrainResult, train
 from trainer.errors import ConfigError, DatasetError, DivergedError, WeightsError
 from trainer.interrupt import StopRequest, TrainingInterrupted
+from trainer.listener import TrainingListener
 
 METRIC = "val/miou"
 NAMESPACE_ATTR = "checkpoint_namespace"
@@ -141,14 +143,23 @@ class TrialObjective:
                     raise optuna.TrialPruned(f"val mIoU {metrics[METRIC]:.4f} at epoch {epoch} is below the median")
 
             self.progress.trial_start(trial.number, params, config.epochs)
-            result = train(config, report, listener=self.progress.training_listener(), stop=self.stop)
+            listener = _WarningsOnRun(self.progress.training_listener(), run)
+            result = train(config, report, listener=listener, stop=self.stop)
             self._record_success(trial, run, result)
         except optuna.TrialPruned:
             assert run is not None  # only `report` prunes
             self._best_effort(run.prune, last_epoch[0] if last_epoch else None)
             self.progress.trial_end(trial.number, "PRUNED", None)
             raise
-        except TrainingInterrupted as interrupted:
+        except (TrainingInterrupted, KeyboardInterrupt) as stopped:
+            # A KeyboardInterrupt is a Ctrl-C that no handler of ours turned into a stop request (a program
+            # that runs the study in a thread, say): it stops the trial just the same.
+            done = last_epoch[0] if last_epoch else 0
+            interrupted = (
+                stopped
+                if isinstance(stopped, TrainingInterrupted)
+                else TrainingInterrupted(signal.SIGINT, epoch=done + 1, resume_epoch=done)
+            )
             self._record_interruption(trial, run, interrupted)
             raise TrialInterrupted(trial.number, interrupted) from None
         except Exception as error:
@@ -198,3 +209,31 @@ class TrialObjective:
         log_trial_artifacts(run, result, self.spec.train.data)
         run.finish(result.best_miou)
         self.progress.trial_end(trial.number, "COMPLETE", result.best_miou)
+
+
+class _WarningsOnRun(TrainingListener):
+    """The progress display's listener, plus a warning tag on the trial's run when training discards an
+    unreadable `last.pt` and starts over (the epochs it had logged are then trained and logged again)."""
+
+    def __init__(self, display: TrainingListener, run: TrialRun) -> None:
+        self.display = display
+        self.run = run
+
+    def on_checkpoint_discarded(self, path: Path, reason: str) -> None:
+        self.run.set_tags({"warning.checkpoint": f"{reason}; training started over from epoch 1"[:5000]})
+        self.display.on_checkpoint_discarded(path, reason)
+
+    def on_resume(self, epoch: int, checkpoint: Path) -> None:
+        self.display.on_resume(epoch, checkpoint)
+
+    def on_train_start(self, epochs: int, iterations_per_epoch: int, start_epoch: int) -> None:
+        self.display.on_train_start(epochs, iterations_per_epoch, start_epoch)
+
+    def on_iteration(self, epoch: int, iteration: int, loss: float, lr: float) -> None:
+        self.display.on_iteration(epoch, iteration, loss, lr)
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        self.display.on_epoch_end(epoch, metrics)
+
+    def on_train_end(self) -> None:
+        self.display.on_train_end()

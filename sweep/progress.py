@@ -55,6 +55,9 @@ class SweepProgress(TrainingListener):
     def on_resume(self, epoch: int, checkpoint: Path) -> None:
         self.console.print(f"  trial #{self.trial_number} resumes after epoch {epoch} from {checkpoint}")
 
+    def on_checkpoint_discarded(self, path: Path, reason: str) -> None:
+        self.console.print(f"  trial #{self.trial_number} warning: {reason}; it starts over from epoch 1")
+
     def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.console.print(
             f"  trial #{self.trial_number} epoch {epoch}/{self.epochs}  loss {metrics['train/loss']:.4f}  "
@@ -62,8 +65,11 @@ class SweepProgress(TrainingListener):
         )
 
     def trial_end(self, number: int, state: str, value: float | None, note: str = "") -> None:
-        """The trial ended in `state` (an Optuna state, or INTERRUPTED); `note` says why and what comes next."""
-        self.finished_now += 1
+        """The trial ended in `state` (an Optuna state, or INTERRUPTED); `note` says why and what comes next.
+
+        Only results (COMPLETE, PRUNED) advance the count: a retry runs in the place of the attempt it retries."""
+        if state in ("COMPLETE", "PRUNED"):
+            self.finished_now += 1
         if value is not None:
             self.best = max(self.best, value)
         shown = f" val mIoU {value:.4f}" if value is not None else ""

@@ -170,16 +170,18 @@ def test_interrupted_run_leaves_nothing_running(
 
     monkeypatch.setattr("sweep.objective.train", interrupted)
     result = CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"])
-    assert result.exit_code == 1 and "Aborted" in result.output
+    assert result.exit_code == 130, result.output
+    assert "interrupted: trial 0 stopped by SIGINT during epoch 1; no epoch had finished" in result.output
     study = optuna.load_study(study_name="bad-input", storage="sqlite:///runs/bad-input/optuna.db")
-    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING], "stopped, and queued again"
 
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("bad-input").experiment_id])
     statuses = {run.data.tags["sweep.role"]: run.info.status for run in runs}
-    assert statuses == {"trial": "FAILED", "study": "KILLED"}
+    assert statuses == {"trial": "KILLED", "study": "KILLED"}
 
 
 def test_unreachable_postgres_storage_is_one_line_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from services import mlflow_uri
 
 from sweep.cli import cli as sweep_cli
 from sweep.disk import CheckpointCleaner, disk_used, human_size
+from sweep.retries import FAILED_FOR_GOOD_ATTR
 from sweep.tracking import RUN_ID_ATTR, StudyTracker, TrackingStore
 
 
@@ -44,20 +45,24 @@ def test_disk_used_counts_the_files_below_a_folder(tmp_path: Path) -> None:
         (TrialState.COMPLETE, "best_in_mlflow", True),
         (TrialState.COMPLETE, "all", False),
         (TrialState.PRUNED, "all", True),
-        (TrialState.FAIL, "all", True),
+        (TrialState.FAIL, "all", True),  # failed for good
+        (None, "all", False),  # FAIL with a retry queued, which resumes from the folder
     ],
 )
 def test_the_cleaner_removes_the_folder_of_a_trial_that_ended_for_good(
-    tmp_path: Path, state: TrialState, keep: Any, removed: bool
+    tmp_path: Path, state: TrialState | None, keep: Any, removed: bool
 ) -> None:
     folder = tmp_path / "trial-0"
     folder.mkdir()
     (folder / "last.pt").write_bytes(b"state")
+    user_attrs = {"checkpoint_dir": str(folder)}
+    if state == TrialState.FAIL:
+        user_attrs[FAILED_FOR_GOOD_ATTR] = "failed for good: the same params would fail again"
     trial = create_trial(
-        state=state,
+        state=state or TrialState.FAIL,
         value=0.5 if state == TrialState.COMPLETE else None,
         intermediate_values={1: 0.5},
-        user_attrs={"checkpoint_dir": str(folder)},
+        user_attrs=user_attrs,
     )
     CheckpointCleaner(keep)(optuna.create_study(), trial)
     assert folder.exists() is not removed

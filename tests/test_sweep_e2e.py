@@ -70,12 +70,15 @@ def trial_runs(finished: dict[str, Any]) -> list[Any]:
 def test_run_finishes_the_study_and_a_rerun_runs_nothing(finished_study: dict[str, Any]) -> None:
     assert finished_study["result"].exit_code == 0, finished_study["result"].output
     study = finished_study["study"]
-    assert len(study.trials) == N_TRIALS
-    states = {trial.state for trial in study.trials}
+    states = [trial.state for trial in study.trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == N_TRIALS
     assert TrialState.COMPLETE in states and TrialState.PRUNED in states and TrialState.FAIL in states
+    failed = [trial for trial in study.trials if trial.state == TrialState.FAIL]
+    assert len(study.trials) == N_TRIALS + len(failed), "each diverged trial gave its place to a new one"
+    assert all("the same params would fail again" in t.user_attrs["failed_for_good"] for t in failed)
     rerun = finished_study["rerun"]
     assert rerun.exit_code == 0 and "nothing to run" in rerun.output and "ran 0 trials" in rerun.output
-    assert len(trial_runs(finished_study)) == N_TRIALS, "a rerun creates no run"
+    assert len(trial_runs(finished_study)) == len(study.trials), "a rerun creates no run"
 
 
 def test_one_child_run_per_trial_under_one_parent_with_matching_states(finished_study: dict[str, Any]) -> None:
@@ -129,7 +132,7 @@ def test_completed_runs_carry_checkpoint_table_and_overlays(finished_study: dict
     plots = {item.path for item in client.list_artifacts(parent, "plots")}
     assert {"plots/optimization_history.png", "plots/intermediate_values.png"} <= plots
     trials_csv = Path(client.download_artifacts(parent, "trials.csv")).read_text().splitlines()
-    assert len(trials_csv) == N_TRIALS + 1
+    assert len(trials_csv) == len(study.trials) + 1
     assert client.get_run(parent).data.metrics["best_value"] == pytest.approx(study.best_value)
 
 
@@ -140,7 +143,7 @@ def test_status_and_best_report_the_study(finished_study: dict[str, Any]) -> Non
         best = invoke(sweep_cli, ["best", str(finished_study["study_file"]), "--json"])
     assert status.exit_code == 0 and best.exit_code == 0
     rows = json.loads(status.output)["trials"]
-    assert [row["number"] for row in rows] == list(range(N_TRIALS))
+    assert [row["number"] for row in rows] == list(range(len(finished_study["study"].trials)))
     assert {row["state"] for row in rows} == {"COMPLETE", "PRUNED", "FAIL"}
     summary = json.loads(best.output)
     assert summary["number"] == finished_study["study"].best_trial.number

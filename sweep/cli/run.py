@@ -93,7 +93,7 @@ def run(
         plans = plan_workers(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)  # a log line stays one line
     live = not quiet and console.is_terminal
     if len(plans) == 1 and plans[0].gpu is None:
         progress = LiveSweepProgress(console) if live else SweepProgress(console)

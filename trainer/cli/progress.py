@@ -66,6 +66,9 @@ class RichTrainingProgress(TrainingListener):
     def on_resume(self, epoch: int, checkpoint: Path) -> None:
         self.console.print(f"resuming after epoch {epoch} from {checkpoint}")
 
+    def on_checkpoint_discarded(self, path: Path, reason: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {reason}; training starts over from epoch 1", highlight=False)
+
     def on_train_start(self, epochs: int, iterations_per_epoch: int, start_epoch: int) -> None:
         self.epochs, self.iterations_per_epoch = epochs, iterations_per_epoch
         remaining = (epochs - start_epoch) * iterations_per_epoch
