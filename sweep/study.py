@@ -26,6 +26,7 @@ from sweep.disk import CheckpointCleaner
 from sweep.errors import StudyNotFoundError
 from sweep.objective import TrialObjective, ensure_namespace
 from sweep.plots import write_plots, write_trials_csv
+from sweep.preflight import check_services
 from sweep.progress import SweepProgress
 from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
@@ -105,6 +106,7 @@ def prepare_study(spec: StudySpec) -> PreparedStudy:
     Nothing but the study is touched when no work is left. Missing data fails before any study exists.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_services(spec.storage_url, spec.tracking_uri)  # an unreachable service fails before anything exists
     check_data_present(spec.train.data)
     study, created = open_study(spec)
     n_trials = spec.study.n_trials
