@@ -29,7 +29,7 @@ from sweep.tracking.store import TrackingStore
 CONNECT_TIMEOUT_S = 10
 """How long a connection to a server database may take before it counts as unreachable."""
 _TIMEOUT_ARGUMENT = {"postgresql": "connect_timeout", "mysql": "connect_timeout"}
-"""The DB-API connect argument each server dialect takes its connection timeout in (psycopg, psycopg2, pymysql, mysqlclient)."""
+"""The connect argument that bounds connecting, by dialect (psycopg, psycopg2, pymysql and mysqlclient agree)."""
 
 
 def check_services(storage_url: str, tracking_uri: str) -> None:

@@ -12,7 +12,9 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
 from typing import Any
 
 import optuna
@@ -215,6 +217,15 @@ def test_preflight_names_the_unreachable_service(service: str) -> None:
         check_services(storage, tracking)
     assert PASSWORD not in str(raised.value)
     assert not Path("unused.db").exists() and not Path("unused-mlflow.db").exists()
+
+
+def test_preflight_names_a_server_that_answers_but_is_no_mlflow() -> None:
+    with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as http:  # answers 501 to every request
+        Thread(target=http.serve_forever, daemon=True).start()
+        uri = f"http://127.0.0.1:{http.server_address[1]}"
+        with pytest.raises(TrackingError, match=rf"the MLflow tracking server {uri} refused a search: .*501"):
+            check_services("sqlite:///unused.db", uri)
+        http.shutdown()
 
 
 def run_against(workdir: Path, environment: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:
