@@ -4,7 +4,8 @@ A parent run is created on the first `sweep run` and reattached on every rerun (
 user attr, or its tags when that is missing); it ends FINISHED after a run, or KILLED when the run is
 interrupted, unless another worker still runs trials of the study. A trial's run is created when the
 trial starts and ends FINISHED, KILLED (pruned) or FAILED. A retried trial inherits the user attrs and so
-reopens the same run.
+reopens the same run. A run whose end never reached the tracking server (it stayed away past `FLUSH`
+patience) is ended later by `reconcile_trial_runs`, as its trial's state says.
 
 Exactly one parent per study, however many workers start at once: the process that creates the Optuna
 study (the storage's unique study name makes it one) marks it pending (`mark_parent_pending`), creates
