@@ -207,6 +207,7 @@ class TrialObjective:
         trial.set_user_attr("epochs_run", result.epochs_run)
         trial.set_user_attr("checkpoint", str(result.checkpoint))
         log_trial_artifacts(run, result, self.spec.train.data)
+        run.backfill(result.history)  # epochs an outage or a dead worker kept from the run
         run.finish(result.best_miou)
         self.progress.trial_end(trial.number, "COMPLETE", result.best_miou)
 

@@ -28,6 +28,7 @@ from sweep.disk import CheckpointCleaner, remove_failed_chain_folders
 from sweep.errors import StudyGaveUpError, StudyNotFoundError
 from sweep.objective import TrialFailed, TrialInterrupted, TrialObjective, ensure_namespace
 from sweep.plots import write_plots, write_trials_csv
+from sweep.preflight import check_services
 from sweep.progress import SweepProgress
 from sweep.samplers import build_pruner, build_sampler
 from sweep.spec import StudySpec
@@ -118,6 +119,7 @@ def prepare_study(spec: StudySpec) -> PreparedStudy:
     Nothing but the study is touched when no work is left. Missing data fails before any study exists.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_services(spec.storage_url, spec.tracking_uri)  # an unreachable service fails before anything exists
     check_data_present(spec.train.data)
     study, created = open_study(spec)
     n_trials = spec.study.n_trials
@@ -225,6 +227,7 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec)
     if tracker is None:
         return
     remove_failed_chain_folders(study, prepared.budget.max_retries)
+    tracker.reconcile_trial_runs(study)  # runs a dead worker or an outage left RUNNING end as their trials did
     if interrupted or prepared.budget.work_left(study):
         tracker.close_parent(run_id, study, "KILLED")
         return

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,3 +144,88 @@ def run_sweep_study(
         stdout=completed.stdout,
         stderr=completed.stderr,
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (closed: a connection is refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def blackhole() -> Iterator[int]:
+    """A port on 127.0.0.1 where a connection hangs, like a firewalled host's: its one-slot backlog is full."""
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        filler.connect(listener.getsockname())  # never accepted: every later SYN is dropped
+        yield int(listener.getsockname()[1])
+
+
+class MlflowServer:
+    """An `mlflow server` of the test's own (SQLite backend, proxied artifacts), stopped and started at will.
+
+    Every start uses the same port and folders, so a restart is the same server coming back.
+    """
+
+    def __init__(self, folder: Path, *, wait_s: float = 120.0) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.backend = folder / "mlflow.db"
+        self.wait_s = wait_s
+        self._process: subprocess.Popen[bytes] | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "artifacts").mkdir(exist_ok=True)
+
+    def start(self) -> None:
+        """Start the server and wait for its `/health`."""
+        command = [
+            str(Path(sys.executable).with_name("mlflow")),
+            "server",
+            *("--backend-store-uri", f"sqlite:///{self.backend}"),
+            *("--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"),
+            *("--serve-artifacts", "--artifacts-destination", str(self.folder / "artifacts")),
+            *("--allowed-hosts", f"127.0.0.1:{self.port},localhost:{self.port}"),
+        ]
+        environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        with (self.folder / "server.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                command, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + self.wait_s
+        while not self.healthy():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                log_tail = (self.folder / "server.log").read_text()[-3000:]
+                raise RuntimeError(f"mlflow server did not become healthy:\n{log_tail}")
+            time.sleep(0.2)
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM to the server's process group; returns once it has exited and its port is closed."""
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        deadline = time.monotonic() + 30
+        while self._listening() and time.monotonic() < deadline:  # a worker of the group may outlive its parent
+            time.sleep(0.1)
+
+    def _listening(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0

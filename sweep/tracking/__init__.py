@@ -4,14 +4,16 @@
 holder of an `MlflowClient` (runs, batched logging, reading, the model registry).
 """
 
-from sweep.tracking.lifecycle import StudyTracker, TrialRun, mark_parent_pending
-from sweep.tracking.store import BATCH_LIMIT, TrackingStore
+from sweep.tracking.batches import BATCH_LIMIT
+from sweep.tracking.lifecycle import StudyTracker, mark_parent_pending
+from sweep.tracking.store import TrackingStore
 from sweep.tracking.tags import (
     PARENT_PENDING_ATTR,
     PARENT_RUN_ATTR,
     RUN_ID_ATTR,
     runtime_tags,
 )
+from sweep.tracking.trial_run import TrialRun
 
 __all__ = [
     "BATCH_LIMIT",

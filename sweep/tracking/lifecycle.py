@@ -4,7 +4,8 @@ A parent run is created on the first `sweep run` and reattached on every rerun (
 user attr, or its tags when that is missing); it ends FINISHED after a run, or KILLED when the run is
 interrupted, unless another worker still runs trials of the study. A trial's run is created when the
 trial starts and ends FINISHED, KILLED (pruned) or FAILED. A retried trial inherits the user attrs and so
-reopens the same run.
+reopens the same run. A run whose end never reached the tracking server (it stayed away past `FLUSH`
+patience) is ended later by `reconcile_trial_runs`, as its trial's state says.
 
 Exactly one parent per study, however many workers start at once: the process that creates the Optuna
 study (the storage's unique study name makes it one) marks it pending (`mark_parent_pending`), creates
@@ -16,24 +17,32 @@ on the oldest and the others delete their own, still empty, run.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import optuna
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from optuna.trial import TrialState
 
 from sweep.database_urls import mask_password
-from sweep.tracking.store import TrackingStore
+from sweep.tracking.outages import FLUSH, call_patiently
+from sweep.tracking.store import EndStatus, TrackingStore
 from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, RUN_ID_ATTR, runtime_tags
+from sweep.tracking.trial_run import TrialRun
 from trainer.config import TrainConfig
 from trainer.config_loading import flatten
 
-_MAX_ERROR_LENGTH = 5000
 CHECKPOINT_ARTIFACT = "checkpoint"
 """The artifact folder of a completed trial's run that holds its `best.pt`."""
 _POLL_S = 0.5
+_RUN_STATUS: dict[TrialState, EndStatus] = {
+    TrialState.COMPLETE: "FINISHED",
+    TrialState.PRUNED: "KILLED",
+    TrialState.FAIL: "FAILED",
+}
+"""How a finished trial's run ends."""
+Result = TypeVar("Result")
 
 
 def mark_parent_pending(study: optuna.Study) -> None:
@@ -111,8 +120,9 @@ class StudyTracker:
         except ValueError:
             return  # no completed trial yet
         assert best.value is not None  # the best trial is a completed one
+        metrics = {"best_value": best.value}
         tags = {"best.trial_number": str(best.number), **{f"best.{k}": str(v) for k, v in best.params.items()}}
-        self._store.log_batch(run_id, metrics={"best_value": best.value}, step=best.number, tags=tags)
+        self._patiently(lambda: self._store.log_batch(run_id, metrics=metrics, step=best.number, tags=tags))
 
     def drop_checkpoints_outside_top(self, study: optuna.Study, k: int, registered_model: str) -> list[str]:
         """Delete `checkpoint/` from the runs of completed trials ranked below the best `k` by value (ties:
@@ -136,7 +146,10 @@ class StudyTracker:
     def start_trial(
         self, trial: optuna.Trial, config: TrainConfig, parent_run_id: str, extra_tags: Mapping[str, str]
     ) -> TrialRun:
-        """Create (or, for a retried trial, reopen) the trial's run and record its whole config."""
+        """Create (or, for a retried trial, reopen) the trial's run and record its whole config.
+
+        Waits out a tracking server that is away for up to `FLUSH` patience, then raises `TrackingError`.
+        """
         run_id = trial.user_attrs.get(RUN_ID_ATTR)
         tags = {
             **self.common_tags,
@@ -146,49 +159,39 @@ class StudyTracker:
             MLFLOW_PARENT_RUN_ID: parent_run_id,
         }
         if run_id is None:
-            run_id = self._store.create_run(self.experiment_id, f"trial-{trial.number}", tags)
+            run_id = self._patiently(lambda: self._store.create_run(self.experiment_id, f"trial-{trial.number}", tags))
             trial.set_user_attr(RUN_ID_ATTR, run_id)
         else:
-            self._store.reopen_run(str(run_id))
+            self._patiently(lambda: self._store.reopen_run(str(run_id)))
             tags[MLFLOW_RUN_NAME] = f"trial-{trial.number}"
-        self._store.log_batch(str(run_id), params=flatten(config.to_dict()), tags=tags)
+        self._patiently(lambda: self._store.log_batch(str(run_id), params=flatten(config.to_dict()), tags=tags))
         return TrialRun(self._store, str(run_id))
 
+    def reconcile_trial_runs(self, study: optuna.Study) -> int:
+        """End the runs that finished trials left RUNNING (their end never reached the server); returns how many.
 
-class TrialRun:
-    """The MLflow run of one trial; every method takes effect at once (no buffering)."""
+        A run ends as its latest trial did (COMPLETE: FINISHED, PRUNED: KILLED, FAIL: FAILED) with that
+        state in its `optuna.state` tag. A run that a waiting or running retry shares is left alone.
+        """
+        latest: dict[str, TrialState] = {}
+        in_use: set[str] = set()
+        for trial in study.get_trials(deepcopy=False):  # by number: a retry comes after the trial it retries
+            run_id = trial.user_attrs.get(RUN_ID_ATTR)
+            if run_id is None:
+                continue
+            if trial.state in _RUN_STATUS:
+                latest[str(run_id)] = trial.state
+            else:
+                in_use.add(str(run_id))
+        return sum(self._end_run_as(run_id, state) for run_id, state in latest.items() if run_id not in in_use)
 
-    def __init__(self, store: TrackingStore, run_id: str) -> None:
-        self._store = store
-        self.run_id = run_id
+    def _end_run_as(self, run_id: str, state: TrialState) -> bool:
+        """End the run as its finished trial's `state` if it still runs; whether it did."""
+        if self._patiently(lambda: self._store.run_status(run_id)) != "RUNNING":
+            return False
+        self._patiently(lambda: self._store.log_batch(run_id, tags={"optuna.state": state.name}))
+        self._patiently(lambda: self._store.end_run(run_id, _RUN_STATUS[state]))
+        return True
 
-    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """All of an epoch's metrics in one call, at `step=epoch`."""
-        self._store.log_batch(self.run_id, metrics=metrics, step=epoch)
-
-    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self._store.log_artifacts(self.run_id, [path], artifact_path)
-
-    def set_tags(self, tags: Mapping[str, str]) -> None:
-        self._store.log_batch(self.run_id, tags=tags)
-
-    def finish(self, best_miou: float) -> None:
-        """The trial completed: its Optuna state and best value as tags, and the run FINISHED."""
-        self.set_tags({"optuna.state": "COMPLETE", "best_miou": f"{best_miou:.6f}"})
-        self._store.end_run(self.run_id, "FINISHED")
-
-    def prune(self, epoch: int | None) -> None:
-        """The pruner stopped the trial after `epoch` (None: before any epoch ended); the run ends KILLED."""
-        self.set_tags({"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": str(epoch)})
-        self._store.end_run(self.run_id, "KILLED")
-
-    def fail(self, error: BaseException) -> None:
-        """The trial raised `error` (named in the `error` tag); the run ends FAILED."""
-        self.set_tags({"optuna.state": "FAIL", "error": f"{type(error).__name__}: {error}"[:_MAX_ERROR_LENGTH]})
-        self._store.end_run(self.run_id, "FAILED")
-
-    def interrupt(self, reason: str) -> None:
-        """A signal stopped the trial (`reason`: which, when, where it resumes); the run ends KILLED until
-        the trial's retry reopens it."""
-        self.set_tags({"optuna.state": "INTERRUPTED", "interrupted": reason})
-        self._store.end_run(self.run_id, "KILLED")
+    def _patiently(self, call: Callable[[], Result]) -> Result:
+        return call_patiently(FLUSH, call, tracking_uri=self._store.tracking_uri)

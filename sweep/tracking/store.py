@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import mlflow
-from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -33,11 +31,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sweep.database_urls import mask_password, scrub_password, sqlite_path
 from sweep.errors import TrackingError
 from sweep.locks import exclusive_file_lock, init_lock_path
+from sweep.tracking.batches import Batch, make_batches
 
 EndStatus = Literal["FINISHED", "FAILED", "KILLED"]
-BATCH_LIMIT = 100
-"""MLflow accepts at most 100 params and 100 tags per `log_batch` call."""
-_MAX_PARAM_LENGTH = 6000
 _TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 
 
@@ -98,6 +94,19 @@ class TrackingStore:
     def end_run(self, run_id: str, status: EndStatus) -> None:
         self._client.set_terminated(run_id, status=status)
 
+    def run_status(self, run_id: str) -> str | None:
+        """`RUNNING`, `FINISHED`, `FAILED`, `KILLED` or `SCHEDULED`; None when the store has no such run."""
+        try:
+            return str(self._client.get_run(run_id).info.status)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            return None
+
+    def check_reachable(self) -> None:
+        """One cheap read (a search for one experiment): raises `MlflowException` when the store cannot answer."""
+        self._client.search_experiments(max_results=1)
+
     def log_batch(
         self,
         run_id: str,
@@ -108,15 +117,12 @@ class TrackingStore:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         """Metrics (all at `step`, stamped now), params and tags in as few calls as MLflow's limits allow."""
-        timestamp = int(time.time() * 1000)
-        metric_list = [Metric(key, float(value), timestamp, step) for key, value in (metrics or {}).items()]
-        param_list = [Param(key, _param_value(value)) for key, value in (params or {}).items()]
-        tag_list = [RunTag(key, value) for key, value in (tags or {}).items()]
-        for start in range(0, max(len(metric_list), len(param_list), len(tag_list)), BATCH_LIMIT):
-            end = start + BATCH_LIMIT
-            self._client.log_batch(
-                run_id, metrics=metric_list[start:end], params=param_list[start:end], tags=tag_list[start:end]
-            )
+        for batch in make_batches(metrics=metrics, step=step, params=params, tags=tags):
+            self.send(run_id, batch)
+
+    def send(self, run_id: str, batch: Batch) -> None:
+        """One `log_batch` request; sending a batch again logs nothing twice (see `sweep.tracking.batches`)."""
+        self._client.log_batch(run_id, metrics=list(batch.metrics), params=list(batch.params), tags=list(batch.tags))
 
     def log_artifacts(self, run_id: str, files: Iterable[Path], artifact_path: str | None = None) -> None:
         """Upload each file into the run's artifact folder `artifact_path` (its root when None)."""
@@ -225,10 +231,6 @@ def _open_client(tracking_uri: str) -> MlflowClient:
         with closing(sqlite3.connect(database, timeout=60)) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
     return client
-
-
-def _param_value(value: Any) -> str:
-    return str(value)[:_MAX_PARAM_LENGTH]
 
 
 def _default_artifact_location(tracking_uri: str, experiment: str) -> str | None:

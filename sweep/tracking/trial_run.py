@@ -1,0 +1,112 @@
+"""`TrialRun`: the MLflow run of one trial, which rides out a tracking server that is briefly away.
+
+Training never waits long for MLflow. An epoch's metrics and a trial's tags go out as batches, in order;
+when the server cannot be reached within `EPOCH` patience (a few seconds) the batch stays pending in
+memory, and every later call first sends what is pending. The end of a trial (`finish`, `prune`, `fail`)
+and artifact uploads must arrive: they send the pending batches and their own with `FLUSH` patience (about
+two minutes), then raise `TrackingError` if the server is still away. The pending batches live only in
+this object; `backfill` completes a run from the trial's history when they were lost with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from mlflow.exceptions import MlflowException
+
+from sweep.errors import TrackingError
+from sweep.tracking.batches import Batch, make_batches
+from sweep.tracking.outages import EPOCH, FLUSH, Patience, call_patiently
+from sweep.tracking.store import EndStatus, TrackingStore
+
+EPOCH_METRIC = "val/miou"
+"""Logged for every trained epoch: its steps in the run are the epochs the run has."""
+_MAX_ERROR_LENGTH = 5000
+Result = TypeVar("Result")
+
+
+class TrialRun:
+    """The MLflow run of one trial: per-epoch logging that never blocks for long, and an end that arrives."""
+
+    def __init__(self, store: TrackingStore, run_id: str) -> None:
+        self._store = store
+        self.run_id = run_id
+        self._pending: list[Batch] = []
+
+    @property
+    def pending(self) -> int:
+        """How many batches wait for the server."""
+        return len(self._pending)
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """All of an epoch's metrics at `step=epoch`; kept pending when the server is away."""
+        self._deliver(make_batches(metrics=metrics, step=epoch), must_arrive=False)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Tags on the run; kept pending when the server is away."""
+        self._deliver(make_batches(tags=tags), must_arrive=False)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        """Upload one file, after the pending batches; raises `TrackingError` if the server stays away."""
+        self._deliver([], must_arrive=True)
+        self._call(FLUSH, lambda: self._store.log_artifacts(self.run_id, [path], artifact_path))
+
+    def backfill(self, history: Sequence[Mapping[str, float]]) -> list[int]:
+        """Log each epoch of `history` (`trainer.engine.TrainResult.history`: dicts with `epoch` and the
+        metrics) whose `EPOCH_METRIC` the run lacks; returns those epochs. For a trial retried after its
+        pending batches were lost: afterwards the run has every epoch's metrics, each once."""
+        self._deliver([], must_arrive=True)
+        logged = {step for step, _ in self._call(FLUSH, lambda: self._store.metric_history(self.run_id, EPOCH_METRIC))}
+        missing = [entry for entry in history if int(entry["epoch"]) not in logged]
+        for entry in missing:
+            metrics = {key: value for key, value in entry.items() if key != "epoch"}
+            self._deliver(make_batches(metrics=metrics, step=int(entry["epoch"])), must_arrive=True)
+        return [int(entry["epoch"]) for entry in missing]
+
+    def finish(self, best_miou: float) -> None:
+        """The trial completed: its Optuna state and best value as tags, and the run FINISHED."""
+        self._end({"optuna.state": "COMPLETE", "best_miou": f"{best_miou:.6f}"}, "FINISHED")
+
+    def prune(self, epoch: int | None) -> None:
+        """The pruner stopped the trial after `epoch` (None: before any epoch ended); the run ends KILLED."""
+        self._end({"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": str(epoch)}, "KILLED")
+
+    def fail(self, error: BaseException) -> None:
+        """The trial raised `error` (named in the `error` tag); the run ends FAILED."""
+        message = f"{type(error).__name__}: {error}"[:_MAX_ERROR_LENGTH]
+        self._end({"optuna.state": "FAIL", "error": message}, "FAILED")
+
+    def interrupt(self, reason: str) -> None:
+        """A signal stopped the trial (`reason`: which, when, where it resumes); the run ends KILLED until
+        the trial's retry reopens it."""
+        self._end({"optuna.state": "INTERRUPTED", "interrupted": reason}, "KILLED")
+
+    def _end(self, tags: Mapping[str, str], status: EndStatus) -> None:
+        """Send everything pending and `tags`, then end the run; raises `TrackingError` if the server stays away."""
+        self._deliver(make_batches(tags=tags), must_arrive=True)
+        self._call(FLUSH, lambda: self._store.end_run(self.run_id, status))
+
+    def _deliver(self, batches: list[Batch], *, must_arrive: bool) -> None:
+        """Queue `batches` behind the pending ones and send them all, oldest first.
+
+        An unreachable server leaves the rest pending, or, when they `must_arrive`, raises its
+        `TrackingError` after `FLUSH` patience. A batch the server refuses is dropped (it would be refused
+        again) and the refusal raised.
+        """
+        self._pending.extend(batches)
+        while self._pending:
+            try:
+                self._call(FLUSH if must_arrive else EPOCH, lambda: self._store.send(self.run_id, self._pending[0]))
+            except TrackingError:
+                if must_arrive:
+                    raise
+                return
+            except MlflowException:
+                del self._pending[0]
+                raise
+            del self._pending[0]
+
+    def _call(self, patience: Patience, call: Callable[[], Result]) -> Result:
+        return call_patiently(patience, call, tracking_uri=self._store.tracking_uri)
