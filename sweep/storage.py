@@ -12,6 +12,9 @@ several worker processes (measured in `benchmarks/sqlite_workers.py`, reasons in
 
 Table creation is not atomic either: on SQLite a file lock serialises it between processes on the host;
 on a server database, a process that loses the creation race retries once the winner's tables exist.
+
+On a server database pooled connections are pinged before use (a restart of the server kills them all),
+and PostgreSQL connection attempts time out after `CONNECT_TIMEOUT_S`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
 from sweep.database_urls import mask_password, scrub_password, sqlite_path
@@ -35,6 +38,10 @@ from sweep.retries import RetryDeadTrial
 
 SQLITE_BUSY_TIMEOUT_S = 300
 """How long an SQLite writer waits for the lock; a trial writes a few rows per epoch, so waits are short."""
+CONNECT_TIMEOUT_S = 10
+"""How long a PostgreSQL connection attempt may take: a server that is down or unreachable fails fast."""
+_POSTGRES_DRIVERS = ("psycopg", "psycopg2")
+"""Drivers that take libpq's `connect_timeout` keyword."""
 _CREATION_ATTEMPTS = 4
 
 
@@ -81,12 +88,23 @@ def _open_server_database(url: str, heartbeat: Heartbeat | None) -> RDBStorage:
     """PostgreSQL or MySQL; hosts that start together may race to create the tables, and the losers retry."""
     for attempt in range(1, _CREATION_ATTEMPTS + 1):
         try:
-            return _rdb_storage(url, {}, heartbeat)
+            return _rdb_storage(url, server_engine_kwargs(url), heartbeat)
         except (IntegrityError, ProgrammingError):  # "relation ... already exists", a duplicate type row
             if attempt == _CREATION_ATTEMPTS:
                 raise
             time.sleep(random.uniform(0.5, 2.0))
     raise AssertionError("unreachable")
+
+
+def server_engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options for a server database: a connection is pinged before each use (after a
+    restart of the server every pooled one is dead), and psycopg's connection attempts time out unless the
+    URL sets `connect_timeout` itself. Optuna sets `pool_pre_ping` for MySQL only."""
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    parsed = make_url(url)
+    if parsed.get_driver_name() in _POSTGRES_DRIVERS and "connect_timeout" not in parsed.query:
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    return kwargs
 
 
 def _rdb_storage(url: str, engine_kwargs: dict[str, Any], heartbeat: Heartbeat | None) -> RDBStorage:
