@@ -12,6 +12,10 @@ several worker processes (measured in `benchmarks/sqlite_workers.py`, reasons in
 
 Table creation is not atomic either: on SQLite a file lock serialises it between processes on the host;
 on a server database, a process that loses the creation race retries once the winner's tables exist.
+
+On a server database the storage rides out a restart of the server (`sweep.storage_retry`): pooled
+connections are pinged before use, PostgreSQL connection attempts time out after `CONNECT_TIMEOUT_S`, and
+calls retry a lost connection for a bounded time.
 """
 
 from __future__ import annotations
@@ -25,16 +29,21 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
 from sweep.database_urls import mask_password, scrub_password, sqlite_path
 from sweep.errors import StorageError
 from sweep.locks import exclusive_file_lock, init_lock_path
 from sweep.retries import RetryDeadTrial
+from sweep.storage_retry import ReconnectingStorage
 
 SQLITE_BUSY_TIMEOUT_S = 300
 """How long an SQLite writer waits for the lock; a trial writes a few rows per epoch, so waits are short."""
+CONNECT_TIMEOUT_S = 10
+"""How long a PostgreSQL connection attempt may take: a server that is down or unreachable fails fast."""
+_POSTGRES_DRIVERS = ("psycopg", "psycopg2")
+"""Drivers that take libpq's `connect_timeout` keyword."""
 _CREATION_ATTEMPTS = 4
 
 
@@ -60,7 +69,7 @@ def build_storage(url: str, *, heartbeat: Heartbeat | None = None) -> RDBStorage
             return _open_server_database(url, heartbeat)
         database.parent.mkdir(parents=True, exist_ok=True)
         with exclusive_file_lock(init_lock_path(database)):
-            storage = _rdb_storage(url, {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}, heartbeat)
+            storage = _rdb_storage(RDBStorage, url, {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}, heartbeat)
             with storage.engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         _begin_immediate(storage.engine)
@@ -81,7 +90,7 @@ def _open_server_database(url: str, heartbeat: Heartbeat | None) -> RDBStorage:
     """PostgreSQL or MySQL; hosts that start together may race to create the tables, and the losers retry."""
     for attempt in range(1, _CREATION_ATTEMPTS + 1):
         try:
-            return _rdb_storage(url, {}, heartbeat)
+            return _rdb_storage(ReconnectingStorage, url, server_engine_kwargs(url), heartbeat)
         except (IntegrityError, ProgrammingError):  # "relation ... already exists", a duplicate type row
             if attempt == _CREATION_ATTEMPTS:
                 raise
@@ -89,12 +98,25 @@ def _open_server_database(url: str, heartbeat: Heartbeat | None) -> RDBStorage:
     raise AssertionError("unreachable")
 
 
-def _rdb_storage(url: str, engine_kwargs: dict[str, Any], heartbeat: Heartbeat | None) -> RDBStorage:
+def server_engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options for a server database: a connection is pinged before each use (after a
+    restart of the server every pooled one is dead), and psycopg's connection attempts time out unless the
+    URL sets `connect_timeout` itself. Optuna sets `pool_pre_ping` for MySQL only."""
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    parsed = make_url(url)
+    if parsed.get_driver_name() in _POSTGRES_DRIVERS and "connect_timeout" not in parsed.query:
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    return kwargs
+
+
+def _rdb_storage(
+    storage_class: type[RDBStorage], url: str, engine_kwargs: dict[str, Any], heartbeat: Heartbeat | None
+) -> RDBStorage:
     if heartbeat is None:
-        return RDBStorage(url, engine_kwargs=engine_kwargs)
+        return storage_class(url, engine_kwargs=engine_kwargs)
     with warnings.catch_warnings():  # heartbeats are flagged experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
+        return storage_class(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat.interval_s,

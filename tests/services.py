@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -229,3 +229,31 @@ class MlflowServer:
     def _listening(self) -> bool:
         with socket.socket() as probe:
             return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Fail under CI (CI=true), skip elsewhere, because a service the test needs is not at hand."""
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"{reason} (CI=true)")
+    pytest.skip(reason)
+
+
+def postgres_cluster(url: str) -> tuple[str, str]:
+    """The `(version, name)` of the local cluster that serves `url`, for `pg_ctlcluster VERSION NAME restart`.
+
+    Restarting it takes root, Debian's `pg_ctlcluster` and a server on this machine (`.ci/start-services`).
+    """
+    if shutil.which("pg_ctlcluster") is None or shutil.which("pg_lsclusters") is None:
+        unavailable("restarting PostgreSQL needs Debian's pg_ctlcluster and pg_lsclusters")
+    if os.geteuid() != 0:
+        unavailable("restarting PostgreSQL with pg_ctlcluster needs root")
+    parsed = urlsplit(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        unavailable(f"the PostgreSQL server at {parsed.hostname} is not on this machine, so it cannot be restarted")
+    listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True).stdout
+    port = str(parsed.port or 5432)
+    for line in listing.splitlines():
+        version, name, cluster_port, status, *_ = line.split()
+        if cluster_port == port and status.startswith("online"):
+            return version, name
+    unavailable(f"no online local PostgreSQL cluster listens on port {port}:\n{listing}")

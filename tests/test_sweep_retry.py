@@ -1,7 +1,9 @@
-"""A trial whose worker died is retried: same checkpoint folder, same MLflow run, resumed mid-way."""
+"""A stopped trial is retried: same checkpoint folder, same MLflow run, resumed mid-way; and the heartbeat
+path that queues the retry of a worker that died on another host."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,12 @@ import yaml
 from click.testing import CliRunner
 from helpers import tiny_train
 from mlflow.tracking import MlflowClient
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 import sweep.objective
+from sweep.budget import TrialBudget
 from sweep.cli import cli
+from sweep.storage import Heartbeat, build_storage
 
 pytestmark = pytest.mark.slow
 
@@ -47,13 +50,12 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
         return real_train(config, report_then_die, **options)
 
     monkeypatch.setattr(sweep.objective, "train", dies_after_epoch_2)
-    assert CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"]).exit_code == 1
+    assert CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"]).exit_code == 130
     storage = "sqlite:///runs/retry/optuna.db"
     study = optuna.load_study(study_name="retry", storage=storage)
-    (dead,) = study.trials
+    (dead, queued) = study.trials
     assert dead.state == TrialState.FAIL and dead.intermediate_values.keys() == {1, 2}
-    # What Optuna's heartbeat does to a stale trial: fail it and enqueue a copy.
-    RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)(study, dead)
+    assert queued.state == TrialState.WAITING and queued.intermediate_values == dead.intermediate_values
 
     monkeypatch.setattr(
         sweep.objective,
@@ -85,3 +87,36 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
     parents = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'study'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED", "reruns reattach to one parent"
     assert len(client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'")) == 1
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_heartbeats_retry_a_dead_trial_until_its_retries_are_used_up(tmp_path: Path) -> None:
+    """A trial whose heartbeat stops (its host died) is failed and queued again after the grace period, with
+    its params and reports, while `max_retries` allows; then its chain fails for good and frees its place."""
+    storage = build_storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat=Heartbeat(1, 2, max_retries=1))
+    study = optuna.create_study(storage=storage, direction="maximize")
+    budget = TrialBudget(1, max_retries=1, failure_limit=2)
+
+    def start_and_die(trial: optuna.Trial) -> None:
+        trial.suggest_float("x", 0.0, 1.0)
+        trial.report(0.25, 1)
+        storage.record_heartbeat(trial._trial_id)  # its last sign of life
+
+    first = study.ask()
+    start_and_die(first)
+    assert not budget.work_left(study), "alive as far as anyone can tell: its place is held"
+    time.sleep(3.5)
+    assert budget.work_left(study)
+    dead, retry = study.get_trials(deepcopy=False)
+    assert dead.state == TrialState.FAIL and retry.state == TrialState.WAITING
+    assert retry.params == dead.params and retry.intermediate_values == {1: 0.25}
+    assert retry.system_attrs["failed_trial"] == 0
+
+    second = study.ask()  # pops the retry
+    assert second.number == retry.number and second.params == dead.params
+    start_and_die(second)
+    time.sleep(3.5)
+    assert budget.work_left(study), "the chain failed for good and gave its place back"
+    assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.FAIL, TrialState.FAIL]
+    assert budget.tally(study).failed == 1 and budget.tally(study).held == 0
+    assert not TrialBudget(1, max_retries=1, failure_limit=1).work_left(study), "at the limit the study gives up"
