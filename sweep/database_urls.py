@@ -74,3 +74,8 @@ def scrub_password(message: str, url: str) -> str:
     parsed = _parse(url)
     password = None if parsed is None else parsed.password
     return message.replace(str(password), "***") if password else message
+
+
+def missing_driver(url: str, error: ImportError) -> str:
+    """The message for a database URL whose driver is not installed (SQLAlchemy raised `error`)."""
+    return f"{mask_password(url)}: no database driver installed ({error}); for PostgreSQL run: pip install 'segsweep[postgres]'"

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from sweep.database_urls import mask_password, scrub_password
+from sweep.database_urls import mask_password, missing_driver, scrub_password
 from sweep.errors import StorageError, SweepError, TrackingError
 from sweep.tracking.outages import PROBE, call_patiently
 from sweep.tracking.store import TrackingStore
@@ -64,10 +64,7 @@ def _check_database(url: str, error_class: type[SweepError], service: str) -> No
     try:
         engine = create_engine(url, connect_args=server_connect_args(url), poolclass=NullPool)
     except ImportError as error:  # SQLAlchemy found no driver for the URL's database
-        raise error_class(
-            f"{mask_password(url)}: no database driver installed ({error}); "
-            "for PostgreSQL run: pip install 'segsweep[postgres]'"
-        ) from None
+        raise error_class(missing_driver(url, error)) from None
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -32,7 +32,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
-from sweep.database_urls import mask_password, scrub_password, sqlite_path
+from sweep.database_urls import mask_password, missing_driver, scrub_password, sqlite_path
 from sweep.errors import StorageError
 from sweep.locks import exclusive_file_lock, init_lock_path
 from sweep.retries import RetryDeadTrial
@@ -75,10 +75,7 @@ def build_storage(url: str, *, heartbeat: Heartbeat | None = None) -> RDBStorage
         _begin_immediate(storage.engine)
         return storage
     except ImportError as error:  # SQLAlchemy found no driver for the URL's database
-        raise StorageError(
-            f"{mask_password(url)}: no database driver installed ({error}); "
-            "for PostgreSQL run: pip install 'segsweep[postgres]'"
-        ) from None
+        raise StorageError(missing_driver(url, error)) from None
     except SQLAlchemyError as error:
         first_line = scrub_password(str(error).splitlines()[0], url)
         raise StorageError(

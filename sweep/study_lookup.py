@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, inspect, text
 
-from sweep.database_urls import mask_password, sqlite_path
+from sweep.database_urls import missing_driver, sqlite_path
 from sweep.errors import StorageError
 
 STUDIES_TABLE = "studies"
@@ -28,10 +28,7 @@ def study_in_storage(url: str, study_name: str) -> bool:
     try:
         engine = create_engine(url)
     except ImportError as error:  # SQLAlchemy found no driver for the URL's database
-        raise StorageError(
-            f"{mask_password(url)}: no database driver installed ({error}); "
-            "for PostgreSQL run: pip install 'segsweep[postgres]'"
-        ) from None
+        raise StorageError(missing_driver(url, error)) from None
     try:
         with engine.connect() as connection:
             if not inspect(connection).has_table(STUDIES_TABLE):
