@@ -196,7 +196,9 @@ def killer(postgres_url: str) -> Iterator[Callable[[int], None]]:
     def kill(pid: int) -> None:
         with engine.begin() as connection:
             assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
-            for _ in range(100):
+            for _ in range(200):
+                # A transaction reads pg_stat_activity from one snapshot unless told to take a new one.
+                connection.execute(text("SELECT pg_stat_clear_snapshot()"))
                 if not connection.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).all():
                     return
                 time.sleep(0.05)
