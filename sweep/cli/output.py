@@ -39,6 +39,8 @@ def _notes(row: dict[str, Any]) -> str:
         notes.append(str(row["note"]))
     elif row["fail_reason"]:
         notes.append(_shorten(str(row["fail_reason"]), 70) + ("" if row["note"] else "; retried"))
+    elif row["state"] == "FAIL":
+        notes.append("its worker died (process gone, or no heartbeat)")
     return "; ".join(notes)
 
 

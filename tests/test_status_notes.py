@@ -1,0 +1,53 @@
+"""`sweep status` says why each attempt stopped: the rows and the notes column, from the trials' attrs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from sweep.cli.output import _notes
+from sweep.reports import trial_row
+
+
+def row(state: TrialState, user_attrs: dict[str, Any], system_attrs: dict[str, Any] | None = None) -> dict[str, Any]:
+    value = 0.5 if state == TrialState.COMPLETE else None
+    return trial_row(create_trial(state=state, value=value, user_attrs=user_attrs, system_attrs=system_attrs))
+
+
+@pytest.mark.parametrize(
+    ("state", "user_attrs", "system_attrs", "shown_state", "notes"),
+    [
+        (TrialState.COMPLETE, {}, None, "COMPLETE", ""),
+        (TrialState.COMPLETE, {}, {"failed_trial": 3}, "COMPLETE", "retry of #3"),
+        (
+            TrialState.FAIL,
+            {"interrupted": "SIGTERM during epoch 2; epoch 1 is saved; resumes at epoch 2"},
+            None,
+            "INTERRUPTED",
+            "SIGTERM during epoch 2; epoch 1 is saved; resumes at epoch 2",
+        ),
+        (
+            TrialState.FAIL,
+            {"fail_reason": "CheckpointError: /x/best.pt: no space"},
+            None,
+            "FAIL",
+            "CheckpointError: /x/best.pt: no space; retried",
+        ),
+        (
+            TrialState.FAIL,
+            {"fail_reason": "DivergedError: loss diverged", "failed_for_good": "failed for good: ..."},
+            None,
+            "FAIL",
+            "DivergedError: loss diverged",
+        ),
+        (TrialState.FAIL, {}, None, "FAIL", "its worker died (process gone, or no heartbeat)"),
+    ],
+)
+def test_each_way_an_attempt_ends_has_its_note(
+    state: TrialState, user_attrs: dict[str, Any], system_attrs: dict[str, Any] | None, shown_state: str, notes: str
+) -> None:
+    shown = row(state, user_attrs, system_attrs)
+    assert shown["state"] == shown_state
+    assert _notes(shown) == notes
