@@ -77,12 +77,15 @@ class WorkerBoard:
     def handle(self, index: int, event: dict[str, Any]) -> None:
         worker, kind = self.workers[index], event["event"]
         if kind == "trial_start":
-            self.started_now += 1
+            retry_of = event.get("retry_of")
+            if retry_of is None:  # a retry runs in its first attempt's place
+                self.started_now += 1
             worker.trial, worker.epoch, worker.iterations = event["number"], f"0/{event['epochs']}", ""
             worker.loss, worker.miou, worker.status = math.nan, math.nan, "training"
             params = ", ".join(f"{key}={_short(value)}" for key, value in event["params"].items())
+            retry = "" if retry_of is None else f", retry of #{retry_of}"
             self._line(
-                index, f"trial {self.finished_before + self.started_now}/{self.total} (#{worker.trial}) {params}"
+                index, f"trial {self.finished_before + self.started_now}/{self.total} (#{worker.trial}{retry}) {params}"
             )
         elif kind == "resume":
             self._line(index, f"  trial #{event['number']} resumes after epoch {event['epoch']}")

@@ -51,11 +51,10 @@ class EventProgress(SweepProgress):
     def study_start(self, name: str, n_trials: int, done: int, best: float | None = None) -> None:
         self.send("study_start", name=name, n_trials=n_trials, done=done, best=best)
 
-    def trial_start(self, number: int, params: Mapping[str, Any], epochs: int) -> None:
+    def trial_start(self, number: int, params: Mapping[str, Any], epochs: int, retry_of: int | None = None) -> None:
         self.trial_number, self.epochs = number, epochs
-        self.send(
-            "trial_start", number=number, params={key: _plain(value) for key, value in params.items()}, epochs=epochs
-        )
+        plain = {key: _plain(value) for key, value in params.items()}
+        self.send("trial_start", number=number, params=plain, epochs=epochs, retry_of=retry_of)
 
     def on_resume(self, epoch: int, checkpoint: Path) -> None:
         self.send("resume", number=self.trial_number, epoch=epoch, checkpoint=str(checkpoint))

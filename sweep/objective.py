@@ -142,7 +142,8 @@ class TrialObjective:
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"val mIoU {metrics[METRIC]:.4f} at epoch {epoch} is below the median")
 
-            self.progress.trial_start(trial.number, params, config.epochs)
+            first = trial_key(trial)
+            self.progress.trial_start(trial.number, params, config.epochs, None if first == trial.number else first)
             listener = _WarningsOnRun(self.progress.training_listener(), run)
             result = train(config, report, listener=listener, stop=self.stop)
             self._record_success(trial, run, result)

@@ -47,10 +47,12 @@ class SweepProgress(TrainingListener):
         self.best = -math.inf if best is None else best
         self.console.print(f"study {name}: {done}/{n_trials} trials finished, running the rest")
 
-    def trial_start(self, number: int, params: Mapping[str, Any], epochs: int) -> None:
+    def trial_start(self, number: int, params: Mapping[str, Any], epochs: int, retry_of: int | None = None) -> None:
+        """Trial `number` starts; `retry_of` is the first attempt it continues (None for a new trial)."""
         self.trial_number, self.epochs = number, epochs
         shown = ", ".join(f"{key}={_short(value)}" for key, value in params.items())
-        self.console.print(f"trial {self._position()}/{self.total} (#{number}) {shown}")
+        retry = "" if retry_of is None else f", retry of #{retry_of}"
+        self.console.print(f"trial {self._position()}/{self.total} (#{number}{retry}) {shown}")
 
     def on_resume(self, epoch: int, checkpoint: Path) -> None:
         self.console.print(f"  trial #{self.trial_number} resumes after epoch {epoch} from {checkpoint}")
