@@ -219,18 +219,19 @@ def _raise_if_gave_up(spec: StudySpec, budget: TrialBudget, study: optuna.Study)
         )
 
 
-def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec) -> None:
+def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec) -> bool:
     """Plots, `trials.csv` and the best trial on the parent run, which ends (FINISHED, or KILLED when
     `interrupted` or work is left) once no trial of the study runs anywhere; then, with `keep_top_k`, the
-    checkpoint artifacts of the trials outside the top k go."""
+    checkpoint artifacts of the trials outside the top k go. Returns whether the study's work is done
+    (False when interrupted)."""
     study, tracker, run_id = prepared.study, prepared.tracker, prepared.parent_run_id
     if tracker is None:
-        return
+        return True
     remove_failed_chain_folders(study, prepared.budget.max_retries)
     tracker.reconcile_trial_runs(study)  # runs a dead worker or an outage left RUNNING end as their trials did
     if interrupted or prepared.budget.work_left(study):
         tracker.close_parent(run_id, study, "KILLED")
-        return
+        return False
     with tempfile.TemporaryDirectory(prefix="sweep-plots-") as scratch:
         folder = Path(scratch)
         tracker.log_parent_artifacts(run_id, write_plots(study, folder / "plots"), "plots")
@@ -238,6 +239,7 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec)
     tracker.log_parent_best(run_id, study)
     if tracker.close_parent(run_id, study, "FINISHED") and spec.study.keep_top_k is not None:
         tracker.drop_checkpoints_outside_top(study, spec.study.keep_top_k, spec.registered_model_name)
+    return True
 
 
 def _best_value(study: optuna.Study) -> float | None:

@@ -70,14 +70,14 @@ def run_parallel(
     with board:
         returncodes, signal_number = _supervise(spec, study_file, plans, board, n_trials=n_trials, timeout=timeout)
     failed = {index: code for index, code in returncodes.items() if code != 0}
-    finish_study(prepared, interrupted=signal_number is not None, spec=spec)
+    done = finish_study(prepared, interrupted=signal_number is not None, spec=spec)
     if signal_number is not None:
         raise StudyInterrupted(
             signal_number,
             f"{signal.Signals(signal_number).name}: every worker stopped; the trials they ran are queued to "
             f"resume: run `{resume_command(spec)} --workers {len(plans)}` to go on",
         )
-    if failed and prepared.budget.work_left(study):
+    if failed and not done:
         listed = ", ".join(f"w{index} ({_exit_text(code)})" for index, code in sorted(failed.items()))
         raise WorkerError(f"{len(failed)} of {len(plans)} workers failed: {listed}; their output is above")
     return SweepOutcome(study, board.ran, time.monotonic() - started)
