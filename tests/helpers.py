@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from trainer import TrainConfig, config_from_dict
+
 
 def set_in(document: Mapping[str, Any], keys: Sequence[str], value: Any) -> dict[str, Any]:
     """A deep copy of `document` with the nested key path `keys` set to `value` (sections made as needed)."""
@@ -27,3 +29,17 @@ def tiny_train(data_root: Path, **sections: Any) -> dict[str, Any]:
         "model": {"backbone": "mobilenet_v3_large"},
         **sections,
     }
+
+
+def tiny_config(root: Path, checkpoint_dir: Path, **overrides: Any) -> TrainConfig:
+    """`tiny_train` for 3 epochs of SGD, with dotted-path overrides such as `**{"optim.lr": 0.5}`."""
+    data = tiny_train(
+        root,
+        seed=7,
+        epochs=3,
+        optim={"name": "sgd", "lr": 0.02, "backbone_lr_mult": 1.0, "schedule": "poly"},
+        checkpoint={"dir": str(checkpoint_dir)},
+    )
+    for path, value in overrides.items():
+        data = set_in(data, path.split("."), value)
+    return config_from_dict(data)

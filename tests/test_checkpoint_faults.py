@@ -16,26 +16,17 @@ from typing import Any
 
 import pytest
 import torch
-from helpers import set_in, tiny_train
+from helpers import tiny_config as shared_tiny_config
 
-from trainer import TrainConfig, TrainResult, config_from_dict, train
+from trainer import TrainConfig, TrainResult, train
 from trainer.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, save_checkpoint
 from trainer.errors import CheckpointError, CorruptCheckpointError
 from trainer.listener import TrainingListener
 
 
 def tiny_config(root: Path, checkpoint_dir: Path, **overrides: Any) -> TrainConfig:
-    """`tiny_train` for 2 epochs of SGD, with dotted-path overrides such as `**{"optim.lr": 0.5}`."""
-    data = tiny_train(
-        root,
-        seed=7,
-        epochs=2,
-        optim={"name": "sgd", "lr": 0.02, "backbone_lr_mult": 1.0, "schedule": "poly"},
-        checkpoint={"dir": str(checkpoint_dir)},
-    )
-    for path, value in overrides.items():
-        data = set_in(data, path.split("."), value)
-    return config_from_dict(data)
+    """`helpers.tiny_config` for 2 epochs (a 2-epoch run leaves a `last.pt` to corrupt)."""
+    return shared_tiny_config(root, checkpoint_dir, **{"epochs": 2, **overrides})
 
 
 def files_under(folder: Path) -> list[str]:

@@ -9,25 +9,11 @@ from typing import Any
 
 import pytest
 import torch
-from helpers import set_in, tiny_train
+from helpers import tiny_config
 
-from trainer import TrainConfig, config_from_dict, train
+from trainer import config_from_dict, train
 from trainer.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from trainer.errors import CheckpointError, ConfigError, DatasetError, DivergedError
-
-
-def tiny_config(root: Path, checkpoint_dir: Path, **overrides: Any) -> TrainConfig:
-    """`tiny_train` for 3 epochs of SGD, with dotted-path overrides such as `**{"optim.lr": 0.5}`."""
-    data = tiny_train(
-        root,
-        seed=7,
-        epochs=3,
-        optim={"name": "sgd", "lr": 0.02, "backbone_lr_mult": 1.0, "schedule": "poly"},
-        checkpoint={"dir": str(checkpoint_dir)},
-    )
-    for path, value in overrides.items():
-        data = set_in(data, path.split("."), value)
-    return config_from_dict(data)
 
 
 class Stop(Exception):
