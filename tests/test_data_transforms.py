@@ -16,6 +16,7 @@ from trainer.data.transforms import (
     RandomCrop,
     RandomHorizontalFlip,
     RandomScale,
+    normalize_images,
 )
 
 LABELS = (0, 3, 7, 12, 15, 20)
@@ -77,7 +78,6 @@ def test_scale_keeps_alignment_and_labels(seed: int) -> None:
 def test_train_preset_alignment_and_no_invented_labels(seed: int) -> None:
     image, mask = _encoded_pair()
     pipeline = train_transforms(crop_size=40, scale_range=(0.7, 1.6))
-    pipeline.transforms.pop()  # drop Normalize to read colours back
     random.seed(seed)
     torch.manual_seed(seed)
     out_image, out_mask = pipeline(image, mask)
@@ -96,13 +96,18 @@ def test_photometric_changes_image_only() -> None:
     assert out_mask is mask and out_image.dtype == torch.uint8 and not torch.equal(out_image, image)
 
 
-def test_normalize_and_eval_preset() -> None:
+def test_presets_leave_uint8_for_the_device_to_normalize() -> None:
     image, mask = _encoded_pair()
     out_image, out_mask = eval_transforms()(image, mask)
-    assert out_image.dtype == torch.float32 and out_mask is mask
-    expected = (image[1, 0, 0] / 255 - IMAGENET_MEAN[1]) / IMAGENET_STD[1]
-    assert out_image[1, 0, 0].item() == pytest.approx(expected.item(), abs=1e-6)
-    assert torch.equal(Normalize()(image, mask)[0], out_image)
+    assert out_image is image and out_mask is mask
+    random.seed(0)
+    assert train_transforms(crop_size=40)(image, mask)[0].dtype == torch.uint8
+
+    normalized = normalize_images(image[None])[0]
+    assert normalized.dtype == torch.float32
+    expected = (image[1, 0, 0].item() / 255 - IMAGENET_MEAN[1]) / IMAGENET_STD[1]
+    assert normalized[1, 0, 0].item() == pytest.approx(expected, abs=1e-6)
+    assert torch.equal(Normalize()(image, mask)[0], normalized)
 
 
 def test_bad_scale_range() -> None:

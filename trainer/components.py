@@ -6,6 +6,7 @@ the factories themselves stay free of configuration classes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,23 @@ from trainer.optim import build_optimizer
 from trainer.runtime import DevicePolicy, resolve_device
 from trainer.schedules import build_scheduler
 
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def batch_as_loaded(batch: Any) -> Batch:
+    """The default `TrainingParts.prepare_batch`: the loader already yields (uint8 images, masks)."""
+    images, masks = batch
+    return images, masks
+
 
 @dataclass
 class TrainingParts:
-    """The live objects of one training run."""
+    """The live objects of one training run.
+
+    `train_forward` is what training calls: `model` itself, or `model` under `torch.compile` (checkpoints
+    and evaluation use `model`). `prepare_batch` turns one item of `train_loader` into (uint8 images
+    [N, 3, H, W], long masks [N, H, W]), on the CPU or already on the device.
+    """
 
     model: nn.Module
     loss: nn.Module
@@ -39,11 +53,22 @@ class TrainingParts:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     train_loader: DataLoader[Any]
     val_loader: DataLoader[Any]
+    train_forward: nn.Module | None = None
+    prepare_batch: Callable[[Any], Batch] = batch_as_loaded
+
+    def __post_init__(self) -> None:
+        if self.train_forward is None:
+            self.train_forward = self.model
 
 
 def device_policy(config: TrainConfig) -> DevicePolicy:
     """The device and precision that training and evaluation both run with."""
-    return DevicePolicy.for_device(resolve_device(config.device), amp=config.amp, channels_last=config.channels_last)
+    return DevicePolicy.for_device(
+        resolve_device(config.device),
+        amp=config.amp,
+        channels_last=config.channels_last,
+        loss_sync_every=config.loss_sync_every,
+    )
 
 
 def build_network(model: ModelConfig, *, initial_weights: bool = True) -> nn.Module:
@@ -125,7 +150,8 @@ def build_parts(config: TrainConfig, policy: DevicePolicy) -> TrainingParts:
         min_lr=optim.min_lr,
         power=optim.poly_power,
     )
-    return TrainingParts(model, loss, optimizer, scheduler, train_loader, val_loader)
+    train_forward: nn.Module = torch.compile(model) if config.compile else model  # type: ignore[assignment]
+    return TrainingParts(model, loss, optimizer, scheduler, train_loader, val_loader, train_forward)
 
 
 def _class_weights(config: TrainConfig, root: Path) -> list[float] | None:

@@ -9,7 +9,6 @@ uninterrupted run's numbers. No Optuna or MLflow is needed here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,13 +20,13 @@ import torch
 from trainer.checkpoint import BEST_NAME, LAST_NAME, save_checkpoint
 from trainer.components import TrainingParts, build_parts, device_policy
 from trainer.config import TrainConfig
-from trainer.errors import DatasetError, DivergedError
+from trainer.errors import DatasetError
 from trainer.evaluation import evaluate
 from trainer.interrupt import StopRequest
 from trainer.listener import TrainingListener
 from trainer.resume import TrainingState, resume_training_state, training_state_dict
 from trainer.runtime import seed_everything
-from trainer.step import TrainStep
+from trainer.step import LossReadback, TrainStep
 
 ReportCallback = Callable[[int, Mapping[str, float]], None]
 """`report(epoch, metrics)`: epoch is 1-based; metrics holds `train/loss`, `lr`, `val/miou`, ...."""
@@ -135,17 +134,17 @@ def _train_one_epoch(
 ) -> float:
     parts.model.train()
     parts.train_loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
-    total = 0.0
-    count = 0
-    for iteration, (images, masks) in enumerate(parts.train_loader, start=1):
-        loss = step(images, masks)
-        if not math.isfinite(loss):
-            raise DivergedError(epoch, iteration, loss)
-        total += loss
-        count += 1
-        listener.on_iteration(epoch, iteration, loss, _head_lr(parts.optimizer))
+
+    def report(iteration: int, loss: float, lr: float) -> None:
+        listener.on_iteration(epoch, iteration, loss, lr)
+
+    losses = LossReadback(epoch, step.policy.loss_sync_every, report)
+    for iteration, batch in enumerate(parts.train_loader, start=1):
+        images, masks = parts.prepare_batch(batch)
+        losses.add(iteration, step(images, masks), _head_lr(parts.optimizer))
         after_step()
-    return total / max(count, 1)
+    losses.flush()
+    return losses.mean
 
 
 def _advance(state: TrainingState, epoch: int, metrics: dict[str, float], config: TrainConfig) -> None:

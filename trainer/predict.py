@@ -21,7 +21,7 @@ from trainer.checkpoint import load_checkpoint
 from trainer.components import build_network
 from trainer.config import TrainConfig
 from trainer.config_loading import config_from_dict
-from trainer.data.transforms import Normalize
+from trainer.data.transforms import normalize_images
 from trainer.data.voc import read_image, voc_palette
 from trainer.errors import CheckpointError, DatasetError
 
@@ -59,8 +59,7 @@ def load_model(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module,
 @torch.inference_mode()
 def predict_mask(model: nn.Module, image: torch.Tensor, device: torch.device) -> np.ndarray:
     """Labels [H, W] (uint8, 0..20) for one uint8 image [3, H, W] at its own size."""
-    normalized, _ = Normalize()(image, torch.empty(0))
-    logits: torch.Tensor = model(normalized.unsqueeze(0).to(device))
+    logits: torch.Tensor = model(normalize_images(image.unsqueeze(0).to(device)))
     labels: np.ndarray = logits.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
     return labels
 

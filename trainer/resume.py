@@ -30,7 +30,7 @@ from trainer.errors import CheckpointError, CorruptCheckpointError
 from trainer.listener import TrainingListener
 
 # Keys that may change between a run and its resume without changing the numbers it produces.
-_RESUMABLE_CHANGES = ("checkpoint.", "data.num_workers", "device", "early_stopping.")
+_RESUMABLE_CHANGES = ("checkpoint.", "data.num_workers", "device", "early_stopping.", "compile", "loss_sync_every")
 
 
 @dataclass

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainer.data.transforms import normalize_images
 from trainer.errors import ConfigError
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -49,12 +50,17 @@ class DevicePolicy:
     device: torch.device
     autocast_dtype: torch.dtype | None = None
     channels_last: bool = False
+    loss_sync_every: int = 1
 
     @classmethod
-    def for_device(cls, device: torch.device, *, amp: str, channels_last: bool) -> DevicePolicy:
-        """Mixed precision applies on CUDA only: the CPU runs float32 whatever `amp` says."""
-        autocast_dtype = AUTOCAST_DTYPES.get(amp) if device.type == "cuda" else None
-        return cls(device, autocast_dtype, channels_last)
+    def for_device(
+        cls, device: torch.device, *, amp: str, channels_last: bool, loss_sync_every: int = 1
+    ) -> DevicePolicy:
+        """Mixed precision and reading the loss back only every `loss_sync_every` steps apply on CUDA: the
+        CPU runs float32 whatever `amp` says, and reads each step's loss at once (it is already there)."""
+        if device.type != "cuda":
+            return cls(device, None, channels_last, 1)
+        return cls(device, AUTOCAST_DTYPES.get(amp), channels_last, loss_sync_every)
 
     @property
     def needs_grad_scaler(self) -> bool:
@@ -67,8 +73,9 @@ class DevicePolicy:
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     def images(self, images: torch.Tensor) -> torch.Tensor:
-        """Move a batch of images [N, C, H, W] to the device, in the model's memory format."""
-        images = images.to(self.device, non_blocking=True)
+        """The network's input from a batch of uint8 images [N, 3, H, W]: moved to the device (without waiting,
+        from pinned memory), normalized there, in the model's memory format."""
+        images = normalize_images(images.to(self.device, non_blocking=True))
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
     def autocast(self) -> torch.autocast:

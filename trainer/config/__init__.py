@@ -47,6 +47,10 @@ class TrainConfig(Section):
 
     `amp` applies on CUDA only (the CPU trains in float32). `channels_last` (NHWC) applies everywhere:
     it speeds up DeepLabV3+ training on CPUs too (about 1.45x for ResNet-50 at 256 px, docs/performance.md).
+    `compile` runs the training forward and backward through `torch.compile` (evaluation, on whole images
+    of varying sizes, stays eager). `loss_sync_every` is how many steps the loss stays on a CUDA device
+    before it is read back, checked for NaN and reported: reading it every step would stall the GPU each
+    time. The CPU reads it every step, which costs nothing there.
     """
 
     seed: int = 0
@@ -54,6 +58,8 @@ class TrainConfig(Section):
     device: str = "auto"
     amp: Literal["off", "bf16", "fp16"] = "bf16"
     channels_last: bool = True
+    compile: bool = False
+    loss_sync_every: Annotated[int, Field(ge=1)] = 25
     deterministic: bool = False
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from trainer.data.transforms import (
     Compose,
-    Normalize,
     PhotometricDistort,
     RandomCrop,
     RandomHorizontalFlip,
@@ -19,19 +18,20 @@ def train_transforms(
     hflip: bool = True,
     photometric: bool = False,
 ) -> Compose:
-    """Random scale, random crop (mask padded with 255), optional flip and colour jitter, then ImageNet normalize.
+    """Random scale, random crop (mask padded with 255), optional flip and colour jitter.
 
-    Every output has the same size (``crop_size``), so the default collate can batch it.
+    Every output has the same size (``crop_size``), so the default collate can batch it. Images stay uint8:
+    the training step normalizes them on the device (`trainer.data.transforms.normalize_images`).
     """
     steps: list[object] = [RandomScale(*scale_range), RandomCrop(crop_size)]
     if hflip:
         steps.append(RandomHorizontalFlip(0.5))
     if photometric:
         steps.append(PhotometricDistort())
-    steps.append(Normalize())
     return Compose(steps)
 
 
 def eval_transforms() -> Compose:
-    """ImageNet normalize only: evaluation runs on each whole image at its own size (see `pad_collate`)."""
-    return Compose([Normalize()])
+    """No transform: evaluation runs on each whole uint8 image at its own size (see `pad_collate`), normalized
+    on the device like training batches."""
+    return Compose([])

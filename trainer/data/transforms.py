@@ -136,8 +136,21 @@ class PhotometricDistort:
         return f"PhotometricDistort(p={self.p})"
 
 
+def normalize_images(images: torch.Tensor) -> torch.Tensor:
+    """The network's input: uint8 images [..., 3, H, W] as float32 in [0, 1], standardised with ImageNet's
+    mean and std. Runs wherever `images` are, so loaders can ship uint8 (4x fewer bytes) and the device
+    normalizes."""
+    images = F.to_dtype(images, torch.float32, scale=True)
+    normalized: torch.Tensor = F.normalize(images, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
+    return normalized
+
+
 class Normalize:
-    """Convert the image to float32 in [0, 1] (uint8 is divided by 255) and standardise it per channel."""
+    """Convert the image to float32 in [0, 1] (uint8 is divided by 255) and standardise it per channel.
+
+    The presets leave this out: the training and evaluation loops normalize on the device
+    (`trainer.runtime.DevicePolicy.images`) with `normalize_images`.
+    """
 
     def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
         self.mean, self.std = list(mean), list(std)
