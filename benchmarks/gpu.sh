@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The GPU benchmark in one go (at most about 5 minutes on one H100 or H200):
+#   - training steps, ours against segmentation_models_pytorch, DeepLabV3+ OS16 at 512x512 (smp needs a
+#     side divisible by 16, so 512 stands for the 513 crop), batch 16: resnet50 in fp32, bf16, bf16+NHWC
+#     and bf16+NHWC+torch.compile; resnet101 and mobilenet_v3_large in the three eager modes (compiling
+#     six models would not fit the 5 minutes). Each row: img/s, peak memory, achieved TFLOP/s
+#     (torch.utils.flop_counter) and its share of the card's bf16 matmul rate, measured first;
+#   - the training data loader with this machine's cores (4, 8 and 14 workers);
+#   - a verdict: is the loader or the GPU the bottleneck for the fastest resnet50 mode?
+#
+#   bash benchmarks/gpu.sh            # on the GPU machine
+#   bash benchmarks/gpu.sh --smoke    # a reduced run on the CPU, so that a typo cannot reach the GPU run
+#
+# It installs nothing from the network. The GPU machine's image has torch, torchvision and timm but not
+# segmentation_models_pytorch or pydantic: fetch their wheels here first with
+# `bash benchmarks/fetch-gpu-wheels.sh` (into .whl/, which is git-ignored) and carry .whl along; this
+# script installs them with --no-index into a private folder when the imports fail. Results go to
+# $OUT (when set) or benchmarks/results/, as JSON lines, beside the printed tables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=false
+[[ "${1:-}" == "--smoke" ]] && smoke=true
+python=${PYTHON:-python3}
+[[ -x .venv/bin/python && -z "${PYTHON:-}" ]] && python=.venv/bin/python
+results=${OUT:-benchmarks/results}
+mkdir -p "$results"
+rm -f "$results/train_step.jsonl" "$results/data_loader.jsonl"
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+
+if ! "$python" -c "import segmentation_models_pytorch, pydantic" 2>/dev/null; then
+    if compgen -G ".whl/*.whl" >/dev/null; then
+        "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/segsweep-site .whl/*.whl
+        export PYTHONPATH="$PYTHONPATH:/tmp/segsweep-site"
+    else
+        echo "gpu.sh: segmentation_models_pytorch or pydantic is missing and .whl/ holds no wheels;" \
+             "run benchmarks/fetch-gpu-wheels.sh where pip works and carry .whl" >&2
+        exit 2
+    fi
+fi
+
+train_step=("$python" benchmarks/train_step.py --json "$results/train_step.jsonl")
+loader=("$python" benchmarks/data_loader.py --json "$results/data_loader.jsonl")
+if $smoke; then
+    echo "== smoke run on the CPU: reduced sizes, figures mean nothing"
+    "${train_step[@]}" --device cpu --backbones mobilenet_v3_large --modes fp32 fp32-nhwc \
+        --size 64 --batch-size 2 --rounds 1 --warmup 1 --no-memory --peak-tflops 1
+    "${loader[@]}" --smoke
+else
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    "$python" -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
+    "${train_step[@]}" --device cuda --backbones resnet50 --measure-peak \
+        --modes fp32 bf16 bf16-nhwc bf16-nhwc-compile --batch-size 16 --size 512 --rounds 6 --steps-per-round 5
+    "${train_step[@]}" --device cuda --backbones resnet101 mobilenet_v3_large \
+        --modes fp32 bf16 bf16-nhwc --batch-size 16 --size 512 --rounds 6 --steps-per-round 5
+    "${loader[@]}" --workers 4 8 14 --crop 513 --batch 16
+fi
+"$python" benchmarks/bottleneck.py "$results/train_step.jsonl" "$results/data_loader.jsonl"

@@ -1,0 +1,83 @@
+"""The benchmark scripts run (their smoke modes), and their verdicts follow from the figures they read."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str], out: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_gpu_script_smoke_runs_every_part_on_the_cpu(tmp_path: Path) -> None:
+    result = _run(["bash", "benchmarks/gpu.sh", "--smoke"], tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "train_step.jsonl").read_text().splitlines()]
+    assert [(row["backbone"], row["mode"]) for row in rows] == [
+        ("mobilenet_v3_large", "fp32"),
+        ("mobilenet_v3_large", "fp32-nhwc"),
+    ]
+    for row in rows:
+        assert row["img_s"]["ours"] > 0 and row["img_s"]["smp"] > 0
+        assert row["ratio_overall"] == pytest.approx(row["img_s"]["ours"] / row["img_s"]["smp"])
+        assert row["tflops"]["ours"] > 0
+    loader_rows = [json.loads(line) for line in (tmp_path / "data_loader.jsonl").read_text().splitlines()]
+    assert loader_rows and all(row["ours_img_s"] > 0 for row in loader_rows)
+    assert "| mobilenet_v3_large | fp32-nhwc |" in result.stdout
+    assert "bottleneck: " in result.stdout
+
+
+def _write_rows(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def _train_row(mode: str, ours: float, smp: float, tflops: float) -> dict[str, object]:
+    return {
+        "backbone": "resnet50",
+        "mode": mode,
+        "img_s": {"ours": ours, "smp": smp},
+        "tflops": {"ours": tflops, "smp": 0.0},
+        "device": "NVIDIA H100",
+        "peak_tflops": 800.0,
+    }
+
+
+def test_bottleneck_verdict_from_hand_written_figures(tmp_path: Path) -> None:
+    train = _write_rows(
+        tmp_path / "train.jsonl",
+        [_train_row("fp32", 100.0, 80.0, 30.0), _train_row("bf16-nhwc", 420.0, 300.0, 126.0)],
+    )
+    loader = _write_rows(
+        tmp_path / "loader.jsonl", [{"workers": 4, "ours_img_s": 150.0}, {"workers": 14, "ours_img_s": 390.0}]
+    )
+    result = subprocess.run(
+        [sys.executable, "benchmarks/bottleneck.py", str(train), str(loader)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # 420 / 80 = 5.25x smp's float32 loop; 126 / 800 = 15.75% of the peak; 390 < 420 img/s.
+    assert "ours fastest in bf16-nhwc at 420.0 img/s" in result.stdout
+    assert "5.25x, meets the 1.3x goal" in result.stdout
+    assert "15.8% of bf16 peak, meets the 15% goal" in result.stdout
+    assert "bottleneck: the CPU loader (390 < 420 img/s)" in result.stdout
+
+
+def test_train_step_rejects_a_size_smp_cannot_take() -> None:
+    result = subprocess.run(
+        [sys.executable, "benchmarks/train_step.py", "--size", "100"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "--size 100 is not divisible by 16" in result.stderr
