@@ -31,6 +31,6 @@ def train_transforms(
 
 
 def eval_transforms() -> Compose:
-    """No transform: evaluation runs on each whole uint8 image at its own size (see `pad_collate`), normalized
-    on the device like training batches."""
+    """No transform: evaluation runs on each whole uint8 image at its own size (batched only with images of
+    the same size, see `make_eval_loader`), normalized on the device like training batches."""
     return Compose([])

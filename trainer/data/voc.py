@@ -111,7 +111,9 @@ def read_mask(path: str | Path) -> np.ndarray:
         )
     if np.count_nonzero((labels >= NUM_CLASSES) & (labels != IGNORE_INDEX)):  # 15x faster than a lookup table
         bad = sorted(set(np.unique(labels).tolist()) - set(range(NUM_CLASSES)) - {IGNORE_INDEX})
-        raise DatasetError(path, f"mask holds labels {bad[:10]} outside 0..20 and 255 (void); relabel or regenerate the mask")
+        raise DatasetError(
+            path, f"mask holds labels {bad[:10]} outside 0..20 and 255 (void); relabel or regenerate the mask"
+        )
     return labels
 
 
@@ -168,6 +170,16 @@ class VOCSegmentation(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]
 
     def mask_path(self, index: int) -> Path:
         return self._mask_dir / f"{self.ids[index]}.png"
+
+    def image_size(self, index: int) -> tuple[int, int]:
+        """The image's (H, W) from its file header (PIL opens lazily: nothing is decoded)."""
+        try:
+            with Image.open(self.image_path(index)) as image:
+                return image.height, image.width
+        except (UnidentifiedImageError, OSError) as error:
+            raise DatasetError(
+                self.image_path(index), f"corrupt or unreadable image ({error}); re-download or regenerate it"
+            ) from None
 
     def __getitem__(self, index: int) -> Any:
         image = read_image(self.image_path(index))
