@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainer.data.loader import EpochSampler, SeededAugmentation, make_eval_loader, make_train_loader, pad_collate
+from trainer.data.loader import (
+    EpochSampler,
+    SameSizeBatchSampler,
+    SeededAugmentation,
+    make_eval_loader,
+    make_train_loader,
+    pad_collate,
+)
 from trainer.data.presets import eval_transforms, train_transforms
 from trainer.data.voc import VOCSegmentation
 from trainer.errors import DatasetError
@@ -77,15 +84,27 @@ def test_pad_collate_pads_with_0_and_255() -> None:
     assert (masks[1, :, 1:] == 255).all() and (masks[1, :, 0] == 1).all()
 
 
-def test_eval_loader_batches_whole_images_in_order(synth_voc: Path) -> None:
+def test_same_size_batches_cover_every_index_once() -> None:
+    sizes = [(2, 3), (3, 2), (2, 3), (2, 3), (5, 5), (3, 2), (2, 3)]
+    batches = list(SameSizeBatchSampler(sizes, 2))
+    assert batches == [[0, 2], [3, 6], [1, 5], [4]]
+    assert sorted(i for batch in batches for i in batch) == list(range(len(sizes)))
+    assert all(len({sizes[i] for i in batch}) == 1 for batch in batches)
+    with pytest.raises(ValueError, match="batch_size"):
+        SameSizeBatchSampler(sizes, 0)
+
+
+def test_eval_loader_batches_whole_images_of_one_size(synth_voc: Path) -> None:
     dataset = VOCSegmentation(synth_voc, "val", transforms=eval_transforms())
-    loader = make_eval_loader(dataset, batch_size=4, num_workers=0)
-    images, masks = next(iter(loader))
-    sizes = [VOCSegmentation(synth_voc, "val")[i][1].shape for i in range(4)]
-    assert images.shape[-2:] == (max(s[0] for s in sizes), max(s[1] for s in sizes))
-    for i, (height, width) in enumerate(sizes):
-        assert torch.equal(masks[i, :height, :width], dataset[i][1])
-        assert (masks[i, height:] == 255).all() and (masks[i, :, width:] == 255).all()
+    seen = []
+    for images, masks in make_eval_loader(dataset, batch_size=4, num_workers=0):
+        for image, mask in zip(images, masks, strict=True):
+            index = next(i for i in range(len(dataset)) if torch.equal(dataset[i][1], mask))
+            assert torch.equal(image, dataset[index][0]) and dataset.image_size(index) == tuple(mask.shape)
+            seen.append(index)
+    assert sorted(seen) == list(range(len(dataset)))
+    with pytest.raises(TypeError, match="image_size"):
+        make_eval_loader([dataset[0]], batch_size=2, num_workers=0)  # type: ignore[arg-type]
 
 
 def test_dataset_error_pickles_with_its_path_and_message() -> None:

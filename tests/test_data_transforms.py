@@ -6,16 +6,18 @@ import random
 
 import pytest
 import torch
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as F
 
 from trainer.data.presets import eval_transforms, train_transforms
+from trainer.data.resample import nearest_exact_window
 from trainer.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     Normalize,
     PhotometricDistort,
-    RandomCrop,
     RandomHorizontalFlip,
-    RandomScale,
+    RandomScaleCrop,
     normalize_images,
 )
 
@@ -45,24 +47,60 @@ def test_flip_is_exact() -> None:
     assert RandomHorizontalFlip(p=0.0)(image, mask)[1] is mask
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_crop_is_exact_and_pads_with_255(seed: int) -> None:
+def _resize_pad_crop(image: torch.Tensor, mask: torch.Tensor, crop: tuple[int, int], scale_range: tuple[float, float]):
+    """The contract, done the slow way: resize both whole, pad bottom/right (0 / 255), crop, same draws."""
+    scale = random.uniform(*scale_range)
+    size = [max(1, round(image.shape[-2] * scale)), max(1, round(image.shape[-1] * scale))]
+    image = F.resize(image, size, interpolation=InterpolationMode.BILINEAR, antialias=True)
+    mask = F.resize(mask[None], size, interpolation=InterpolationMode.NEAREST_EXACT)[0]
+    pad_h, pad_w = max(0, crop[0] - size[0]), max(0, crop[1] - size[1])
+    image = F.pad(image, [0, 0, pad_w, pad_h], fill=0)
+    mask = F.pad(mask[None], [0, 0, pad_w, pad_h], fill=255)[0]
+    top, left = random.randint(0, image.shape[-2] - crop[0]), random.randint(0, image.shape[-1] - crop[1])
+    return image[:, top : top + crop[0], left : left + crop[1]], mask[top : top + crop[0], left : left + crop[1]]
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("crop", [(40, 40), (48, 30), (20, 70)])
+def test_scale_crop_equals_resize_pad_crop(seed: int, crop: tuple[int, int]) -> None:
+    """The mask is resized only inside the crop window, yet image and mask equal the whole-image pipeline's."""
     image, mask = _encoded_pair()
     random.seed(seed)
-    cropped_image, cropped_mask = RandomCrop((48, 30))(image, mask)  # taller than the image: padded rows
+    expected_image, expected_mask = _resize_pad_crop(image, mask.to(torch.uint8), crop, (0.5, 2.0))
     random.seed(seed)
-    top, left = random.randint(0, 48 - 48), random.randint(0, 53 - 30)
-    assert cropped_image.shape == (3, 48, 30) and cropped_mask.shape == (48, 30)
-    assert torch.equal(cropped_mask[:37], mask[top : top + 37, left : left + 30])
-    assert torch.equal(cropped_image[:, :37], image[:, top : top + 37, left : left + 30])
-    assert (cropped_mask[37:] == 255).all() and (cropped_image[:, 37:] == 0).all()
+    out_image, out_mask = RandomScaleCrop(crop, 0.5, 2.0)(image, mask.to(torch.uint8))
+    assert out_image.shape == (3, *crop) and out_mask.shape == crop and out_mask.dtype == torch.uint8
+    assert torch.equal(out_image, expected_image) and torch.equal(out_mask, expected_mask)
+
+
+def test_scale_crop_pads_bottom_right_with_0_and_255() -> None:
+    """37x53 at scale 1 into a 48x30 crop: 11 padded rows; the one draw of `left` picks the columns."""
+    image, mask = _encoded_pair()
+    random.seed(3)
+    out_image, out_mask = RandomScaleCrop((48, 30), 1.0, 1.0)(image, mask)
+    random.seed(3)
+    random.uniform(1.0, 1.0), random.randint(0, 0)
+    left = random.randint(0, 53 - 30)
+    assert torch.equal(out_mask[:37], mask[:, left : left + 30]) and (out_mask[37:] == 255).all()
+    assert torch.equal(out_image[:, :37], image[:, :, left : left + 30]) and (out_image[:, 37:] == 0).all()
+
+
+@pytest.mark.parametrize(("height", "width"), [(37, 53), (375, 500), (333, 500), (1, 7)])
+@pytest.mark.parametrize("scale", [0.31, 0.5, 0.77, 1.0, 1.026, 1.37, 2.0, 3.3])
+def test_nearest_window_equals_torch_nearest_exact(height: int, width: int, scale: float) -> None:
+    mask = torch.randint(0, 256, (height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    whole = F.resize(mask[None], list(size), interpolation=InterpolationMode.NEAREST_EXACT)[0]
+    assert torch.equal(nearest_exact_window(mask, size, range(size[0]), range(size[1])), whole)
+    rows, cols = range(size[0] // 3, size[0]), range(size[1] // 2, size[1] // 2 + 1)
+    assert torch.equal(nearest_exact_window(mask, size, rows, cols), whole[size[0] // 3 :, cols.start : cols.stop])
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_scale_keeps_alignment_and_labels(seed: int) -> None:
     image, mask = _encoded_pair()
     random.seed(seed)
-    scaled_image, scaled_mask = RandomScale(0.5, 2.0)(image, mask)
+    scaled_image, scaled_mask = RandomScaleCrop((80, 110), 0.5, 2.0)(image, mask)
     assert scaled_image.shape[1:] == scaled_mask.shape
     assert set(scaled_mask.unique().tolist()) <= set(mask.unique().tolist())
     # Bilinear blends colours only next to label edges: away from them colour must name the mask's label.
@@ -70,7 +108,7 @@ def test_scale_keeps_alignment_and_labels(seed: int) -> None:
     neighbours = torch.nn.functional.max_pool2d(scaled_mask[None, None].float(), 3, 1, 1)[0, 0]
     low = -torch.nn.functional.max_pool2d(-scaled_mask[None, None].float(), 3, 1, 1)[0, 0]
     interior = labelled & (neighbours == low)
-    assert interior.float().mean() > 0.3
+    assert interior.sum() > 0.3 * labelled.sum()
     assert torch.equal(_label_of_colour(scaled_image)[interior], scaled_mask[interior])
 
 
@@ -81,7 +119,7 @@ def test_train_preset_alignment_and_no_invented_labels(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
     out_image, out_mask = pipeline(image, mask)
-    assert out_image.shape == (3, 40, 40) and out_mask.shape == (40, 40) and out_mask.dtype == torch.long
+    assert out_image.shape == (3, 40, 40) and out_mask.shape == (40, 40) and out_mask.dtype == mask.dtype
     assert set(out_mask.unique().tolist()) <= set(LABELS) | {255}
     low = -torch.nn.functional.max_pool2d(-out_mask[None, None].float(), 3, 1, 1)[0, 0]
     high = torch.nn.functional.max_pool2d(out_mask[None, None].float(), 3, 1, 1)[0, 0]
@@ -112,4 +150,4 @@ def test_presets_leave_uint8_for_the_device_to_normalize() -> None:
 
 def test_bad_scale_range() -> None:
     with pytest.raises(ValueError, match="min_scale"):
-        RandomScale(2.0, 0.5)
+        RandomScaleCrop(32, 2.0, 0.5)

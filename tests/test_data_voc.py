@@ -41,9 +41,9 @@ def test_item_types_and_mask_indices(synth_voc: Path) -> None:
     dataset = VOCSegmentation(synth_voc, "train")
     image, mask = dataset[3]
     assert image.dtype == torch.uint8 and image.shape[0] == 3
-    assert mask.dtype == torch.long and mask.shape == image.shape[1:]
+    assert mask.dtype == torch.uint8 and mask.shape == image.shape[1:]
     expected = np.array(Image.open(dataset.mask_path(3)))  # indices of the palette PNG, no RGB conversion
-    assert torch.equal(mask, torch.from_numpy(expected.astype(np.int64)))
+    assert torch.equal(mask, torch.from_numpy(expected))
     assert IGNORE_INDEX in mask.unique().tolist()
     assert dataset.image_path(3).name == f"{dataset.ids[3]}.jpg"
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Any, Protocol
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
@@ -181,13 +181,58 @@ def make_train_loader(
     )
 
 
+class SameSizeBatchSampler(Sampler[list[int]]):
+    """Batches of at most ``batch_size`` indices whose images all have one size, so none needs padding.
+
+    Indices are grouped by ``sizes[i]`` (any hashable, e.g. (H, W)); groups come in the order their first
+    image appears in the split, indices in split order within a group, and every index comes exactly once.
+    A network in eval mode then sees each image as batch 1 would, so the metrics equal batch 1's.
+    """
+
+    def __init__(self, sizes: Sequence[Hashable], batch_size: int) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        groups: dict[Hashable, list[int]] = {}
+        for index, size in enumerate(sizes):
+            groups.setdefault(size, []).append(index)
+        self.batches = [
+            group[i : i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)
+        ]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class ImageSizes(Protocol):
+    """A dataset that can tell each image's (H, W) without decoding it (`VOCSegmentation.image_size`)."""
+
+    def __len__(self) -> int: ...
+
+    def image_size(self, index: int) -> tuple[int, int]: ...
+
+
 def make_eval_loader(dataset: Dataset[Any], *, batch_size: int = 1, num_workers: int | None = None) -> DataLoader[Any]:
-    """Whole images in split order; batches of mixed sizes are padded by `pad_collate` (masks with 255)."""
+    """Whole images, each batch of one image size (`SameSizeBatchSampler`), so batched metrics equal batch 1's.
+
+    With ``batch_size > 1`` the dataset must offer ``image_size(index)`` (see `ImageSizes`); batches then
+    follow the groups of sizes rather than split order, which the metrics do not depend on.
+    """
     workers = default_num_workers() if num_workers is None else num_workers
+    if batch_size == 1:
+        batches: Sampler[list[int]] = SameSizeBatchSampler([0] * len(dataset), 1)  # type: ignore[arg-type]
+    elif hasattr(dataset, "image_size"):
+        sized: ImageSizes = dataset  # type: ignore[assignment]
+        batches = SameSizeBatchSampler([sized.image_size(i) for i in range(len(sized))], batch_size)
+    else:
+        raise TypeError(
+            f"batch_size {batch_size} needs a dataset with image_size(index); {type(dataset).__name__} has none"
+        )
     return DatasetErrorLoader(
         CarryDatasetErrors(dataset),
-        batch_size=batch_size,
-        shuffle=False,
+        batch_sampler=batches,
         num_workers=workers,
         collate_fn=_CollateOrCarry(pad_collate),
         pin_memory=torch.cuda.is_available(),

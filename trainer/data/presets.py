@@ -5,9 +5,8 @@ from __future__ import annotations
 from trainer.data.transforms import (
     Compose,
     PhotometricDistort,
-    RandomCrop,
     RandomHorizontalFlip,
-    RandomScale,
+    RandomScaleCrop,
 )
 
 
@@ -20,10 +19,10 @@ def train_transforms(
 ) -> Compose:
     """Random scale, random crop (mask padded with 255), optional flip and colour jitter.
 
-    Every output has the same size (``crop_size``), so the default collate can batch it. Images stay uint8:
-    the training step normalizes them on the device (`trainer.data.transforms.normalize_images`).
+    Every output has the same size (``crop_size``), so the default collate can batch it. Images and masks stay
+    uint8: the training step normalizes the images on the device (`trainer.data.transforms.normalize_images`).
     """
-    steps: list[object] = [RandomScale(*scale_range), RandomCrop(crop_size)]
+    steps: list[object] = [RandomScaleCrop(crop_size, *scale_range)]
     if hflip:
         steps.append(RandomHorizontalFlip(0.5))
     if photometric:
@@ -32,6 +31,6 @@ def train_transforms(
 
 
 def eval_transforms() -> Compose:
-    """No transform: evaluation runs on each whole uint8 image at its own size (see `pad_collate`), normalized
-    on the device like training batches."""
+    """No transform: evaluation runs on each whole uint8 image at its own size (batched only with images of
+    the same size, see `make_eval_loader`), normalized on the device like training batches."""
     return Compose([])

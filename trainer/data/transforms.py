@@ -5,9 +5,9 @@ once per call from Python's `random` module (or torch's global generator) and ap
 the pair stays aligned pixel for pixel. The loader seeds both generators per sample (see
 `trainer.data.loader.SeededAugmentation`), which makes augmentation reproducible.
 
-Tensors: ``image`` is uint8 [3, H, W] until `Normalize` turns it into float32; ``mask`` is long [H, W]
-and keeps its label values: it is only ever resized with nearest-neighbour, flipped, cropped and padded
-with `IGNORE_INDEX` (255), so no new label can appear.
+Tensors: ``image`` is uint8 [3, H, W] until `Normalize` turns it into float32; ``mask`` is an integer
+tensor [H, W] (uint8 from `VOCSegmentation`) and keeps its label values: it is only ever resized with
+nearest-neighbour, flipped, cropped and padded with `IGNORE_INDEX` (255), so no new label can appear.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
 from trainer.constants import IGNORE_INDEX
+from trainer.data.resample import nearest_exact_window
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -42,52 +43,47 @@ class Compose:
         return f"Compose({self.transforms!r})"
 
 
-class RandomScale:
-    """Resize both by one factor drawn uniformly from [min_scale, max_scale].
+class RandomScaleCrop:
+    """Resize both by one random factor, then crop ``size`` (int or (H, W)) at one random position.
 
-    The image uses bilinear interpolation with antialiasing; the mask uses NEAREST_EXACT, nearest-neighbour
-    sampling at pixel centres, which lines up with the image's bilinear grid (legacy NEAREST is shifted by
-    up to half a source pixel when downscaling).
+    The draws, in this order from Python's `random`: the factor ``s ~ U[min_scale, max_scale]``, giving a
+    scaled size ``(max(1, round(H * s)), max(1, round(W * s)))``; then, each side padded at the bottom/right
+    to at least the crop, ``top ~ U{0 .. H' - crop_h}`` and ``left ~ U{0 .. W' - crop_w}``. Padding is 0 in
+    the image and `IGNORE_INDEX` (255) in the mask, so it never counts as a class.
+
+    The image is resized whole with antialiased bilinear on uint8 (PyTorch's SIMD kernel is faster than
+    resizing just the window) and sliced; the mask is resized only inside the window, with NEAREST_EXACT,
+    which lines up with the image's bilinear grid. The result equals resizing both whole, padding and then
+    cropping, pixel for pixel.
     """
 
-    def __init__(self, min_scale: float = 0.5, max_scale: float = 2.0) -> None:
+    def __init__(self, size: int | tuple[int, int], min_scale: float = 0.5, max_scale: float = 2.0) -> None:
         if not 0 < min_scale <= max_scale:
             raise ValueError(f"need 0 < min_scale <= max_scale, got {min_scale}, {max_scale}")
+        self.size = (size, size) if isinstance(size, int) else (size[0], size[1])
         self.min_scale, self.max_scale = min_scale, max_scale
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> Pair:
-        scale = random.uniform(self.min_scale, self.max_scale)
-        size = [max(1, round(image.shape[-2] * scale)), max(1, round(image.shape[-1] * scale))]
-        image = F.resize(image, size, interpolation=InterpolationMode.BILINEAR, antialias=True)
-        mask = F.resize(mask[None], size, interpolation=InterpolationMode.NEAREST_EXACT)[0]
-        return image, mask
-
-    def __repr__(self) -> str:
-        return f"RandomScale({self.min_scale}, {self.max_scale})"
-
-
-class RandomCrop:
-    """Crop both to ``size`` (int or (H, W)) at one random position.
-
-    A side shorter than the crop is first padded at the bottom/right: the image with 0, the mask with 255,
-    so padding never counts as a class in the loss or the metrics.
-    """
-
-    def __init__(self, size: int | tuple[int, int]) -> None:
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
-
-    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> Pair:
         crop_h, crop_w = self.size
-        pad_h, pad_w = max(0, crop_h - image.shape[-2]), max(0, crop_w - image.shape[-1])
-        if pad_h or pad_w:
-            image = F.pad(image, [0, 0, pad_w, pad_h], fill=0)
-            mask = F.pad(mask[None], [0, 0, pad_w, pad_h], fill=IGNORE_INDEX)[0]
-        top = random.randint(0, image.shape[-2] - crop_h)
-        left = random.randint(0, image.shape[-1] - crop_w)
-        return F.crop(image, top, left, crop_h, crop_w), F.crop(mask, top, left, crop_h, crop_w)
+        scale = random.uniform(self.min_scale, self.max_scale)
+        scaled = (max(1, round(image.shape[-2] * scale)), max(1, round(image.shape[-1] * scale)))
+        top = random.randint(0, max(scaled[0], crop_h) - crop_h)
+        left = random.randint(0, max(scaled[1], crop_w) - crop_w)
+        rows = range(top, min(top + crop_h, scaled[0]))
+        cols = range(left, min(left + crop_w, scaled[1]))
+        image = F.resize(image, list(scaled), interpolation=InterpolationMode.BILINEAR, antialias=True)
+        image = image[:, rows.start : rows.stop, cols.start : cols.stop]
+        mask = nearest_exact_window(mask, scaled, rows, cols)
+        if (len(rows), len(cols)) == self.size:
+            return image.contiguous(), mask
+        padded_image = image.new_zeros((image.shape[0], crop_h, crop_w))
+        padded_mask = mask.new_full((crop_h, crop_w), IGNORE_INDEX)
+        padded_image[:, : len(rows), : len(cols)] = image
+        padded_mask[: len(rows), : len(cols)] = mask
+        return padded_image, padded_mask
 
     def __repr__(self) -> str:
-        return f"RandomCrop({self.size})"
+        return f"RandomScaleCrop({self.size}, {self.min_scale}, {self.max_scale})"
 
 
 class RandomHorizontalFlip:
@@ -140,8 +136,11 @@ def normalize_images(images: torch.Tensor) -> torch.Tensor:
     """The network's input: uint8 images [..., 3, H, W] as float32 in [0, 1], standardised with ImageNet's
     mean and std. Runs wherever `images` are, so loaders can ship uint8 (4x fewer bytes) and the device
     normalizes."""
-    images = F.to_dtype(images, torch.float32, scale=True)
-    normalized: torch.Tensor = F.normalize(images, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
+    floats = F.to_dtype(images, torch.float32, scale=True)
+    # In place on the fresh float copy: a second batch-sized allocation cost as much as the arithmetic on CPU.
+    normalized: torch.Tensor = F.normalize(
+        floats, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), inplace=floats is not images
+    )
     return normalized
 
 
