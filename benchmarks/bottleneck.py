@@ -42,7 +42,7 @@ def main(train_path: Path, loader_path: Path) -> None:
         share = fastest["tflops"]["ours"] / fastest["peak_tflops"]
         verdict = "meets" if share >= PEAK_SHARE_GOAL else "misses"
         print(
-            f"achieved {fastest['tflops']['ours']:.0f} TFLOP/s = {100 * share:.1f}% of bf16 peak, {verdict} the 15% goal"
+            f"achieved {fastest['tflops']['ours']:.3g} TFLOP/s = {100 * share:.1f}% of bf16 peak, {verdict} the 15% goal"
         )
     print(f"loader: {loader['ours_img_s']:.1f} img/s with {loader['workers']} workers")
     if loader["ours_img_s"] < gpu_img_s:

@@ -21,6 +21,7 @@ alike. Per core means per worker process, with ``num_workers=0`` counting as one
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import tempfile
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=3, help="timed epochs of each pipeline per worker count")
     parser.add_argument("--smoke", action="store_true", help="tiny run for CI: 8 images of 64 px, crop 48")
+    parser.add_argument("--json", type=Path, default=None, help="also append the rows to this JSON-lines file")
     args = parser.parse_args()
     if args.smoke:
         args.images, args.size, args.crop, args.batch, args.workers, args.rounds = 8, 64, 48, 4, [0], 1
@@ -111,6 +113,10 @@ def main() -> None:
         cores = max(1, workers)
         print(f"| {workers} | {fast:.1f} | {slow:.1f} | {fast / slow:.2f} | {fast / cores:.1f} | {slow / cores:.1f} |")
     print("\ncommand: " + shlex.join(["python", *sys.argv]))
+    if args.json is not None:
+        with args.json.open("a") as out:
+            for workers, fast, slow in rows:
+                out.write(json.dumps({"workers": workers, "ours_img_s": fast, "reference_img_s": slow}) + "\n")
 
 
 if __name__ == "__main__":
