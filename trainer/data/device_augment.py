@@ -48,7 +48,7 @@ def pad_stack(tensors: Sequence[torch.Tensor], fill: int, device: torch.device) 
     width = max(tensor.shape[-1] for tensor in tensors)
     first = tensors[0]
     stacked = torch.full((len(tensors), *first.shape[:-2], height, width), fill, dtype=first.dtype, device=device)
-    for slot, tensor in zip(stacked, tensors):
+    for slot, tensor in zip(stacked, tensors, strict=True):
         slot[..., : tensor.shape[-2], : tensor.shape[-1]].copy_(tensor, non_blocking=True)
     return stacked
 
