@@ -13,10 +13,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from trainer.config import DataConfig, ModelConfig, TrainConfig
 from trainer.constants import NUM_CLASSES
+from trainer.data.crop_params import CropSampler
+from trainer.data.device_augment import DeviceAugmentation
+from trainer.data.encoded import EncodedVOCSegmentation, collate_encoded
 from trainer.data.loader import make_eval_loader, make_train_loader
 from trainer.data.presets import eval_transforms, train_transforms
 from trainer.data.provision import ensure_data
@@ -95,16 +98,7 @@ def build_parts(config: TrainConfig, policy: DevicePolicy) -> TrainingParts:
     """Construct loaders, model, loss, optimizer and scheduler, with the model placed as `policy` says."""
     data = config.data
     root = ensure_data(data)
-    train_set = VOCSegmentation(
-        root,
-        data.train_split,
-        transforms=train_transforms(
-            crop_size=data.crop_size,
-            scale_range=(data.scale_min, data.scale_max),
-            hflip=data.hflip,
-            photometric=data.photometric,
-        ),
-    )
+    train_set, collate, prepare_batch = _training_data(data, root, policy)
     val_loader = build_val_loader(data)
     if data.batch_size > len(train_set):
         raise ConfigError(
@@ -113,7 +107,7 @@ def build_parts(config: TrainConfig, policy: DevicePolicy) -> TrainingParts:
             "lower it so that an epoch has at least one full batch",
         )
     train_loader = make_train_loader(
-        train_set, batch_size=data.batch_size, seed=config.seed, num_workers=data.num_workers
+        train_set, batch_size=data.batch_size, seed=config.seed, num_workers=data.num_workers, collate_fn=collate
     )
     model = policy.place(build_network(config.model))
 
@@ -151,7 +145,25 @@ def build_parts(config: TrainConfig, policy: DevicePolicy) -> TrainingParts:
         power=optim.poly_power,
     )
     train_forward: nn.Module = torch.compile(model) if config.compile else model  # type: ignore[assignment]
-    return TrainingParts(model, loss, optimizer, scheduler, train_loader, val_loader, train_forward)
+    return TrainingParts(model, loss, optimizer, scheduler, train_loader, val_loader, train_forward, prepare_batch)
+
+
+def _training_data(
+    data: DataConfig, root: Path, policy: DevicePolicy
+) -> tuple[VOCSegmentation | EncodedVOCSegmentation, Callable[[list[Any]], Any], Callable[[Any], Batch]]:
+    """The train split, its loader's collate function and the `prepare_batch` for `data.augment_on`."""
+    scale_range = (data.scale_min, data.scale_max)
+    if data.augment_on == "device":
+        crops = CropSampler(data.crop_size, scale_range, data.hflip)
+        return (
+            EncodedVOCSegmentation(root, data.train_split, crops=crops),
+            collate_encoded,
+            DeviceAugmentation(crop_size=data.crop_size, device=policy.device),
+        )
+    transforms = train_transforms(
+        crop_size=data.crop_size, scale_range=scale_range, hflip=data.hflip, photometric=data.photometric
+    )
+    return VOCSegmentation(root, data.train_split, transforms=transforms), default_collate, batch_as_loaded
 
 
 def _class_weights(config: TrainConfig, root: Path) -> list[float] | None:

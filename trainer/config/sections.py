@@ -39,7 +39,10 @@ class DataConfig(Section):
     """Where the VOC-layout data lives and how training crops are drawn.
 
     `root` is the folder that holds JPEGImages/ (for the real data set: VOCdevkit/VOC2012). Evaluation
-    always runs on whole images at their own size.
+    always runs on whole images at their own size. `augment_on` says where training images are decoded,
+    scaled, cropped and flipped: `cpu`, in the loader workers, or `device`, batched on the training device
+    (meant for CUDA, where nvJPEG decodes; it also runs on the CPU), which leaves the workers only reading
+    files and masks. Both draw the same distribution of crops; `device` has no photometric distortion.
     """
 
     root: Path = Path("data/voc-synth")
@@ -50,6 +53,7 @@ class DataConfig(Section):
     scale_max: Positive = 2.0
     hflip: bool = True
     photometric: bool = False
+    augment_on: Literal["cpu", "device"] = "cpu"
     batch_size: Annotated[int, Field(ge=1)] = 16
     eval_batch_size: Annotated[int, Field(ge=1)] = 1
     num_workers: Annotated[int, Field(ge=0)] = 4
@@ -61,6 +65,17 @@ class DataConfig(Section):
             raise RuleViolation(
                 f"scale_min ({self.scale_min}) must not exceed scale_max ({self.scale_max}); swap them",
                 involves=("scale_min", "scale_max"),
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _device_augmentation_is_geometric(self) -> DataConfig:
+        if self.augment_on == "device" and self.photometric:
+            raise RuleViolation(
+                "device augmentation does only scale, crop and flip; set photometric to false, "
+                "or augment_on to cpu to keep the colour jitter",
+                key="augment_on",
+                involves=("augment_on", "photometric"),
             )
         return self
 

@@ -160,17 +160,19 @@ def make_train_loader(
     seed: int,
     num_workers: int | None = None,
     pin_memory: bool | None = None,
+    collate_fn: Callable[[list[Any]], Any] = default_collate,
 ) -> DataLoader[Any]:
     """Shuffled, seeded training batches (``drop_last=True``); call ``loader.sampler.set_epoch(e)`` per epoch.
 
-    The dataset's transforms must give every sample one size (e.g. `train_transforms` crops).
+    With the default ``collate_fn``, the dataset's transforms must give every sample one size (e.g.
+    `train_transforms` crops).
     ``num_workers=None`` means `default_num_workers()`; ``pin_memory=None`` means "if CUDA is available".
     """
     workers = default_num_workers() if num_workers is None else num_workers
     return DatasetErrorLoader(
         CarryDatasetErrors(SeededAugmentation(dataset)),
         batch_size=batch_size,
-        collate_fn=_CollateOrCarry(default_collate),
+        collate_fn=_CollateOrCarry(collate_fn),
         sampler=EpochSampler(len(dataset), seed=seed),  # type: ignore[arg-type]
         num_workers=workers,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
