@@ -1,9 +1,10 @@
 """The random geometry of one training crop, drawn apart from the pixels so another device can apply it.
 
-`CropSampler.draw` follows the contract of the CPU pipeline (`trainer.data.presets.train_transforms`):
-a scale ``s ~ U[scale_min, scale_max]`` gives the resized size ``(round(H*s), round(W*s))`` (at least 1);
-a side shorter than the crop is padded at the bottom/right; the crop's top and left are uniform integers
-over the padded image, and the crop is mirrored left-right with probability 0.5 when ``hflip``.
+`CropSampler.draw` is the one definition of a training crop's geometry, which the CPU pipeline
+(`trainer.data.transforms.RandomScaleCrop`) and the device path (`trainer.data.device_augment`) both
+apply: a scale ``s ~ U[scale_min, scale_max]`` gives the resized size ``(round(H*s), round(W*s))`` (at
+least 1); a side shorter than the crop is padded at the bottom/right; the crop's top and left are uniform
+integers over the padded image, and the crop is mirrored left-right with probability 0.5 when ``hflip``.
 """
 
 from __future__ import annotations
@@ -36,11 +37,18 @@ class CropParams(NamedTuple):
 
 @dataclass(frozen=True)
 class CropSampler:
-    """Draws `CropParams` for square crops of ``crop_size`` from ``scale_range`` and ``hflip``."""
+    """Draws `CropParams` for crops of ``crop_size`` (a side, or (height, width)) from ``scale_range`` and
+    ``hflip``; without ``hflip`` no flip is drawn, so the generator's sequence is scale, top, left."""
 
-    crop_size: int
+    crop_size: int | tuple[int, int]
     scale_range: tuple[float, float] = (0.5, 2.0)
     hflip: bool = True
+
+    @property
+    def crop_shape(self) -> tuple[int, int]:
+        """The crop's (height, width)."""
+        size = self.crop_size
+        return (size, size) if isinstance(size, int) else (size[0], size[1])
 
     def __post_init__(self) -> None:
         low, high = self.scale_range
@@ -52,7 +60,8 @@ class CropSampler:
         loader seeds per sample; see `trainer.data.loader.SeededAugmentation`)."""
         scale = rng.uniform(*self.scale_range)
         scaled_height, scaled_width = max(1, round(height * scale)), max(1, round(width * scale))
-        top = rng.randint(0, max(scaled_height, self.crop_size) - self.crop_size)
-        left = rng.randint(0, max(scaled_width, self.crop_size) - self.crop_size)
+        crop_height, crop_width = self.crop_shape
+        top = rng.randint(0, max(scaled_height, crop_height) - crop_height)
+        left = rng.randint(0, max(scaled_width, crop_width) - crop_width)
         flip = self.hflip and rng.random() < 0.5
         return CropParams(scaled_height, scaled_width, top, left, flip)

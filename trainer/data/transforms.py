@@ -20,6 +20,7 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
 from trainer.constants import IGNORE_INDEX
+from trainer.data.crop_params import CropSampler
 from trainer.data.resample import nearest_exact_window
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -46,10 +47,10 @@ class Compose:
 class RandomScaleCrop:
     """Resize both by one random factor, then crop ``size`` (int or (H, W)) at one random position.
 
-    The draws, in this order from Python's `random`: the factor ``s ~ U[min_scale, max_scale]``, giving a
-    scaled size ``(max(1, round(H * s)), max(1, round(W * s)))``; then, each side padded at the bottom/right
-    to at least the crop, ``top ~ U{0 .. H' - crop_h}`` and ``left ~ U{0 .. W' - crop_w}``. Padding is 0 in
-    the image and `IGNORE_INDEX` (255) in the mask, so it never counts as a class.
+    The geometry is `CropSampler.draw`'s (without its flip), from Python's `random`: the factor
+    ``s ~ U[min_scale, max_scale]``, then ``top`` and ``left`` uniform over the scaled image, each side
+    padded at the bottom/right to at least the crop. Padding is 0 in the image and `IGNORE_INDEX` (255) in
+    the mask, so it never counts as a class.
 
     The image is resized whole with antialiased bilinear on uint8 (PyTorch's SIMD kernel is faster than
     resizing just the window) and sliced; the mask is resized only inside the window, with NEAREST_EXACT,
@@ -58,19 +59,16 @@ class RandomScaleCrop:
     """
 
     def __init__(self, size: int | tuple[int, int], min_scale: float = 0.5, max_scale: float = 2.0) -> None:
-        if not 0 < min_scale <= max_scale:
-            raise ValueError(f"need 0 < min_scale <= max_scale, got {min_scale}, {max_scale}")
-        self.size = (size, size) if isinstance(size, int) else (size[0], size[1])
+        self.geometry = CropSampler(size, (min_scale, max_scale), hflip=False)
+        self.size = self.geometry.crop_shape
         self.min_scale, self.max_scale = min_scale, max_scale
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> Pair:
         crop_h, crop_w = self.size
-        scale = random.uniform(self.min_scale, self.max_scale)
-        scaled = (max(1, round(image.shape[-2] * scale)), max(1, round(image.shape[-1] * scale)))
-        top = random.randint(0, max(scaled[0], crop_h) - crop_h)
-        left = random.randint(0, max(scaled[1], crop_w) - crop_w)
-        rows = range(top, min(top + crop_h, scaled[0]))
-        cols = range(left, min(left + crop_w, scaled[1]))
+        crop = self.geometry.draw(image.shape[-2], image.shape[-1])
+        scaled = (crop.scaled_height, crop.scaled_width)
+        rows = range(crop.top, min(crop.top + crop_h, scaled[0]))
+        cols = range(crop.left, min(crop.left + crop_w, scaled[1]))
         image = F.resize(image, list(scaled), interpolation=InterpolationMode.BILINEAR, antialias=True)
         image = image[:, rows.start : rows.stop, cols.start : cols.stop]
         mask = nearest_exact_window(mask, scaled, rows, cols)
