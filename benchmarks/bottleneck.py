@@ -45,6 +45,9 @@ def main(train_path: Path, loader_path: Path) -> None:
             f"achieved {fastest['tflops']['ours']:.3g} TFLOP/s = {100 * share:.1f}% of bf16 peak, {verdict} the 15% goal"
         )
     print(f"loader: {loader['ours_img_s']:.1f} img/s with {loader['workers']} workers")
+    on_device = max((row.get("device_img_s", 0.0) for row in loader_rows), default=0.0)
+    if on_device:
+        print(f"loader with data.augment_on: device: {on_device:.1f} img/s")
     if loader["ours_img_s"] < gpu_img_s:
         print(
             f"bottleneck: the CPU loader ({loader['ours_img_s']:.0f} < {gpu_img_s:.0f} img/s); "

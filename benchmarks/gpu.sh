@@ -5,7 +5,8 @@
 #     and bf16+NHWC+torch.compile; resnet101 and mobilenet_v3_large in the three eager modes (compiling
 #     six models would not fit the 5 minutes). Each row: img/s, peak memory, achieved TFLOP/s
 #     (torch.utils.flop_counter) and its share of the card's bf16 matmul rate, measured first;
-#   - the training data loader with this machine's cores (4, 8 and 14 workers);
+#   - the training data loader with this machine's cores (4, 8 and 14 workers), on the CPU and with
+#     data.augment_on: device (decode and crops on the GPU);
 #   - a verdict: is the loader or the GPU the bottleneck for the fastest resnet50 mode?
 #
 #   bash benchmarks/gpu.sh            # on the GPU machine
@@ -45,7 +46,7 @@ if $smoke; then
     echo "== smoke run on the CPU: reduced sizes, figures mean nothing"
     "${train_step[@]}" --device cpu --backbones mobilenet_v3_large --modes fp32 fp32-nhwc \
         --size 64 --batch-size 2 --rounds 1 --warmup 1 --no-memory --peak-tflops 1
-    "${loader[@]}" --smoke
+    "${loader[@]}" --smoke --device-path cpu
 else
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     "$python" -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
@@ -53,6 +54,6 @@ else
         --modes fp32 bf16 bf16-nhwc bf16-nhwc-compile --batch-size 16 --size 512 --rounds 6 --steps-per-round 5
     "${train_step[@]}" --device cuda --backbones resnet101 mobilenet_v3_large \
         --modes fp32 bf16 bf16-nhwc --batch-size 16 --size 512 --rounds 6 --steps-per-round 5
-    "${loader[@]}" --workers 4 8 14 --crop 513 --batch 16
+    "${loader[@]}" --workers 4 8 14 --crop 513 --batch 16 --rounds 2 --device-path cuda
 fi
 "$python" benchmarks/bottleneck.py "$results/train_step.jsonl" "$results/data_loader.jsonl"

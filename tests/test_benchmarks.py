@@ -32,7 +32,7 @@ def test_gpu_script_smoke_runs_every_part_on_the_cpu(tmp_path: Path) -> None:
         assert row["ratio_overall"] == pytest.approx(row["img_s"]["ours"] / row["img_s"]["smp"])
         assert row["tflops"]["ours"] > 0
     loader_rows = [json.loads(line) for line in (tmp_path / "data_loader.jsonl").read_text().splitlines()]
-    assert loader_rows and all(row["ours_img_s"] > 0 for row in loader_rows)
+    assert loader_rows and all(row["ours_img_s"] > 0 and row["device_img_s"] > 0 for row in loader_rows)
     assert "| mobilenet_v3_large | fp32-nhwc |" in result.stdout
     assert "bottleneck: " in result.stdout
 
