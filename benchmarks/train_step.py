@@ -130,7 +130,7 @@ def build(name: str, backbone: str, args: argparse.Namespace) -> nn.Module:
         return build_model(backbone, NUM_CLASSES, args.output_stride, separable=args.separable, dropout=DROPOUT)
     import segmentation_models_pytorch as smp
 
-    return smp.DeepLabV3Plus(
+    model: nn.Module = smp.DeepLabV3Plus(
         encoder_name=SMP_ENCODERS[backbone],
         encoder_weights=None,
         encoder_output_stride=args.output_stride,
@@ -138,6 +138,7 @@ def build(name: str, backbone: str, args: argparse.Namespace) -> nn.Module:
         decoder_aspp_dropout=DROPOUT,
         classes=NUM_CLASSES,
     )
+    return model
 
 
 def host_batch(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +159,7 @@ def our_step(model: nn.Module, mode: Mode, args: argparse.Namespace) -> Step:
     optimizer = build_optimizer(model, name="sgd", lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     scheduler = build_scheduler(optimizer, name="constant", total_iters=10**9)
     forward: nn.Module = torch.compile(model) if mode.compile else model  # type: ignore[assignment]
-    unused: DataLoader[object] = DataLoader([])
+    unused: DataLoader[object] = DataLoader([])  # type: ignore[arg-type]  # TrainStep reads no loader
     parts = TrainingParts(model, build_loss().to(device), optimizer, scheduler, unused, unused, forward)
     step = TrainStep(parts, policy, grad_clip_norm=None)
     images, labels = host_batch(args)
@@ -169,7 +170,7 @@ def smp_step(model: nn.Module, mode: Mode, args: argparse.Namespace) -> Step:
     """The plain user loop on smp's model: float32 batch from the host, loss.item() each step."""
     device = torch.device(args.device)
     memory_format = torch.channels_last if mode.channels_last else torch.contiguous_format
-    model = model.to(device, memory_format=memory_format).train()
+    model = model.to(device).to(memory_format=memory_format).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     forward = torch.compile(model) if mode.compile else model
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if mode.bf16 else nullcontext
@@ -184,7 +185,7 @@ def smp_step(model: nn.Module, mode: Mode, args: argparse.Namespace) -> Step:
         with autocast():
             logits = forward(batch)
         loss = F.cross_entropy(logits.float(), labels.to(device, non_blocking=True), ignore_index=255)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         loss.item()
         return loss.detach()
@@ -228,7 +229,7 @@ def step_flops(name: str, backbone: str, args: argparse.Namespace) -> int:
     images = normalize_images(host_batch(args)[0]).to(args.device)
     labels = host_batch(args)[1].to(args.device)
     with FlopCounterMode(display=False) as counter:
-        F.cross_entropy(model(images), labels, ignore_index=255).backward()
+        F.cross_entropy(model(images), labels, ignore_index=255).backward()  # type: ignore[no-untyped-call]
     return int(counter.get_total_flops())
 
 
@@ -242,7 +243,7 @@ def _status_bytes(field: str) -> int:
 
 
 def _cpu_peak_child(
-    name: str, backbone: str, mode: Mode, args: argparse.Namespace, queue: multiprocessing.Queue
+    name: str, backbone: str, mode: Mode, args: argparse.Namespace, queue: multiprocessing.Queue[int]
 ) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -29,11 +29,23 @@ PLOTS: dict[str, Callable[[optuna.Study], object]] = {
 }
 
 
+MIN_TRIALS_FOR_IMPORTANCE = 10
+"""Completed trials below which parameter importances are not plotted: fitted on a handful of points they
+say little, and the first one costs a second of imports (Optuna's importance module pulls in
+scikit-learn), 1.8% of the smoke study's wall time (benchmarks/sweep_overhead.py)."""
+
+
 def write_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
     """Write each plot that the study's trials allow as PNG; a plot that needs more trials is skipped."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    completed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     for name, plot in PLOTS.items():
+        if name == "param_importances" and completed < MIN_TRIALS_FOR_IMPORTANCE:
+            logger.info(
+                "skipping plot %s: %d completed trials, fewer than %d", name, completed, MIN_TRIALS_FOR_IMPORTANCE
+            )
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Optuna flags its matplotlib backend as experimental
             try:
