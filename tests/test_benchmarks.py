@@ -81,3 +81,20 @@ def test_train_step_rejects_a_size_smp_cannot_take() -> None:
     )
     assert result.returncode == 2
     assert "--size 100 is not divisible by 16" in result.stderr
+
+
+@pytest.mark.slow
+def test_sweep_overhead_smoke_accounts_for_the_wall_time(tmp_path: Path) -> None:
+    result = _run([sys.executable, "benchmarks/sweep_overhead.py", "--smoke"], tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "| **wall time (`run_study`)** | 1 |" in result.stdout
+    assert "| **overhead (outside training)** |" in result.stdout
+
+
+@pytest.mark.slow
+def test_pruning_smoke_gives_both_arms_the_same_params(tmp_path: Path) -> None:
+    result = _run([sys.executable, "benchmarks/pruning.py", "--smoke"], tmp_path, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "same params in both arms: True" in result.stdout
+    # 4 trials of 3 epochs, none pruned in the no-pruning arm: exactly 12 epochs.
+    assert "| no pruning | 0 | 12 |" in result.stdout
