@@ -56,4 +56,4 @@ else
         --modes fp32 bf16 bf16-nhwc --batch-size 16 --size 512 --rounds 6 --steps-per-round 5
     "${loader[@]}" --workers 4 8 14 --crop 513 --batch 16 --rounds 2 --device-path cuda
 fi
-"$python" benchmarks/bottleneck.py "$results/train_step.jsonl" "$results/data_loader.jsonl"
+"$python" benchmarks/gpu_verdict.py "$results/train_step.jsonl" "$results/data_loader.jsonl"

@@ -62,7 +62,7 @@ def test_bottleneck_verdict_from_hand_written_figures(tmp_path: Path) -> None:
         tmp_path / "loader.jsonl", [{"workers": 4, "ours_img_s": 150.0}, {"workers": 14, "ours_img_s": 390.0}]
     )
     result = subprocess.run(
-        [sys.executable, "benchmarks/bottleneck.py", str(train), str(loader)],
+        [sys.executable, "benchmarks/gpu_verdict.py", str(train), str(loader)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """Read the JSON lines of `train_step.py` and `data_loader.py` and say what limits training speed.
 
-    python benchmarks/bottleneck.py results/train_step.jsonl results/data_loader.jsonl
+    python benchmarks/gpu_verdict.py results/train_step.jsonl results/data_loader.jsonl
 
 For the first backbone measured (resnet50 in gpu.sh) it compares our fastest mode's img/s with the
 loader's best img/s over the worker counts measured: the slower of the two is the bottleneck. It also
