@@ -31,19 +31,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 from rich.console import Console
-from study_files import REPO, provision_data, write_isolated_study
+from study_files import TINY_DATA_CHANGES, provision_data, write_isolated_study
 
 from sweep.progress import SweepProgress
 from sweep.study import run_study
 
 STUDY = Path(__file__).resolve().parent / "studies" / "pruning.yaml"
-SMOKE_CHANGES: dict[str, Any] = {
-    "study.n_trials": 4,
-    "train.epochs": 3,
-    "train.data.root": str(REPO / "data" / "voc-synth-bench-tiny-32px"),
-    "train.data.synthesize": {"train": 16, "val": 4, "size": 32, "seed": 0},
-    "train.data.crop_size": 32,
-}
+SMOKE_CHANGES: dict[str, Any] = {"study.n_trials": 4, "train.epochs": 3, **TINY_DATA_CHANGES}
 REPLAYED = [(startup, warmup) for startup in (1, 2, 3) for warmup in (0, 1, 2)]
 """(n_startup_trials, n_warmup_steps) settings replayed on the no-pruning arm's curves."""
 

@@ -21,6 +21,14 @@ from trainer.data.provision import ensure_data
 REPO = Path(__file__).resolve().parents[1]
 
 
+TINY_DATA_CHANGES: dict[str, Any] = {
+    "train.data.root": str(REPO / "data" / "voc-synth-bench-tiny-32px"),
+    "train.data.synthesize": {"train": 16, "val": 4, "size": 32, "seed": 0},
+    "train.data.crop_size": 32,
+}
+"""The generated data of the benchmarks' `--smoke` modes: 16 train and 4 val images of 32 px."""
+
+
 def write_isolated_study(source: Path, folder: Path, changes: Mapping[str, Any]) -> StudySpec:
     """`source` with `changes` (dotted path -> value) applied, kept in `folder`; a relative data root is
     resolved against the repository, so generated data is made once and shared between runs."""

@@ -41,7 +41,7 @@ import mlflow
 import optuna
 from phase_clock import PhaseClock
 from rich.console import Console
-from study_files import REPO, provision_data, write_isolated_study
+from study_files import REPO, TINY_DATA_CHANGES, provision_data, write_isolated_study
 
 import sweep.artifacts
 import sweep.objective
@@ -52,13 +52,7 @@ from sweep.progress import SweepProgress
 from sweep.spec import StudySpec
 from sweep.tracking import StudyTracker, TrialRun
 
-SMOKE_CHANGES: dict[str, Any] = {
-    "study.n_trials": 2,
-    "train.epochs": 2,
-    "train.data.root": str(REPO / "data" / "voc-synth-bench-tiny-32px"),
-    "train.data.synthesize": {"train": 16, "val": 4, "size": 32, "seed": 0},
-    "train.data.crop_size": 32,
-}
+SMOKE_CHANGES: dict[str, Any] = {"study.n_trials": 2, "train.epochs": 2, **TINY_DATA_CHANGES}
 REPORT = "per-epoch report (inside training)"
 LISTENER = "progress listener, per step (inside training)"
 PHASES: list[tuple[int, str, list[tuple[Any, str]]]] = [

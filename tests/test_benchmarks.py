@@ -18,6 +18,13 @@ def _run(args: list[str], out: Path, timeout: float) -> subprocess.CompletedProc
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def _stdout_of_passing(script: str, out: Path, timeout: float) -> str:
+    """Run `python benchmarks/<script> --smoke`, assert exit 0 (showing its output if not), return stdout."""
+    result = _run([sys.executable, f"benchmarks/{script}", "--smoke"], out, timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
 @pytest.mark.slow
 def test_gpu_script_smoke_runs_every_part_on_the_cpu(tmp_path: Path) -> None:
     result = _run(["bash", "benchmarks/gpu.sh", "--smoke"], tmp_path, timeout=600)
@@ -85,16 +92,14 @@ def test_train_step_rejects_a_size_smp_cannot_take() -> None:
 
 @pytest.mark.slow
 def test_sweep_overhead_smoke_accounts_for_the_wall_time(tmp_path: Path) -> None:
-    result = _run([sys.executable, "benchmarks/sweep_overhead.py", "--smoke"], tmp_path, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "| **wall time (`run_study`)** | 1 |" in result.stdout
-    assert "| **overhead (outside training)** |" in result.stdout
+    stdout = _stdout_of_passing("sweep_overhead.py", tmp_path, timeout=600)
+    assert "| **wall time (`run_study`)** | 1 |" in stdout
+    assert "| **overhead (outside training)** |" in stdout
 
 
 @pytest.mark.slow
 def test_pruning_smoke_gives_both_arms_the_same_params(tmp_path: Path) -> None:
-    result = _run([sys.executable, "benchmarks/pruning.py", "--smoke"], tmp_path, timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "same params in both arms: True" in result.stdout
+    stdout = _stdout_of_passing("pruning.py", tmp_path, timeout=900)
+    assert "same params in both arms: True" in stdout
     # 4 trials of 3 epochs, none pruned in the no-pruning arm: exactly 12 epochs.
-    assert "| no pruning | 0 | 12 |" in result.stdout
+    assert "| no pruning | 0 | 12 |" in stdout
