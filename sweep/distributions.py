@@ -3,7 +3,9 @@
 Each value of `search` is tagged by `type` (float, int or categorical) and validated as one of the models
 below. `suggest` draws a trial's parameters under the dotted paths as Optuna parameter names, so
 `trial.params` is directly a set of overrides; `sample_points` and `corners` are the values
-`sweep.space.check_against_train` tries before any trial runs.
+`sweep.space.check_against_train` tries before any trial runs. `rejects` says why a given value (an
+enqueued set's, or a warm-start trial's) is not one the distribution can produce, and `to_optuna` is the
+Optuna distribution a copied trial is recorded with.
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ class FloatDistribution(_Spec):
     def suggest(self, trial: optuna.Trial, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
 
+    def rejects(self, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{value!r} is not a number ({self.describe()})"
+        return _outside(value, self.low, self.high, self.step, self.describe())
+
+    def to_optuna(self) -> optuna.distributions.FloatDistribution:
+        return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+
     def describe(self) -> str:
         return (
             f"float in [{self.low!r}, {self.high!r}]"
@@ -104,6 +114,14 @@ class IntDistribution(_Spec):
     def suggest(self, trial: optuna.Trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
 
+    def rejects(self, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            return f"{value!r} is not an integer ({self.describe()})"
+        return _outside(value, self.low, self.high, self.step, self.describe())
+
+    def to_optuna(self) -> optuna.distributions.IntDistribution:
+        return optuna.distributions.IntDistribution(self.low, self.high, log=self.log, step=self.step)
+
     def describe(self) -> str:
         return (
             f"int in [{self.low}, {self.high}]"
@@ -135,6 +153,15 @@ class CategoricalDistribution(_Spec):
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         return trial.suggest_categorical(name, self.choices)
+
+    def rejects(self, value: Any) -> str | None:
+        # `True == 1` in Python, but a YAML `true` is no choice `1`.
+        if any(choice == value and isinstance(choice, bool) == isinstance(value, bool) for choice in self.choices):
+            return None
+        return f"{value!r} is not {self.describe()}"
+
+    def to_optuna(self) -> optuna.distributions.CategoricalDistribution:
+        return optuna.distributions.CategoricalDistribution(self.choices)
 
     def describe(self) -> str:
         return "one of " + ", ".join("null" if choice is None else str(choice) for choice in self.choices)
@@ -168,6 +195,16 @@ def _check_range(low: float, high: float, log: bool, stepped: bool) -> None:
         raise ValueError(f"log needs low > 0 (got low {low})")
     if log and stepped:
         raise ValueError("log and step cannot be combined; drop one of them")
+
+
+def _outside(value: float, low: float, high: float, step: float | None, described: str) -> str | None:
+    """Why `value` lies off [low, high] or off the grid of `step` from `low`; None when it is on it."""
+    if not low <= value <= high:
+        return f"{value!r} is outside the {described}"
+    steps = 0.0 if step is None else (value - low) / step
+    if abs(steps - round(steps)) > 1e-8:  # Optuna's own tolerance for a value on the grid
+        return f"{value!r} is not on the grid of the {described}"
+    return None
 
 
 def _spread(count: int) -> list[int]:

@@ -21,7 +21,7 @@ import trainer
 from sweep.errors import NothingToPromoteError
 from sweep.requirements import pip_requirements
 from sweep.spec import StudySpec
-from sweep.study import load_existing_study
+from sweep.study_lookup import load_existing_study
 from sweep.tracking import RUN_ID_ATTR, TrackingStore
 
 SERVING_CODE = Path(__file__).with_name("serving.py")

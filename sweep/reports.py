@@ -8,11 +8,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.disk import disk_used
+from sweep.enqueue import ENQUEUED_ATTR
 from sweep.objective import NAMESPACE_ATTR
 from sweep.retries import (
     FAIL_REASON_ATTR,
     FAILED_FOR_GOOD_ATTR,
     INTERRUPTED_ATTR,
+    WARM_START_ATTR,
     is_surplus,
     retried_number,
 )
@@ -24,7 +26,9 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     """Number, state, best val mIoU, epochs run, sampled params and MLflow run id of one trial.
 
     The state is Optuna's, except INTERRUPTED for an attempt a signal stopped (FAIL in Optuna); `retry_of`
-    is the first attempt a retry continues, and `note` says why an attempt stopped and what came next.
+    is the first attempt a retry continues, `note` says why an attempt stopped and what came next, and
+    `origin` says where a trial the study did not sample came from: the study file's `enqueue` list, or
+    another study (a warm start's copy, which runs nothing here).
     """
     epochs = trial.user_attrs.get("epochs_run", len(trial.intermediate_values))
     best_reported = max(trial.intermediate_values.values(), default=None)
@@ -39,7 +43,15 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "fail_reason": trial.user_attrs.get(FAIL_REASON_ATTR),
         "retry_of": retried_number(trial),
         "note": interrupted or trial.user_attrs.get(FAILED_FOR_GOOD_ATTR),
+        "origin": _origin(trial),
     }
+
+
+def _origin(trial: FrozenTrial) -> str | None:
+    copied = trial.user_attrs.get(WARM_START_ATTR)
+    if copied is not None:
+        return f"copied from study {copied['study']!r} trial {copied['trial']}"
+    return "enqueued" if ENQUEUED_ATTR in trial.user_attrs else None
 
 
 def status_rows(study: optuna.Study) -> list[dict[str, Any]]:

@@ -47,6 +47,9 @@ WORKER_ATTR = "worker"
 PROCESS_ATTR = "worker_process"
 """`{"host", "pid", "started"}`: enough to tell, on that host, whether the process still runs."""
 SURPLUS_ATTR = "surplus"
+WARM_START_ATTR = "warm_start_origin"
+"""On a trial copied from another study (`sweep.warm_start`): where it came from. It is no trial of this
+study's budget."""
 _PER_ATTEMPT_ATTRS = (FAIL_REASON_ATTR, FAILED_FOR_GOOD_ATTR, INTERRUPTED_ATTR, WORKER_ATTR, PROCESS_ATTR)
 ORPHAN_AFTER_S = 60.0
 """A dead worker's FAIL with retries left and no retry this long after it: its reaper died in between."""
@@ -76,11 +79,16 @@ def is_surplus(trial: FrozenTrial) -> bool:
     return SURPLUS_ATTR in trial.user_attrs
 
 
+def is_copied(trial: FrozenTrial) -> bool:
+    return WARM_START_ATTR in trial.user_attrs
+
+
 def chains(trials: Iterable[FrozenTrial]) -> dict[int, list[FrozenTrial]]:
-    """First attempt number -> its attempts in order; surplus trials (never run) belong to none."""
+    """First attempt number -> its attempts in order; surplus trials (never run) and trials copied from
+    another study belong to none."""
     grouped: dict[int, list[FrozenTrial]] = {}
     for trial in sorted(trials, key=lambda t: t.number):
-        if not is_surplus(trial):
+        if not (is_surplus(trial) or is_copied(trial)):
             grouped.setdefault(first_attempt(trial), []).append(trial)
     return grouped
 

@@ -1,7 +1,8 @@
 """A study file: the base training config, the search space, and where trials and results go.
 
 `load_study_spec` reads the YAML and checks every key and value before anything is created: the study
-and tracking settings, the `train` section as a `TrainConfig`, and every value the search can produce.
+and tracking settings, the `train` section as a `TrainConfig`, every value the search can produce, the
+parameter sets of `enqueue` (`sweep.enqueue`) and the study file `warm_start` copies trials from.
 Each failure is a `ConfigError` naming the dotted key (`study.pruner.type`, `train.optim.lr`,
 `search.optim.name.choices[1]`) and the study file. This is the only module that knows the file's shape.
 """
@@ -18,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from sweep.database_urls import absolute_sqlite_url, same_database
 from sweep.distributions import AnyDistribution, Distribution
+from sweep.enqueue import check_enqueued
 from sweep.settings import DEFAULT_TRACKING_URI, StudySettings, TrackingSettings
 from sweep.space import SWEEP_OWNED_SECTION, check_against_train, check_search_path
+from sweep.warm_start import WarmStartSettings
 from trainer.config import TrainConfig
 from trainer.config_errors import rule_keys, validation_error_to_config_error
 from trainer.config_loading import apply_overrides, read_yaml, validate, validate_tagged, validate_tagged_fields
@@ -35,6 +38,8 @@ class _StudyFile(BaseModel):
     tracking: dict[str, Any] | None = None
     train: dict[str, Any] | None = None
     search: dict[str, Any] | None
+    enqueue: Any = None
+    warm_start: dict[str, Any] | None = None
 
 
 class StudySpec(BaseModel):
@@ -52,6 +57,8 @@ class StudySpec(BaseModel):
     tracking: TrackingSettings = TrackingSettings()
     train: TrainConfig
     search: dict[str, Distribution]
+    enqueue: list[dict[str, Any]] = []
+    warm_start: WarmStartSettings | None = None
     source: Path | None = None
     _train_data: dict[str, Any] | None = PrivateAttr(default=None)
 
@@ -98,14 +105,26 @@ class StudySpec(BaseModel):
         timeout: int | None = None,
         storage: str | None = None,
         tracking_uri: str | None = None,
+        warm_start_from: str | Path | None = None,
     ) -> StudySpec:
-        """A copy with command-line values (None: keep) validated like the file's; errors name `command line`."""
+        """A copy with command-line values (None: keep) validated like the file's; errors name `command line`.
+
+        `warm_start_from` (a study file, relative to the working directory) replaces any `warm_start`."""
         changes = {"n_trials": n_trials, "timeout": timeout, "storage": storage}
         study_data = {**self.study.model_dump(), **{key: value for key, value in changes.items() if value is not None}}
         tracking_data = {**self.tracking.model_dump(), **({"uri": tracking_uri} if tracking_uri is not None else {})}
         study = validate_tagged_fields(StudySettings, study_data, prefix="study", source="command line")
         tracking = validate(TrackingSettings, tracking_data, prefix="tracking", source="command line")
-        spec = self.model_copy(update={"study": study, "tracking": tracking})
+        warm_start = self.warm_start
+        if warm_start_from is not None:
+            warm_start = _check_warm_start({"from": str(warm_start_from)}, Path.cwd(), None, source="command line")
+        if len(self.enqueue) > study.n_trials:
+            raise ConfigError(
+                "study.n_trials",
+                f"{study.n_trials} is fewer than the {len(self.enqueue)} sets the study file enqueues",
+                source="command line",
+            )
+        spec = self.model_copy(update={"study": study, "tracking": tracking, "warm_start": warm_start})
         _check_separate_databases(spec, source="command line")
         return spec
 
@@ -126,7 +145,12 @@ class StudySpec(BaseModel):
         }
         train = {key: value for key, value in self.train.to_dict().items() if key != SWEEP_OWNED_SECTION}
         search = {path: distribution.model_dump(mode="json") for path, distribution in self.search.items()}
-        return {"study": study, "tracking": tracking, "train": train, "search": search}
+        resolved: dict[str, Any] = {"study": study, "tracking": tracking, "train": train, "search": search}
+        if self.enqueue:
+            resolved["enqueue"] = self.enqueue
+        if self.warm_start is not None:
+            resolved["warm_start"] = {"from": str(self.warm_start.study_file)}
+        return resolved
 
 
 def load_study_spec(path: str | Path) -> StudySpec:
@@ -161,7 +185,20 @@ def study_spec_from_dict(data: Mapping[str, Any], *, source: Path | None = None)
         train = validate(
             TrainConfig, apply_overrides(train_data, first_corner, TrainConfig), prefix="train", source=source
         )
-    spec = StudySpec(study=study, tracking=tracking, train=train, search=search, source=source)
+    enqueue = check_enqueued(document.enqueue, search, study.n_trials, source=source)
+    folder = source.parent if source is not None else Path.cwd()
+    warm_start = (
+        None if document.warm_start is None else _check_warm_start(document.warm_start, folder, source, source=source)
+    )
+    spec = StudySpec(
+        study=study,
+        tracking=tracking,
+        train=train,
+        search=search,
+        enqueue=enqueue,
+        warm_start=warm_start,
+        source=source,
+    )
     spec._train_data = copy.deepcopy(train_data)
     _check_separate_databases(spec, source=source)
     return spec
@@ -199,6 +236,22 @@ def _validate_search(
         search[path] = typing.cast(AnyDistribution, validated)  # the class its `type` tag names
     check_against_train(search, train_data, source=source)
     return search
+
+
+def _check_warm_start(
+    data: Mapping[str, Any], folder: Path, study_file: Path | None, *, source: str | Path | None
+) -> WarmStartSettings:
+    """The `warm_start` section with `from` made absolute from `folder`; the file must exist and not be
+    `study_file` itself. The other study is read when the warm start runs."""
+    settings = validate(WarmStartSettings, data, prefix="warm_start", source=source)
+    path = (folder / settings.study_file).resolve()
+    if not path.is_file():
+        raise ConfigError(
+            "warm_start.from", f"no study file at {path}; give the path of the other study's YAML", source=source
+        )
+    if study_file is not None and path == study_file.resolve():
+        raise ConfigError("warm_start.from", "names this study file; give another study's file", source=source)
+    return WarmStartSettings(study_file=path)
 
 
 def _check_separate_databases(spec: StudySpec, *, source: str | Path | None) -> None:

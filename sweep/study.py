@@ -23,18 +23,17 @@ from pathlib import Path
 import optuna
 
 from sweep.budget import SurplusTrial, TrialBudget, quiet_trial_failures
-from sweep.database_urls import mask_password, sqlite_path
 from sweep.disk import CheckpointCleaner, remove_failed_chain_folders
-from sweep.errors import StudyGaveUpError, StudyNotFoundError
+from sweep.errors import StudyGaveUpError
 from sweep.objective import TrialFailed, TrialInterrupted, TrialObjective, ensure_namespace
 from sweep.plots import write_plots, write_trials_csv
 from sweep.preflight import check_services
 from sweep.progress import SweepProgress
 from sweep.samplers import build_pruner, build_sampler
+from sweep.seeding import SeedReport, seed_study
 from sweep.spec import StudySpec
 from sweep.storage import Heartbeat, build_storage
 from sweep.streams import WorkerSampler
-from sweep.study_lookup import study_in_storage
 from sweep.tracking import StudyTracker, mark_parent_pending
 from trainer.data.provision import check_data_present, dataset_tags
 from trainer.errors import ConfigError
@@ -68,6 +67,7 @@ class PreparedStudy:
     tracker: StudyTracker | None = None
     parent_run_id: str = ""
     data_tags: dict[str, str] = field(default_factory=dict)
+    seeding: SeedReport | None = None
 
 
 def study_budget(spec: StudySpec) -> TrialBudget:
@@ -94,61 +94,53 @@ def open_study(spec: StudySpec) -> tuple[optuna.Study, bool]:
     return study, True
 
 
-def load_existing_study(spec: StudySpec) -> optuna.Study:
-    """Load a study that must already exist, creating no file or table on the way.
-
-    The storage is read first (`study_in_storage`): opening Optuna's storage would create its tables in an
-    empty database. The URL is shown with its password masked.
-    """
-    url = spec.storage_url
-    run_first = f"run `sweep run {spec.source}` first"
-    database = sqlite_path(url)
-    if database is not None and not database.is_file():
-        raise StudyNotFoundError(f"study {spec.study.name!r}: no storage at {mask_password(url)}; {run_first}")
-    if not study_in_storage(url, spec.study.name):
-        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {mask_password(url)}; {run_first}")
-    try:
-        return optuna.load_study(study_name=spec.study.name, storage=build_storage(url))
-    except KeyError:  # deleted since it was found
-        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {mask_password(url)}; {run_first}") from None
-
-
-def prepare_study(spec: StudySpec) -> PreparedStudy:
+def prepare_study(spec: StudySpec, *, seed: bool = True) -> PreparedStudy:
     """Create what trials need, once: the study, its data, MLflow's experiment and the study's parent run.
 
-    Nothing but the study is touched when no work is left. Missing data fails before any study exists.
+    With `seed`, the study's `enqueue` sets and warm start are added first where this process is the one
+    to add them (`sweep.seeding`); `seeding` says what was added. Nothing but the study is touched when no
+    work is left. Missing data fails before any study exists.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     check_services(spec.storage_url, spec.tracking_uri)  # an unreachable service fails before anything exists
     check_data_present(spec.train.data)
     study, created = open_study(spec)
+    seeding = seed_study(study, spec, created=created) if seed else None
     n_trials = spec.study.n_trials
     budget = study_budget(spec)
     work_left = budget.work_left(study)  # dead workers' trials are queued again first
     finished = budget.tally(study).done
     if not work_left:
-        return PreparedStudy(study, n_trials, finished, budget)
+        return PreparedStudy(study, n_trials, finished, budget, seeding=seeding)
     tracker = StudyTracker(
         spec.tracking_uri, spec.experiment_name, study_name=spec.study.name, storage_url=spec.storage_url
     )
     # Before the data: other processes wait for this parent run, so the creator records it first.
     parent_run_id = tracker.open_parent(study, wait_s=0.0 if created else PARENT_RUN_WAIT_S)
-    return PreparedStudy(study, n_trials, finished, budget, tracker, parent_run_id, dataset_tags(spec.train.data))
+    tags = dataset_tags(spec.train.data)
+    return PreparedStudy(study, n_trials, finished, budget, tracker, parent_run_id, tags, seeding)
 
 
 def run_study(
-    spec: StudySpec, progress: SweepProgress, *, summarise: bool = True, stop: StopRequest | None = None
+    spec: StudySpec,
+    progress: SweepProgress,
+    *,
+    summarise: bool = True,
+    seed: bool = True,
+    stop: StopRequest | None = None,
 ) -> SweepOutcome:
     """Run trials until the study's budget is taken; return at once, running nothing, when none are left.
 
-    `summarise=False` (a worker of `sweep run --workers`) leaves the plots and the parent run's end to
-    the process that started the workers. Raises `StudyInterrupted` once `stop` is requested (the
+    `summarise=False, seed=False` (a worker of `sweep run --workers`) leaves the plots, the parent run's
+    end and the seeding (`prepare_study`) to the process that started the workers. Raises `StudyInterrupted` once `stop` is requested (the
     caller wires it to SIGINT/SIGTERM), and `StudyGaveUpError` when too many trials failed for good.
     """
     started = time.monotonic()
     stop = stop or StopRequest()
-    prepared = prepare_study(spec)
+    prepared = prepare_study(spec, seed=seed)
     study, tracker, budget = prepared.study, prepared.tracker, prepared.budget
+    for line in prepared.seeding.lines() if prepared.seeding else []:
+        progress.console.print(line)
     if tracker is None:
         progress.already_complete(prepared.n_trials, prepared.finished)
         _raise_if_gave_up(spec, budget, study)

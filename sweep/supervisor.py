@@ -56,6 +56,8 @@ def run_parallel(
     started = time.monotonic()
     prepared = prepare_study(spec)
     study = prepared.study
+    for line in prepared.seeding.lines() if prepared.seeding else []:
+        console.print(line)
     if prepared.tracker is None:
         SweepProgress(console).already_complete(prepared.n_trials, prepared.finished)
         return SweepOutcome(study, 0, time.monotonic() - started)

@@ -150,7 +150,7 @@ STUDY_CASES = [
         id="unknown-top-level-key",
         input="`sweeep:` at the top level",
         files=study(("sweeep", 1)),
-        stderr=r"sweeep: unknown key 'sweeep' \(allowed keys: search, study, tracking, train\)",
+        stderr=r"sweeep: unknown key 'sweeep' \(allowed keys: enqueue, search, study, tracking, train, warm_start\)",
     ),
     validate(
         id="unknown-study-key",
@@ -337,6 +337,24 @@ STUDY_CASES = [
         input="`search: {}`",
         files=study(("search", {})),
         stderr=r"search: is empty; map at least one TrainConfig path to a distribution, e.g\. optim\.lr:",
+    ),
+    validate(
+        id="enqueue-value-outside-the-search",
+        input="`enqueue: [{optim.lr: 0.5}]` with lr in [1e-4, 0.1]",
+        files=study(("enqueue", [{"optim.lr": 0.5}])),
+        stderr=r"enqueue\[0\]\.optim\.lr: 0\.5 is outside the float in \[0\.0001, 0\.1\], log; change the value",
+    ),
+    validate(
+        id="enqueue-key-not-searched",
+        input="`enqueue: [{optim.momentum: 0.9}]`",
+        files=study(("enqueue", [{"optim.momentum": 0.9}])),
+        stderr=r"enqueue\[0\]\.optim\.momentum: is not searched; a set fixes values of the search's keys \(optim\.lr\)",
+    ),
+    validate(
+        id="warm-start-file-missing",
+        input="`warm_start: {from: other.yaml}`, no such file",
+        files=study(("warm_start", {"from": "other.yaml"})),
+        stderr=r"warm_start\.from: no study file at .*other\.yaml; give the path of the other study's YAML",
     ),
     validate(
         id="train-checkpoint-section",

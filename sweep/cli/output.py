@@ -33,8 +33,10 @@ def print_table(rows: list[dict[str, Any]], *, title: str) -> None:
 
 
 def _notes(row: dict[str, Any]) -> str:
-    """`retry of #3`, and why the attempt stopped: the signal, or the error and whether it is retried."""
-    notes = [] if row["retry_of"] is None else [f"retry of #{row['retry_of']}"]
+    """Where the trial came from (`enqueued`, `copied from ...`), `retry of #3`, and why the attempt stopped:
+    the signal, or the error and whether it is retried."""
+    notes = [] if row["origin"] is None else [str(row["origin"])]
+    notes += [] if row["retry_of"] is None else [f"retry of #{row['retry_of']}"]
     if row["state"] == "INTERRUPTED":
         notes.append(str(row["note"]))
     elif row["fail_reason"]:

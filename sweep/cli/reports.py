@@ -24,7 +24,7 @@ def status(study_file: str, storage: str | None, tracking_uri: str | None, as_js
     local checkpoints use."""
     from sweep.disk import human_size
     from sweep.reports import status_rows, study_disk_used
-    from sweep.study import load_existing_study
+    from sweep.study_lookup import load_existing_study
 
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
     study = load_existing_study(spec)
@@ -44,7 +44,7 @@ def status(study_file: str, storage: str | None, tracking_uri: str | None, as_js
 def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
     """Show the best completed trial: params, metrics at its best epoch and model URIs."""
     from sweep.reports import best_summary
-    from sweep.study import load_existing_study
+    from sweep.study_lookup import load_existing_study
 
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
     summary = best_summary(spec, load_existing_study(spec))

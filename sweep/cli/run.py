@@ -56,6 +56,13 @@ def validate(study_file: str) -> None:
     default=None,
     help="Pack this many workers onto each GPU of --gpus.",
 )
+@click.option(
+    "--warm-start-from",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="OTHER.yaml",
+    help="Copy the finished trials of the study in OTHER.yaml that fit this search (replaces warm_start).",
+)
 @click.option("--worker-index", type=int, default=None, hidden=True)
 @click.option("--events-fd", type=int, default=None, hidden=True)
 def run(
@@ -68,6 +75,7 @@ def run(
     workers: int | None,
     gpus: list[str] | None,
     workers_per_gpu: int | None,
+    warm_start_from: str | None,
     worker_index: int | None,
     events_fd: int | None,
 ) -> None:
@@ -85,7 +93,14 @@ def run(
     from sweep.workers import plan_workers
     from trainer.interrupt import stop_on_signals
 
-    spec = load_spec(study_file, n_trials=n_trials, timeout=timeout, storage=storage, tracking_uri=tracking_uri)
+    spec = load_spec(
+        study_file,
+        n_trials=n_trials,
+        timeout=timeout,
+        storage=storage,
+        tracking_uri=tracking_uri,
+        warm_start_from=warm_start_from,
+    )
     if worker_index is not None:
         _run_worker(spec, events_fd)
         return
@@ -117,7 +132,7 @@ def _run_worker(spec: StudySpec, events_fd: int | None) -> None:
     with os.fdopen(events_fd, "w", buffering=1) as stream, stop_on_signals(announce=False) as stop:
         progress = EventProgress(stream)
         try:
-            outcome = run_study(spec, progress, summarise=False, stop=stop)
+            outcome = run_study(spec, progress, summarise=False, seed=False, stop=stop)
         except Interrupted as interrupted:  # the parent says how to resume, once for every worker
             sys.exit(interrupted.exit_code)
         progress.finished(outcome.ran)

@@ -1,0 +1,289 @@
+"""Seeding a study: `enqueue` sets checked at load and run once each, and warm starts from another study."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from helpers import tiny_train
+from mlflow.tracking import MlflowClient
+from optuna.distributions import CategoricalDistribution as OptunaCategorical
+from optuna.distributions import FloatDistribution as OptunaFloat
+from optuna.trial import TrialState, create_trial
+from processes import sweep_env
+
+from sweep.budget import tally
+from sweep.distributions import CategoricalDistribution, FloatDistribution
+from sweep.enqueue import ENQUEUED_ATTR, enqueue_missing
+from sweep.reports import status_rows
+from sweep.retries import SURPLUS_ATTR, WARM_START_ATTR
+from sweep.spec import load_study_spec, study_spec_from_dict
+from sweep.warm_start import copy_trials
+from trainer.errors import ConfigError
+
+SEARCH = {
+    "optim.lr": {"type": "float", "low": 0.01, "high": 0.05, "step": 0.01},
+    "optim.name": {"type": "categorical", "choices": ["sgd", "adam"]},
+    "loss.focal_weight": {"type": "float", "low": 0.0, "high": 1.0},
+}
+
+
+def study_data(root: Path, **sections: Any) -> dict[str, Any]:
+    return {
+        "study": {"name": "seeded", "n_trials": 3},
+        "train": tiny_train(root, optim={"nesterov": False}),
+        "search": SEARCH,
+        **sections,
+    }
+
+
+# ---------------------------------------------------------------- the study file
+
+
+def test_enqueued_sets_are_kept_as_written(tmp_path: Path) -> None:
+    sets = [{"optim.name": "sgd", "optim.lr": 0.01, "loss.focal_weight": 0.0}, {"optim.lr": 0.03}]
+    spec = study_spec_from_dict(study_data(tmp_path, enqueue=sets))
+    assert spec.enqueue == sets
+    assert spec.resolved()["enqueue"] == sets
+
+
+@pytest.mark.parametrize(
+    ("enqueue", "key", "message"),
+    [
+        ({"optim.lr": 0.01}, "enqueue", "must be a list of parameter sets"),
+        ([{}], "enqueue[0]", "must be a non-empty mapping"),
+        (
+            [{"optim.momentum": 0.9}],
+            "enqueue[0].optim.momentum",
+            r"is not searched; .*\(optim.lr, optim.name, loss.focal_weight\)",
+        ),
+        ([{"optim.lr": 0.5}], "enqueue[0].optim.lr", r"0.5 is outside the float in \[0.01, 0.05\], step 0.01"),
+        ([{"optim.lr": 0.015}], "enqueue[0].optim.lr", "0.015 is not on the grid"),
+        ([{"optim.lr": "fast"}], "enqueue[0].optim.lr", "'fast' is not a number"),
+        ([{"optim.lr": 0.01}, {"optim.name": "adamw"}], "enqueue[1].optim.name", "'adamw' is not one of sgd, adam"),
+        ([{"optim.lr": 0.01}, {"optim.lr": 0.01}], "enqueue[1]", r"repeats enqueue\[0\]"),
+        ([{"optim.lr": 0.01}] * 2 + [{"optim.lr": 0.02}, {"optim.lr": 0.03}], "enqueue", "lists 4 sets but"),
+    ],
+)
+def test_bad_enqueued_sets_name_the_key(tmp_path: Path, enqueue: Any, key: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        study_spec_from_dict(study_data(tmp_path, enqueue=enqueue), source=tmp_path / "s.yaml")
+    assert raised.value.key == key and "s.yaml" in str(raised.value)
+
+
+def test_fewer_trials_than_enqueued_sets_on_the_command_line(tmp_path: Path) -> None:
+    spec = study_spec_from_dict(study_data(tmp_path, enqueue=[{"optim.lr": 0.01}, {"optim.lr": 0.02}]))
+    with pytest.raises(ConfigError, match="1 is fewer than the 2 sets") as raised:
+        spec.with_overrides(n_trials=1)
+    assert raised.value.key == "study.n_trials"
+
+
+def test_warm_start_from_is_relative_to_the_study_file(tmp_path: Path) -> None:
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "a.yaml").write_text("study: {name: a}\n")
+    study_file = tmp_path / "studies" / "b.yaml"
+    study_file.write_text(yaml.safe_dump(study_data(tmp_path, warm_start={"from": "a.yaml"})))
+    spec = load_study_spec(study_file)
+    assert spec.warm_start is not None and spec.warm_start.study_file == tmp_path / "studies" / "a.yaml"
+    assert spec.with_overrides(warm_start_from=study_file).warm_start.study_file == study_file  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("warm_start", "message"),
+    [
+        ({"from": "missing.yaml"}, "no study file at .*missing.yaml"),
+        ({"from": "b.yaml"}, "names this study file"),
+        ({"study": "a.yaml"}, "study"),
+    ],
+)
+def test_bad_warm_start_sections(tmp_path: Path, warm_start: dict[str, str], message: str) -> None:
+    study_file = tmp_path / "b.yaml"
+    study_file.write_text(yaml.safe_dump(study_data(tmp_path, warm_start=warm_start)))
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_study_spec(study_file)
+    assert raised.value.key.startswith("warm_start")
+
+
+# ---------------------------------------------------------------- queueing and copying
+
+
+def test_enqueue_missing_queues_each_set_once_and_a_surplus_one_again() -> None:
+    study = optuna.create_study(direction="maximize")
+    sets = [{"x": 1.0}, {"x": 2.0}]
+    assert enqueue_missing(study, sets) == [0, 1]
+    assert enqueue_missing(study, sets) == [], "a rerun queues nothing twice"
+    assert [t.user_attrs[ENQUEUED_ATTR] for t in study.trials] == sets
+    assert [t.system_attrs["fixed_params"] for t in study.trials] == sets
+    trial = study.ask()  # the first WAITING trial: its value is fixed, and a key it leaves out is sampled
+    assert trial.suggest_float("x", 0.0, 5.0) == 1.0 and 0.0 <= trial.suggest_float("y", 0.0, 1.0) <= 1.0
+    surplus = study.ask()
+    surplus.set_user_attr(SURPLUS_ATTR, "budget taken")
+    study.tell(surplus, state=TrialState.FAIL)
+    assert enqueue_missing(study, sets) == [1], "the surplus trial never ran its set"
+
+
+def source_study() -> optuna.Study:
+    study = optuna.create_study(direction="maximize", study_name="a")
+    lr, name = OptunaFloat(0.001, 0.1, log=True), OptunaCategorical(["sgd", "adam", "adamw"])
+    trials = [
+        (TrialState.COMPLETE, 0.5, {"optim.lr": 0.02, "optim.name": "sgd"}),
+        (TrialState.PRUNED, None, {"optim.lr": 0.03, "optim.name": "adam"}),
+        (TrialState.COMPLETE, 0.6, {"optim.lr": 0.04, "optim.name": "adamw"}),
+        (TrialState.FAIL, None, {"optim.lr": 0.01, "optim.name": "sgd"}),
+        (TrialState.COMPLETE, 0.7, {"optim.lr": 0.002, "optim.name": "sgd"}),
+    ]
+    for state, value, params in trials:
+        study.add_trial(
+            create_trial(
+                state=state,
+                value=value,
+                params=params,
+                distributions={"optim.lr": lr, "optim.name": name},
+                user_attrs={"mlflow_run_id": "abc", "checkpoint_dir": "/elsewhere"},
+                intermediate_values={1: 0.1, 2: 0.2},
+            )
+        )
+    return study
+
+
+def test_copy_trials_copies_what_fits_skips_the_rest_and_never_twice() -> None:
+    search = {
+        "optim.lr": FloatDistribution(low=0.01, high=0.05),
+        "optim.name": CategoricalDistribution(choices=["sgd", "adam"]),
+        "model.backbone": CategoricalDistribution(choices=["mobilenet_v3_large", "resnet50"]),
+    }
+    source_train = {"model.backbone": "mobilenet_v3_large"}
+    study = optuna.create_study(direction="maximize")
+    report = copy_trials(
+        study, source_study(), storage="sqlite:///a.db", search=search, train={}, source_train=source_train
+    )
+    assert report.copied == [0, 1], "COMPLETE and PRUNED; FAIL never"
+    assert report.skipped == {
+        2: "optim.name: 'adamw' is not one of sgd, adam",
+        4: "optim.lr: 0.002 is outside the float in [0.01, 0.05]",
+    }
+    copies = study.trials
+    assert [t.state for t in copies] == [TrialState.COMPLETE, TrialState.PRUNED]
+    assert copies[0].params == {"optim.lr": 0.02, "optim.name": "sgd", "model.backbone": "mobilenet_v3_large"}
+    assert copies[1].intermediate_values == {1: 0.1, 2: 0.2}, "what the median pruner compares against"
+    assert copies[0].user_attrs == {WARM_START_ATTR: {"study": "a", "storage": "sqlite:///a.db", "trial": 0}}
+    assert tally(copies, max_retries=2).held == 0, "copied trials take no place of n_trials"
+    assert [row["origin"] for row in status_rows(study)] == [
+        "copied from study 'a' trial 0",
+        "copied from study 'a' trial 1",
+    ]
+    again = copy_trials(
+        study, source_study(), storage="sqlite:///a.db", search=search, train={}, source_train=source_train
+    )
+    assert again.copied == [] and again.already == [0, 1] and len(study.trials) == 2
+    assert again.lines()[0] == "warm start from study 'a' (sqlite:///a.db): copied 0 trials, 2 copied before, skipped 2"
+
+
+def test_a_key_only_the_other_study_searched_must_have_this_studys_value() -> None:
+    search = {"optim.name": CategoricalDistribution(choices=["sgd", "adam", "adamw"])}
+    study = optuna.create_study(direction="maximize")
+    report = copy_trials(study, source_study(), storage="s", search=search, train={"optim.lr": 0.02}, source_train={})
+    assert report.copied == [0]
+    assert report.skipped[1] == "optim.lr=0.03, which this study does not search and sets to 0.02"
+
+
+# ---------------------------------------------------------------- end to end: real workers, Optuna and MLflow
+
+
+def write(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def e2e_study(root: Path, name: str, n_trials: int, lr: dict[str, Any], **sections: Any) -> dict[str, Any]:
+    return {
+        "study": {
+            "name": name,
+            "n_trials": n_trials,
+            "sampler": {"type": "random", "seed": 0},
+            "pruner": {"type": "none"},
+        },
+        "train": tiny_train(root),
+        "search": {"optim.lr": lr, "optim.schedule": {"type": "categorical", "choices": ["poly", "cosine"]}},
+        **sections,
+    }
+
+
+def sweep(cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "sweep.cli", *args],
+        cwd=cwd,
+        env=sweep_env(OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "Traceback" not in output, output
+    return output
+
+
+def trials(cwd: Path, name: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{cwd}/runs/{name}/optuna.db")
+    return [trial for trial in study.trials if SURPLUS_ATTR not in trial.user_attrs]
+
+
+@pytest.mark.slow
+def test_two_workers_run_each_enqueued_set_exactly_once(synth_voc: Path, tmp_path: Path) -> None:
+    sets = [{"optim.lr": 0.01, "optim.schedule": "poly"}, {"optim.lr": 0.04}]
+    lr = {"type": "float", "low": 0.01, "high": 0.05}
+    study_file = write(tmp_path / "study.yaml", e2e_study(synth_voc, "enq", 3, lr, enqueue=sets))
+    output = sweep(tmp_path, "run", str(study_file), "--workers", "2", "--quiet")
+    assert "queued enqueue[0] to run first" in output and "queued enqueue[1] to run first" in output
+    assert "[w0] started" in output and "[w1] started" in output
+    sweep(tmp_path, "run", str(study_file), "--quiet", "--n-trials", "4")  # a rerun queues nothing again
+    ran = trials(tmp_path, "enq")
+    assert len(ran) == 4 and all(t.state == TrialState.COMPLETE for t in ran)
+    for params in sets:
+        carriers = [t for t in ran if t.user_attrs.get(ENQUEUED_ATTR) == params]
+        assert len(carriers) == 1, (params, [t.params for t in ran])
+        assert all(carriers[0].params[key] == value for key, value in params.items())
+    assert ran[1].params["optim.schedule"] in ("poly", "cosine"), "a key the set leaves out is sampled"
+    assert [t.number for t in ran if ENQUEUED_ATTR in t.user_attrs] == [0, 1], "the sets run first"
+
+
+@pytest.mark.slow
+def test_warm_start_copies_what_fits_skips_an_out_of_space_trial_and_never_twice(
+    synth_voc: Path, tmp_path: Path
+) -> None:
+    wide = {"type": "float", "low": 0.01, "high": 0.05}
+    first = [{"optim.lr": 0.01, "optim.schedule": "poly"}, {"optim.lr": 0.05, "optim.schedule": "cosine"}]
+    source_file = write(tmp_path / "a.yaml", e2e_study(synth_voc, "a", 2, wide, enqueue=first))
+    sweep(tmp_path, "run", str(source_file), "--quiet")
+    narrow = {"type": "float", "low": 0.005, "high": 0.02}
+    target_file = write(tmp_path / "b.yaml", e2e_study(synth_voc, "b", 1, narrow))
+
+    output = sweep(tmp_path, "run", str(target_file), "--quiet", "--warm-start-from", str(source_file))
+    storage = f"sqlite:///{tmp_path}/runs/a/optuna.db"
+    assert f"warm start from study 'a' ({storage}): copied 1 trials (#0), skipped 1" in output
+    assert "trial 1: optim.lr: 0.05 is outside the float in [0.005, 0.02]" in output
+    target = trials(tmp_path, "b")
+    copied = [t for t in target if WARM_START_ATTR in t.user_attrs]
+    own = [t for t in target if WARM_START_ATTR not in t.user_attrs]
+    assert len(copied) == 1 and len(own) == 1, "the copy is not counted against n_trials: 1"
+    assert copied[0].user_attrs == {WARM_START_ATTR: {"study": "a", "storage": storage, "trial": 0}}
+    assert copied[0].params == first[0] and copied[0].value == trials(tmp_path, "a")[0].value
+
+    rerun = sweep(tmp_path, "run", str(target_file), "--quiet", "--n-trials", "2", "--warm-start-from", "a.yaml")
+    assert "copied 0 trials, 1 copied before, skipped 1" in rerun
+    assert len([t for t in trials(tmp_path, "b") if WARM_START_ATTR in t.user_attrs]) == 1
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
+    experiment = client.get_experiment_by_name("b")
+    assert experiment is not None
+    children = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'")
+    assert sorted(int(run.data.tags["optuna.trial_number"]) for run in children) == [1, 2], "copies run nothing"
+    status = json.loads(sweep(tmp_path, "status", str(target_file), "--json"))
+    assert [row["origin"] for row in status["trials"]] == ["copied from study 'a' trial 0", None, None]
+    assert "copied" in sweep(tmp_path, "status", str(target_file)), "the table's notes (wrapped to the terminal)"
