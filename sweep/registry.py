@@ -15,10 +15,10 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
-from optuna.trial import TrialState
 
 import trainer
 from sweep.errors import NothingToPromoteError
+from sweep.own_trials import own_best_trial
 from sweep.requirements import pip_requirements
 from sweep.spec import StudySpec
 from sweep.study_lookup import load_existing_study
@@ -59,11 +59,12 @@ class Promotion:
 def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None) -> Promotion:
     """Register the best completed trial's model (once) and point `alias` at that version."""
     study = load_existing_study(spec)
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    best = own_best_trial(study)
+    if best is None:
         raise NothingToPromoteError(
-            f"study {spec.study.name!r} has no completed trial yet; run `sweep run {spec.source}` until one completes"
+            f"study {spec.study.name!r} has no completed trial yet (copies from a warm start have no model "
+            f"here); run `sweep run {spec.source}` until one completes"
         )
-    best = study.best_trial
     assert best.value is not None  # the best trial is a completed one
     run_id = best.user_attrs.get(RUN_ID_ATTR)
     if run_id is None:

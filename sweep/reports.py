@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.disk import disk_used
 from sweep.enqueue import ENQUEUED_ATTR
 from sweep.objective import NAMESPACE_ATTR
+from sweep.own_trials import own_best_trial
 from sweep.retries import (
     FAIL_REASON_ATTR,
     FAILED_FOR_GOOD_ATTR,
@@ -67,9 +68,9 @@ def study_disk_used(spec: StudySpec, study: optuna.Study) -> int:
 
 def best_summary(spec: StudySpec, study: optuna.Study) -> dict[str, Any] | None:
     """The best completed trial with its final metrics from MLflow and where its model is; None if none."""
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    best = own_best_trial(study)
+    if best is None:
         return None
-    best = study.best_trial
     summary = trial_row(best)
     run_id = summary["mlflow_run_id"]
     summary.update(

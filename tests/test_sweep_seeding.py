@@ -287,3 +287,23 @@ def test_warm_start_copies_what_fits_skips_an_out_of_space_trial_and_never_twice
     status = json.loads(sweep(tmp_path, "status", str(target_file), "--json"))
     assert [row["origin"] for row in status["trials"]] == ["copied from study 'a' trial 0", None, None]
     assert "copied" in sweep(tmp_path, "status", str(target_file)), "the table's notes (wrapped to the terminal)"
+
+
+def test_a_copied_trial_is_never_the_best_of_the_study_it_was_copied_into() -> None:
+    from sweep.own_trials import own_best_trial
+    from sweep.retries import WARM_START_ATTR
+
+    study = optuna.create_study(direction="maximize")
+    assert own_best_trial(study) is None
+    distributions = {"lr": optuna.distributions.FloatDistribution(1e-3, 1e-1)}
+    copied = optuna.trial.create_trial(
+        params={"lr": 0.05}, distributions=distributions, value=0.9, user_attrs={WARM_START_ATTR: {"trial": 3}}
+    )
+    study.add_trials([copied])
+    assert own_best_trial(study) is None  # the copy alone has no run or checkpoint here
+    for value in (0.4, 0.6, 0.6):
+        trial = study.ask({"lr": optuna.distributions.FloatDistribution(1e-3, 1e-1)})
+        study.tell(trial, value)
+    best = own_best_trial(study)
+    assert best is not None and (best.number, best.value) == (2, 0.6)  # the first of the equal 0.6s
+    assert study.best_trial.number == 0  # Optuna's own pick is the copy

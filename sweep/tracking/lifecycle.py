@@ -26,6 +26,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from optuna.trial import TrialState
 
 from sweep.database_urls import mask_password
+from sweep.own_trials import own_best_trial
 from sweep.tracking.outages import FLUSH, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
 from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, RUN_ID_ATTR, runtime_tags
@@ -115,10 +116,9 @@ class StudyTracker:
 
     def log_parent_best(self, run_id: str, study: optuna.Study) -> None:
         """Record the best value so far (a metric stepped by trial number) and its trial and params as tags."""
-        try:
-            best = study.best_trial
-        except ValueError:
-            return  # no completed trial yet
+        best = own_best_trial(study)
+        if best is None:
+            return  # no completed trial of its own yet
         assert best.value is not None  # the best trial is a completed one
         metrics = {"best_value": best.value}
         tags = {"best.trial_number": str(best.number), **{f"best.{k}": str(v) for k, v in best.params.items()}}
