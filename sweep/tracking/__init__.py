@@ -8,6 +8,7 @@ from sweep.tracking.batches import BATCH_LIMIT
 from sweep.tracking.lifecycle import StudyTracker, mark_parent_pending
 from sweep.tracking.store import TrackingStore
 from sweep.tracking.tags import (
+    BEST_EPOCH_ATTR,
     PARENT_PENDING_ATTR,
     PARENT_RUN_ATTR,
     RUN_ID_ATTR,
@@ -17,6 +18,7 @@ from sweep.tracking.trial_run import TrialRun
 
 __all__ = [
     "BATCH_LIMIT",
+    "BEST_EPOCH_ATTR",
     "PARENT_PENDING_ATTR",
     "PARENT_RUN_ATTR",
     "RUN_ID_ATTR",

@@ -28,10 +28,16 @@ from optuna.trial import TrialState
 from sweep.database_urls import mask_password
 from sweep.tracking.outages import FLUSH, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
-from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, RUN_ID_ATTR, runtime_tags
-from sweep.tracking.trial_run import TrialRun
+from sweep.tracking.tags import (
+    BEST_EPOCH_ATTR,
+    PARENT_PENDING_ATTR,
+    PARENT_RUN_ATTR,
+    RUN_ID_ATTR,
+    config_params_and_tags,
+    runtime_tags,
+)
+from sweep.tracking.trial_run import TrialRun, objective_metrics
 from trainer.config import TrainConfig
-from trainer.config_loading import flatten
 
 CHECKPOINT_ARTIFACT = "checkpoint"
 """The artifact folder of a completed trial's run that holds its `best.pt`."""
@@ -146,13 +152,17 @@ class StudyTracker:
     def start_trial(
         self, trial: optuna.Trial, config: TrainConfig, parent_run_id: str, extra_tags: Mapping[str, str]
     ) -> TrialRun:
-        """Create (or, for a retried trial, reopen) the trial's run and record its whole config.
+        """Create (or, for a retried trial, reopen) the trial's run and record its whole config: params,
+        except the bookkeeping keys (paths), which are tags (`config_params_and_tags`); `extra_tags` win
+        over those.
 
         Waits out a tracking server that is away for up to `FLUSH` patience, then raises `TrackingError`.
         """
         run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        params, config_tags = config_params_and_tags(config)
         tags = {
             **self.common_tags,
+            **config_tags,
             **extra_tags,
             "sweep.role": "trial",
             "optuna.trial_number": str(trial.number),
@@ -164,7 +174,7 @@ class StudyTracker:
         else:
             self._patiently(lambda: self._store.reopen_run(str(run_id)))
             tags[MLFLOW_RUN_NAME] = f"trial-{trial.number}"
-        self._patiently(lambda: self._store.log_batch(str(run_id), params=flatten(config.to_dict()), tags=tags))
+        self._patiently(lambda: self._store.log_batch(str(run_id), params=params, tags=tags))
         return TrialRun(self._store, str(run_id))
 
     def reconcile_trial_runs(self, study: optuna.Study) -> int:
@@ -173,24 +183,31 @@ class StudyTracker:
         A run ends as its latest trial did (COMPLETE: FINISHED, PRUNED: KILLED, FAIL: FAILED) with that
         state in its `optuna.state` tag. A run that a waiting or running retry shares is left alone.
         """
-        latest: dict[str, TrialState] = {}
+        latest: dict[str, optuna.trial.FrozenTrial] = {}
         in_use: set[str] = set()
         for trial in study.get_trials(deepcopy=False):  # by number: a retry comes after the trial it retries
             run_id = trial.user_attrs.get(RUN_ID_ATTR)
             if run_id is None:
                 continue
             if trial.state in _RUN_STATUS:
-                latest[str(run_id)] = trial.state
+                latest[str(run_id)] = trial
             else:
                 in_use.add(str(run_id))
-        return sum(self._end_run_as(run_id, state) for run_id, state in latest.items() if run_id not in in_use)
+        return sum(self._end_run_as(run_id, trial) for run_id, trial in latest.items() if run_id not in in_use)
 
-    def _end_run_as(self, run_id: str, state: TrialState) -> bool:
-        """End the run as its finished trial's `state` if it still runs; whether it did."""
+    def _end_run_as(self, run_id: str, trial: optuna.trial.FrozenTrial) -> bool:
+        """End the run as its finished `trial` did if it still runs, with the objective metrics of a
+        completed one (`objective_metrics`); whether it did."""
         if self._patiently(lambda: self._store.run_status(run_id)) != "RUNNING":
             return False
-        self._patiently(lambda: self._store.log_batch(run_id, tags={"optuna.state": state.name}))
-        self._patiently(lambda: self._store.end_run(run_id, _RUN_STATUS[state]))
+        metrics: dict[str, float] = {}
+        step = 0
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
+            step = int(trial.user_attrs.get(BEST_EPOCH_ATTR, 0))
+            metrics = objective_metrics(trial.value, step)
+        tags = {"optuna.state": trial.state.name}
+        self._patiently(lambda: self._store.log_batch(run_id, metrics=metrics, step=step, tags=tags))
+        self._patiently(lambda: self._store.end_run(run_id, _RUN_STATUS[trial.state]))
         return True
 
     def _patiently(self, call: Callable[[], Result]) -> Result:

@@ -23,8 +23,17 @@ from sweep.tracking.store import EndStatus, TrackingStore
 
 EPOCH_METRIC = "val/miou"
 """Logged for every trained epoch: its steps in the run are the epochs the run has."""
+OBJECTIVE_METRIC = "best_val_miou"
+"""The trial's objective (its best epoch's `val/miou`), on each completed trial's run: the runs table sorts
+by it, where `val/miou` would show the last epoch's value."""
+BEST_EPOCH_METRIC = "best_epoch"
 _MAX_ERROR_LENGTH = 5000
 Result = TypeVar("Result")
+
+
+def objective_metrics(best_miou: float, best_epoch: int) -> dict[str, float]:
+    """What a completed trial's run records of its objective: `best_val_miou` and `best_epoch`."""
+    return {OBJECTIVE_METRIC: best_miou, BEST_EPOCH_METRIC: float(best_epoch)}
 
 
 class TrialRun:
@@ -65,9 +74,11 @@ class TrialRun:
             self._deliver(make_batches(metrics=metrics, step=int(entry["epoch"])), must_arrive=True)
         return [int(entry["epoch"]) for entry in missing]
 
-    def finish(self, best_miou: float) -> None:
-        """The trial completed: its Optuna state and best value as tags, and the run FINISHED."""
-        self._end({"optuna.state": "COMPLETE", "best_miou": f"{best_miou:.6f}"}, "FINISHED")
+    def finish(self, best_miou: float, best_epoch: int) -> None:
+        """The trial completed: its objective as metrics (`objective_metrics`, at step `best_epoch`), its
+        Optuna state and best value as tags, and the run FINISHED."""
+        tags = {"optuna.state": "COMPLETE", "best_miou": f"{best_miou:.6f}"}
+        self._end(tags, "FINISHED", metrics=objective_metrics(best_miou, best_epoch), step=best_epoch)
 
     def prune(self, epoch: int | None) -> None:
         """The pruner stopped the trial after `epoch` (None: before any epoch ended); the run ends KILLED."""
@@ -83,9 +94,12 @@ class TrialRun:
         the trial's retry reopens it."""
         self._end({"optuna.state": "INTERRUPTED", "interrupted": reason}, "KILLED")
 
-    def _end(self, tags: Mapping[str, str], status: EndStatus) -> None:
-        """Send everything pending and `tags`, then end the run; raises `TrackingError` if the server stays away."""
-        self._deliver(make_batches(tags=tags), must_arrive=True)
+    def _end(
+        self, tags: Mapping[str, str], status: EndStatus, *, metrics: Mapping[str, float] | None = None, step: int = 0
+    ) -> None:
+        """Send everything pending, `tags` and `metrics` (at `step`), then end the run; raises `TrackingError`
+        if the server stays away."""
+        self._deliver(make_batches(metrics=metrics, step=step, tags=tags), must_arrive=True)
         self._call(FLUSH, lambda: self._store.end_run(self.run_id, status))
 
     def _deliver(self, batches: list[Batch], *, must_arrive: bool) -> None:
