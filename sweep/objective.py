@@ -131,7 +131,9 @@ class TrialObjective:
             checkpoint_dir = trial_checkpoint_dir(self.spec.artifacts_dir, trial)
             config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
             trial.set_user_attr(CHECKPOINT_DIR_ATTR, str(checkpoint_dir))
-            run = self.tracker.start_trial(trial, config, self.parent_run_id, self.data_tags)
+            run = self.tracker.start_trial(
+                trial, config, self.parent_run_id, self.data_tags, system_metrics=self.spec.tracking.system_metrics
+            )
             tracked = run
 
             def report(epoch: int, metrics: Mapping[str, float]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,6 +116,37 @@ def test_trial_run_records_config_epochs_and_its_end(
     objective = {"best_val_miou": 0.625, "best_epoch": 2.0} if status == "FINISHED" else {}
     assert {key: recorded.data.metrics[key] for key in objective} == objective
     assert ("best_val_miou" in recorded.data.metrics) == (status == "FINISHED"), "only a completed trial has one"
+
+
+def test_experiment_opens_on_its_runs_in_the_ui(tracker: StudyTracker, client: MlflowClient, tracking_uri: str) -> None:
+    assert client.get_experiment(tracker.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    older = client.create_experiment("made-before-the-tag")
+    chosen = client.create_experiment("kind-chosen-in-the-ui", tags={"mlflow.experimentKind": "genai_development"})
+    for name in ("made-before-the-tag", "kind-chosen-in-the-ui"):
+        StudyTracker(tracking_uri, name, study_name="tiny", storage_url=STORAGE)
+    assert client.get_experiment(older).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert client.get_experiment(chosen).tags["mlflow.experimentKind"] == "genai_development", "left as it was"
+
+
+def test_trial_run_records_system_metrics_until_its_end(
+    tracker: StudyTracker, client: MlflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    study = maximize()
+    parent = tracker.open_parent(study)
+    quiet = tracker.start_trial(study.ask(), TrainConfig(), parent, {})
+    run = tracker.start_trial(study.ask(), TrainConfig(), parent, {}, system_metrics=True)
+    time.sleep(1.5)
+    run.finish(0.5, 1)
+    quiet.finish(0.5, 1)
+    samples = client.get_metric_history(run.run_id, "system/cpu_utilization_percentage")
+    assert len(samples) >= 2 and all(0.0 <= sample.value <= 100.0 * 64 for sample in samples)
+    metrics = client.get_run(run.run_id).data.metrics
+    assert {"system/system_memory_usage_megabytes", "system/system_memory_usage_percentage"} <= metrics.keys()
+    assert not [key for key in client.get_run(quiet.run_id).data.metrics if key.startswith("system/")]
+    ended = len(samples)
+    time.sleep(0.5)
+    assert len(client.get_metric_history(run.run_id, "system/cpu_utilization_percentage")) == ended, "it stopped"
 
 
 def test_retried_trial_reopens_the_same_run(tracker: StudyTracker, client: MlflowClient) -> None:

@@ -28,6 +28,7 @@ from optuna.trial import TrialState
 from sweep.database_urls import mask_password
 from sweep.tracking.outages import FLUSH, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
+from sweep.tracking.system_metrics import SystemMetrics
 from sweep.tracking.tags import (
     BEST_EPOCH_ATTR,
     PARENT_PENDING_ATTR,
@@ -39,6 +40,9 @@ from sweep.tracking.tags import (
 from sweep.tracking.trial_run import TrialRun, objective_metrics
 from trainer.config import TrainConfig
 
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+"""Read by MLflow's UI: without it, MLflow 3 opens an experiment on its GenAI overview; with it, on the
+runs table ("Machine learning" in the experiment's type menu)."""
 CHECKPOINT_ARTIFACT = "checkpoint"
 """The artifact folder of a completed trial's run that holds its `best.pt`."""
 _POLL_S = 0.5
@@ -57,12 +61,13 @@ def mark_parent_pending(study: optuna.Study) -> None:
 
 
 class StudyTracker:
-    """The MLflow side of one study: its experiment, its parent run and a child run per trial."""
+    """The MLflow side of one study: its experiment (tagged `EXPERIMENT_TAGS`), its parent run and a child
+    run per trial."""
 
     def __init__(self, tracking_uri: str, experiment: str, *, study_name: str, storage_url: str) -> None:
         self._store = TrackingStore(tracking_uri)
         self.study_name = study_name
-        self.experiment_id = self._store.experiment_id(experiment)
+        self.experiment_id = self._store.experiment_id(experiment, EXPERIMENT_TAGS)
         self.common_tags = {
             "optuna.study_name": study_name,
             "optuna.storage": mask_password(storage_url),
@@ -150,11 +155,18 @@ class StudyTracker:
         self._store.log_artifacts(run_id, files, artifact_path)
 
     def start_trial(
-        self, trial: optuna.Trial, config: TrainConfig, parent_run_id: str, extra_tags: Mapping[str, str]
+        self,
+        trial: optuna.Trial,
+        config: TrainConfig,
+        parent_run_id: str,
+        extra_tags: Mapping[str, str],
+        *,
+        system_metrics: bool = False,
     ) -> TrialRun:
         """Create (or, for a retried trial, reopen) the trial's run and record its whole config: params,
         except the bookkeeping keys (paths), which are tags (`config_params_and_tags`); `extra_tags` win
-        over those.
+        over those. With `system_metrics`, MLflow samples the host onto the run until the trial ends
+        (`sweep.tracking.system_metrics`).
 
         Waits out a tracking server that is away for up to `FLUSH` patience, then raises `TrackingError`.
         """
@@ -168,6 +180,7 @@ class StudyTracker:
             "optuna.trial_number": str(trial.number),
             MLFLOW_PARENT_RUN_ID: parent_run_id,
         }
+        reopened = run_id is not None
         if run_id is None:
             run_id = self._patiently(lambda: self._store.create_run(self.experiment_id, f"trial-{trial.number}", tags))
             trial.set_user_attr(RUN_ID_ATTR, run_id)
@@ -175,7 +188,8 @@ class StudyTracker:
             self._patiently(lambda: self._store.reopen_run(str(run_id)))
             tags[MLFLOW_RUN_NAME] = f"trial-{trial.number}"
         self._patiently(lambda: self._store.log_batch(str(run_id), params=params, tags=tags))
-        return TrialRun(self._store, str(run_id))
+        monitor = SystemMetrics(self._store.tracking_uri, str(run_id), resume=reopened) if system_metrics else None
+        return TrialRun(self._store, str(run_id), monitor)
 
     def reconcile_trial_runs(self, study: optuna.Study) -> int:
         """End the runs that finished trials left RUNNING (their end never reached the server); returns how many.

@@ -5,7 +5,8 @@ when the server cannot be reached within `EPOCH` patience (a few seconds) the ba
 memory, and every later call first sends what is pending. The end of a trial (`finish`, `prune`, `fail`)
 and artifact uploads must arrive: they send the pending batches and their own with `FLUSH` patience (about
 two minutes), then raise `TrackingError` if the server is still away. The pending batches live only in
-this object; `backfill` completes a run from the trial's history when they were lost with it.
+this object; `backfill` completes a run from the trial's history when they were lost with it. With
+`system_metrics`, MLflow samples the host (CPU, memory, GPUs) onto the run until the trial's end.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sweep.errors import TrackingError
 from sweep.tracking.batches import Batch, make_batches
 from sweep.tracking.outages import EPOCH, FLUSH, Patience, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
+from sweep.tracking.system_metrics import SystemMetrics
 
 EPOCH_METRIC = "val/miou"
 """Logged for every trained epoch: its steps in the run are the epochs the run has."""
@@ -39,10 +41,12 @@ def objective_metrics(best_miou: float, best_epoch: int) -> dict[str, float]:
 class TrialRun:
     """The MLflow run of one trial: per-epoch logging that never blocks for long, and an end that arrives."""
 
-    def __init__(self, store: TrackingStore, run_id: str) -> None:
+    def __init__(self, store: TrackingStore, run_id: str, system_metrics: SystemMetrics | None = None) -> None:
+        """`system_metrics`: the run's monitor, if any; it stops when the trial ends (`finish`, `prune`, ...)."""
         self._store = store
         self.run_id = run_id
         self._pending: list[Batch] = []
+        self._system_metrics = system_metrics
 
     @property
     def pending(self) -> int:
@@ -99,6 +103,8 @@ class TrialRun:
     ) -> None:
         """Send everything pending, `tags` and `metrics` (at `step`), then end the run; raises `TrackingError`
         if the server stays away."""
+        if self._system_metrics is not None:
+            self._system_metrics.stop()  # its last samples go out while the run is still RUNNING
         self._deliver(make_batches(metrics=metrics, step=step, tags=tags), must_arrive=True)
         self._call(FLUSH, lambda: self._store.end_run(self.run_id, status))
 
