@@ -7,7 +7,8 @@ import pytest
 from sweep.tracking import UiLinks, ui_links
 
 RUN = "0123456789abcdef0123456789abcdef"
-SORTED = "orderByKey=metrics.%60best_val_miou%60&orderByAsc=false"
+ML = "workflowType=machine_learning"
+SORTED = f"{ML}&orderByKey=metrics.%60best_val_miou%60&orderByAsc=false"
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,7 @@ SORTED = "orderByKey=metrics.%60best_val_miou%60&orderByAsc=false"
 )
 def test_a_tracking_server_serves_the_links_itself(tracking_uri: str, base: str) -> None:
     assert ui_links(tracking_uri, "7", RUN) == UiLinks(
-        runs=f"{base}/#/experiments/7/runs?{SORTED}", best_run=f"{base}/#/experiments/7/runs/{RUN}", serve=None
+        runs=f"{base}/#/experiments/7/runs?{SORTED}", best_run=f"{base}/#/experiments/7/runs/{RUN}?{ML}", serve=None
     )
 
 

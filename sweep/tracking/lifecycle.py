@@ -41,8 +41,9 @@ from sweep.tracking.trial_run import TrialRun, objective_metrics
 from trainer.config import TrainConfig
 
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
-"""Read by MLflow's UI: without it, MLflow 3 opens an experiment on its GenAI overview; with it, on the
-runs table ("Machine learning" in the experiment's type menu)."""
+"""The experiment's type ("Machine learning") for MLflow UIs that read it to open an experiment on its runs
+table rather than its GenAI overview. MLflow 3.17's UI reads its own workflow switch instead, which the
+links that `sweep run` prints set (`sweep.tracking.links`)."""
 CHECKPOINT_ARTIFACT = "checkpoint"
 """The artifact folder of a completed trial's run that holds its `best.pt`."""
 _POLL_S = 0.5

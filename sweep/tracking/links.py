@@ -1,5 +1,9 @@
 """Where a study is in MLflow's web UI: its experiment's runs page, best trial first, and the best run.
 
+The links ask for the UI's model-training view (`workflowType=machine_learning`): MLflow 3.17's UI shows
+every experiment as a GenAI app (its overview of traces) unless the URL, or the switch at the top of its
+sidebar, says otherwise, whatever the experiment's `mlflow.experimentKind` tag says.
+
 A tracking server (`http(s)://HOST`) serves the UI itself, so its links open as they are. A database
 tracking URI has no UI until one is started on it: the links are then those of `mlflow ui` at its default
 address, given with the command that starts it. Databricks has a UI address of its own, so it gets none.
@@ -16,6 +20,7 @@ from sweep.tracking.trial_run import OBJECTIVE_METRIC
 
 LOCAL_UI = "http://127.0.0.1:5000"
 """Where `mlflow ui` serves by default."""
+MODEL_TRAINING = "workflowType=machine_learning"
 _BY_OBJECTIVE = f"orderByKey={quote(f'metrics.`{OBJECTIVE_METRIC}`')}&orderByAsc=false"
 
 
@@ -40,8 +45,8 @@ def ui_links(tracking_uri: str, experiment_id: str, best_run_id: str | None) -> 
     else:
         return None
     experiment = f"{base}/#/experiments/{experiment_id}"
-    best_run = None if best_run_id is None else f"{experiment}/runs/{best_run_id}"
-    return UiLinks(runs=f"{experiment}/runs?{_BY_OBJECTIVE}", best_run=best_run, serve=serve)
+    best_run = None if best_run_id is None else f"{experiment}/runs/{best_run_id}?{MODEL_TRAINING}"
+    return UiLinks(runs=f"{experiment}/runs?{MODEL_TRAINING}&{_BY_OBJECTIVE}", best_run=best_run, serve=serve)
 
 
 def _without_credentials(url: str) -> str:
