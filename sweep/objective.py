@@ -42,7 +42,7 @@ from sweep.retries import (
 from sweep.space import suggest
 from sweep.spec import StudySpec
 from sweep.streams import record_stream
-from sweep.tracking import StudyTracker, TrialRun
+from sweep.tracking import BEST_EPOCH_ATTR, StudyTracker, TrialRun
 from trainer.engine import TrainResult, train
 from trainer.errors import ConfigError, DatasetError, DivergedError, WeightsError
 from trainer.interrupt import StopRequest, TrainingInterrupted
@@ -131,7 +131,9 @@ class TrialObjective:
             checkpoint_dir = trial_checkpoint_dir(self.spec.artifacts_dir, trial)
             config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
             trial.set_user_attr(CHECKPOINT_DIR_ATTR, str(checkpoint_dir))
-            run = self.tracker.start_trial(trial, config, self.parent_run_id, self.data_tags)
+            run = self.tracker.start_trial(
+                trial, config, self.parent_run_id, self.data_tags, system_metrics=self.spec.tracking.system_metrics
+            )
             tracked = run
 
             def report(epoch: int, metrics: Mapping[str, float]) -> None:
@@ -204,12 +206,12 @@ class TrialObjective:
             self.progress.console.print(f"warning: MLflow did not record it ({type(error).__name__}: {error})")
 
     def _record_success(self, trial: optuna.Trial, run: TrialRun, result: TrainResult) -> None:
-        trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr(BEST_EPOCH_ATTR, result.best_epoch)
         trial.set_user_attr("epochs_run", result.epochs_run)
         trial.set_user_attr("checkpoint", str(result.checkpoint))
         log_trial_artifacts(run, result, self.spec.train.data)
         run.backfill(result.history)  # epochs an outage or a dead worker kept from the run
-        run.finish(result.best_miou)
+        run.finish(result.best_miou, result.best_epoch)
         self.progress.trial_end(trial.number, "COMPLETE", result.best_miou)
 
 

@@ -1,7 +1,10 @@
 """Study-level plots and the trials table, written as files (the study logs them on its parent run).
 
-The plots are Optuna's own matplotlib visualisations: optimisation history, intermediate values (every
-trial's learning curve, pruned ones included), parameter importances and parallel coordinates.
+The plots are Optuna's own visualisations: optimisation history, intermediate values (every trial's
+learning curve, pruned ones included), parameter importances and parallel coordinates. Each is written
+twice: a PNG (matplotlib), and an interactive HTML page (plotly; hover, zoom, pick axes), which MLflow's
+artifact viewer shows in place. An HTML page carries plotly.js inside (about 4.8 MB): the viewer renders it
+in a sandboxed frame, and a server without internet access could not fetch it from a CDN.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ matplotlib.use("Agg")  # files only; never open a window
 
 import matplotlib.pyplot as plt
 import optuna
+import optuna.visualization as optuna_html
+import plotly.graph_objects as go
 from optuna.visualization import matplotlib as optuna_plots
 
 logger = logging.getLogger(__name__)
@@ -27,6 +32,13 @@ PLOTS: dict[str, Callable[[optuna.Study], object]] = {
     "param_importances": optuna_plots.plot_param_importances,
     "parallel_coordinate": optuna_plots.plot_parallel_coordinate,
 }
+HTML_PLOTS: dict[str, Callable[[optuna.Study], go.Figure]] = {
+    "optimization_history": optuna_html.plot_optimization_history,
+    "intermediate_values": optuna_html.plot_intermediate_values,
+    "param_importances": optuna_html.plot_param_importances,
+    "parallel_coordinate": optuna_html.plot_parallel_coordinate,
+}
+"""The same plots as plotly figures, for the HTML pages."""
 
 
 MIN_TRIALS_FOR_IMPORTANCE = 10
@@ -36,31 +48,50 @@ scikit-learn), 1.8% of the smoke study's wall time (benchmarks/sweep_overhead.py
 
 
 def write_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
-    """Write each plot that the study's trials allow as PNG; a plot that needs more trials is skipped."""
+    """Write each plot that the study's trials allow as `<name>.png` and `<name>.html`; a plot that needs
+    more trials is skipped."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    completed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    for name, plot in PLOTS.items():
-        if name == "param_importances" and completed < MIN_TRIALS_FOR_IMPORTANCE:
-            logger.info(
-                "skipping plot %s: %d completed trials, fewer than %d", name, completed, MIN_TRIALS_FOR_IMPORTANCE
-            )
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Optuna flags its matplotlib backend as experimental
-            try:
-                axes = plot(study)
-            except (ValueError, RuntimeError, ZeroDivisionError) as error:
-                logger.info("skipping plot %s: %s", name, error)
-                continue
-        figure = getattr(axes, "figure", None) or plt.gcf()
-        if hasattr(axes, "flat"):
-            figure = axes.flat[0].figure
-        path = out_dir / f"{name}.png"
-        figure.savefig(path, dpi=100, bbox_inches="tight")
-        plt.close("all")
-        written.append(path)
+    for name in _plots_allowed(study):
+        png = _write_png(study, name, out_dir / f"{name}.png")
+        if png is not None:  # what the trials do not allow as PNG they do not allow as HTML either
+            written += [png, _write_html(study, name, out_dir / f"{name}.html")]
     return written
+
+
+def _plots_allowed(study: optuna.Study) -> list[str]:
+    """The names of the plots worth drawing: parameter importances wait for `MIN_TRIALS_FOR_IMPORTANCE`."""
+    completed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    if completed >= MIN_TRIALS_FOR_IMPORTANCE:
+        return list(PLOTS)
+    logger.info(
+        "skipping plot param_importances: %d completed trials, fewer than %d", completed, MIN_TRIALS_FOR_IMPORTANCE
+    )
+    return [name for name in PLOTS if name != "param_importances"]
+
+
+def _write_png(study: optuna.Study, name: str, path: Path) -> Path | None:
+    """The matplotlib plot as PNG at `path`; None (and nothing written) when the study's trials cannot make it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna flags its matplotlib backend as experimental
+        try:
+            axes = PLOTS[name](study)
+        except (ValueError, RuntimeError, ZeroDivisionError) as error:
+            logger.info("skipping plot %s: %s", name, error)
+            return None
+    figure = getattr(axes, "figure", None) or plt.gcf()
+    if hasattr(axes, "flat"):
+        figure = axes.flat[0].figure
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close("all")
+    return path
+
+
+def _write_html(study: optuna.Study, name: str, path: Path) -> Path:
+    """The plotly figure as a self-contained HTML page at `path`."""
+    figure = HTML_PLOTS[name](study)
+    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    return path
 
 
 def write_trials_csv(study: optuna.Study, path: Path) -> Path:

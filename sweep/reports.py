@@ -1,4 +1,5 @@
-"""What `sweep status` and `sweep best` show: one row per trial, and the best trial in full."""
+"""What `sweep status`, `sweep best` and the end of `sweep run` show: one row per trial, the best trial in
+full, and the study's links in MLflow's UI."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from sweep.retries import (
     retried_number,
 )
 from sweep.spec import StudySpec
-from sweep.tracking import RUN_ID_ATTR, TrackingStore
+from sweep.tracking import RUN_ID_ATTR, TrackingStore, UiLinks, ui_links
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
@@ -112,3 +113,14 @@ def _registered_model_uris(store: TrackingStore, name: str, run_id: str) -> list
         uris += [f"models:/{name}@{alias}" for alias, aliased in aliases.items() if aliased == version]
         uris.append(f"models:/{name}/{version}")
     return uris
+
+
+def study_links(spec: StudySpec, study: optuna.Study) -> UiLinks | None:
+    """The study's experiment runs page and best run in MLflow's UI; None when the experiment does not exist
+    (no trial ever started) or the tracking URI has no UI links (`ui_links`)."""
+    experiment_id = TrackingStore(spec.tracking_uri).find_experiment_id(spec.experiment_name)
+    if experiment_id is None:
+        return None
+    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    best_run_id = study.best_trial.user_attrs.get(RUN_ID_ATTR) if completed else None
+    return ui_links(spec.tracking_uri, experiment_id, None if best_run_id is None else str(best_run_id))

@@ -120,11 +120,17 @@ class StudySettings(_Section):
 
 
 class TrackingSettings(_Section):
-    """The MLflow server or database, and the names used there (None: the study's name)."""
+    """The MLflow server or database, and the names used there (None: the study's name).
+
+    `system_metrics`: each trial's run records the host's CPU, memory, disk, network and NVIDIA GPU use
+    while it trains, as `system/...` metrics sampled by MLflow every 10 s
+    (`MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL` changes that); `false` records none.
+    """
 
     uri: str | None = None
     experiment: NonEmpty | None = None
     registered_model: NonEmpty | None = None
+    system_metrics: bool = True
 
     @field_validator("uri")
     @classmethod

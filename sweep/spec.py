@@ -142,6 +142,7 @@ class StudySpec(BaseModel):
             "uri": self.tracking_uri,
             "experiment": self.experiment_name,
             "registered_model": self.registered_model_name,
+            "system_metrics": self.tracking.system_metrics,
         }
         train = {key: value for key, value in self.train.to_dict().items() if key != SWEEP_OWNED_SECTION}
         search = {path: distribution.model_dump(mode="json") for path, distribution in self.search.items()}

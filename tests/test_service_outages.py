@@ -28,7 +28,7 @@ from services import MlflowServer, blackhole, free_port, sweep_command
 
 from sweep.errors import StorageError, TrackingError
 from sweep.preflight import check_services
-from sweep.tracking import RUN_ID_ATTR, StudyTracker, TrackingStore, TrialRun
+from sweep.tracking import BEST_EPOCH_ATTR, RUN_ID_ATTR, StudyTracker, TrackingStore, TrialRun
 from sweep.tracking import trial_run as trial_run_module
 from sweep.tracking.batches import Batch
 from sweep.tracking.outages import Patience, call_patiently
@@ -101,8 +101,8 @@ def test_the_end_of_a_trial_waits_for_the_server_then_raises_naming_it(store: Fl
     run = TrialRun(store, "run")  # type: ignore[arg-type]
     store.away_for = 3  # the epoch's try, then two of finish's tries
     run.log_epoch(1, {"val/miou": 0.1})
-    run.finish(0.1)
-    assert store.arrived == [{"val/miou": 1}, {"optuna.state", "best_miou"}, "FINISHED"]
+    run.finish(0.1, 1)
+    assert store.arrived == [{"val/miou": 1}, {"best_val_miou": 1, "best_epoch": 1}, "FINISHED"]
 
     store.away_for = 1000
     started = time.monotonic()
@@ -182,8 +182,9 @@ def test_reconcile_ends_runs_their_finished_trials_left_running(tracking_uri: st
     for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE):
         trial = study.ask()
         runs[trial.number] = tracker.start_trial(trial, TrainConfig(), parent, {})  # never ended: the server was away
+        trial.set_user_attr(BEST_EPOCH_ATTR, 2)
         study.tell(trial, 0.5 if state == TrialState.COMPLETE else None, state=state)
-    runs[3].finish(0.5)  # this one's end arrived
+    runs[3].finish(0.5, 1)  # this one's end arrived
     running = study.ask()
     runs[4] = tracker.start_trial(running, TrainConfig(), parent, {})
     study.enqueue_trial({}, user_attrs={RUN_ID_ATTR: runs[2].run_id})  # a queued retry of trial 2 shares its run
@@ -193,6 +194,8 @@ def test_reconcile_ends_runs_their_finished_trials_left_running(tracking_uri: st
     ended = {number: client.get_run(run.run_id) for number, run in runs.items()}
     assert [ended[n].info.status for n in range(5)] == ["FINISHED", "KILLED", "RUNNING", "FINISHED", "RUNNING"]
     assert ended[0].data.tags["optuna.state"] == "COMPLETE" and ended[1].data.tags["optuna.state"] == "PRUNED"
+    assert ended[0].data.metrics == {"best_val_miou": 0.5, "best_epoch": 2.0}, "a completed trial's objective"
+    assert ended[1].data.metrics == {}
     assert tracker.reconcile_trial_runs(study) == 0
 
 

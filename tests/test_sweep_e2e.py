@@ -48,6 +48,7 @@ def finished_study(synth_voc: Path, tmp_path_factory: pytest.TempPathFactory) ->
     study_file.write_text(yaml.safe_dump(study_document(synth_voc)))
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(workdir)
+        patch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.1")  # samples within a second-long trial
         result = invoke(sweep_cli, ["run", str(study_file), "--quiet"])
         rerun = invoke(sweep_cli, ["run", str(study_file), "--quiet"])
     storage = f"sqlite:///{workdir}/runs/tiny/optuna.db"
@@ -106,7 +107,9 @@ def test_runs_record_whole_config_tags_and_per_epoch_metrics(finished_study: dic
     params = run.data.params
     assert params["data.crop_size"] == "48" and params["model.backbone"] == "mobilenet_v3_large"
     assert float(params["optim.lr"]) == completed[0].params["optim.lr"]
+    assert not {"checkpoint.dir", "checkpoint.resume", "data.root"} & params.keys(), "bookkeeping is in tags"
     tags = run.data.tags
+    assert tags["checkpoint.dir"].endswith(f"/trial-{completed[0].number}") and tags["checkpoint.resume"] == "True"
     assert tags["optuna.study_name"] == "tiny" and tags["optuna.storage"].endswith("runs/tiny/optuna.db")
     assert {"torch.version", "optuna.version", "mlflow.version", "host"} <= tags.keys()
     assert len(tags["data.train_checksum"]) == 64
@@ -116,6 +119,44 @@ def test_runs_record_whole_config_tags_and_per_epoch_metrics(finished_study: dic
     mious = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "val/miou")}
     assert max(mious.values()) == pytest.approx(completed[0].value)
     assert completed[0].intermediate_values == pytest.approx(mious)
+
+
+def test_completed_runs_carry_their_objective_as_metrics(finished_study: dict[str, Any]) -> None:
+    study, client = finished_study["study"], finished_study["client"]
+    for trial in study.trials:
+        metrics = client.get_run(trial.user_attrs["mlflow_run_id"]).data.metrics
+        if trial.state == TrialState.COMPLETE:
+            assert metrics["best_val_miou"] == pytest.approx(trial.value)
+            assert metrics["best_epoch"] == trial.user_attrs["best_epoch"]
+        else:
+            assert "best_val_miou" not in metrics, trial.state
+    experiment = client.get_experiment_by_name("tiny")
+    ranked = client.search_runs([experiment.experiment_id], order_by=["metrics.`best_val_miou` DESC"], max_results=1)
+    assert ranked[0].data.metrics["best_val_miou"] == pytest.approx(study.best_value), "the runs table sorts by it"
+
+
+def test_the_experiment_opens_as_model_training_and_the_run_prints_its_links(finished_study: dict[str, Any]) -> None:
+    study, client = finished_study["study"], finished_study["client"]
+    experiment = client.get_experiment_by_name("tiny")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs_page = f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs"
+    lines = finished_study["result"].output.splitlines()
+    assert (
+        f"MLflow UI: start it with `mlflow ui --backend-store-uri sqlite:///{finished_study['workdir']}/runs/mlflow.db`, then open"
+        in lines
+    )
+    sorted_page = f"{runs_page}?workflowType=machine_learning&orderByKey=metrics.%60best_val_miou%60&orderByAsc=false"
+    assert f"runs (best first): {sorted_page}" in lines
+    best_run = study.best_trial.user_attrs["mlflow_run_id"]
+    assert f"best run: {runs_page}/{best_run}?workflowType=machine_learning" in lines
+
+
+def test_trial_runs_record_system_metrics(finished_study: dict[str, Any]) -> None:
+    study, client = finished_study["study"], finished_study["client"]
+    for trial in study.trials:
+        run_id = trial.user_attrs["mlflow_run_id"]
+        assert client.get_metric_history(run_id, "system/cpu_utilization_percentage"), trial.number
+        assert "system/system_memory_usage_megabytes" in client.get_run(run_id).data.metrics
 
 
 def test_completed_runs_carry_checkpoint_table_and_overlays(finished_study: dict[str, Any]) -> None:
@@ -131,6 +172,7 @@ def test_completed_runs_carry_checkpoint_table_and_overlays(finished_study: dict
     parent = study.user_attrs["mlflow_parent_run_id"]
     plots = {item.path for item in client.list_artifacts(parent, "plots")}
     assert {"plots/optimization_history.png", "plots/intermediate_values.png"} <= plots
+    assert {"plots/optimization_history.html", "plots/parallel_coordinate.html"} <= plots, "interactive beside PNG"
     trials_csv = Path(client.download_artifacts(parent, "trials.csv")).read_text().splitlines()
     assert len(trials_csv) == len(study.trials) + 1
     assert client.get_run(parent).data.metrics["best_value"] == pytest.approx(study.best_value)

@@ -8,6 +8,9 @@ import optuna
 
 from sweep.plots import MIN_TRIALS_FOR_IMPORTANCE, write_plots
 
+DRAWN = ("optimization_history", "intermediate_values", "parallel_coordinate")
+"""The plots of a study with fewer than `MIN_TRIALS_FOR_IMPORTANCE` completed trials."""
+
 
 def _study(completed: int) -> optuna.Study:
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
@@ -22,8 +25,16 @@ def _study(completed: int) -> optuna.Study:
 
 def test_importances_wait_for_enough_completed_trials(tmp_path: Path) -> None:
     few = {path.name for path in write_plots(_study(MIN_TRIALS_FOR_IMPORTANCE - 1), tmp_path / "few")}
-    assert "param_importances.png" not in few
-    assert {"optimization_history.png", "intermediate_values.png", "parallel_coordinate.png"} <= few
+    assert few == {f"{name}.{kind}" for name in DRAWN for kind in ("png", "html")}
     enough = {path.name for path in write_plots(_study(MIN_TRIALS_FOR_IMPORTANCE), tmp_path / "enough")}
-    assert "param_importances.png" in enough
+    assert enough == few | {"param_importances.png", "param_importances.html"}
     assert (tmp_path / "enough" / "param_importances.png").stat().st_size > 1000
+
+
+def test_html_plots_are_self_contained_plotly_pages(tmp_path: Path) -> None:
+    study = _study(3)
+    write_plots(study, tmp_path)
+    page = (tmp_path / "parallel_coordinate.html").read_text()
+    assert page.startswith("<!doctype html>") and "Plotly.newPlot" in page
+    assert "plotly.js v" in page and 'src="https://cdn' not in page, "plotly.js inside: no CDN needed"
+    assert '"momentum"' in page and '"lr"' in page, "the searched params are axes"

@@ -85,6 +85,7 @@ def test_resolved_is_plain_yaml_with_defaults(spec: StudySpec) -> None:
         "uri": f"sqlite:///{Path.cwd()}/runs/mlflow.db",
         "experiment": "tiny",
         "registered_model": "tiny",
+        "system_metrics": True,
     }
     assert resolved["train"]["epochs"] == 2 and resolved["train"]["optim"]["momentum"] == 0.9
     assert "checkpoint" not in resolved["train"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sweep.tracking import BATCH_LIMIT, PARENT_RUN_ATTR, RUN_ID_ATTR, StudyTracker, TrackingStore, TrialRun
+from sweep.tracking.tags import BOOKKEEPING_KEYS
 from trainer.config import TrainConfig
 
 STORAGE = "postgresql+psycopg2://sweeper:secret@db/optuna"
@@ -74,7 +76,7 @@ def test_close_parent_waits_for_running_trials(tracker: StudyTracker, client: Ml
 
 
 ENDINGS: list[tuple[Callable[[TrialRun], None], str, dict[str, str]]] = [
-    (lambda run: run.finish(0.625), "FINISHED", {"optuna.state": "COMPLETE", "best_miou": "0.625000"}),
+    (lambda run: run.finish(0.625, 2), "FINISHED", {"optuna.state": "COMPLETE", "best_miou": "0.625000"}),
     (lambda run: run.prune(3), "KILLED", {"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": "3"}),
     (lambda run: run.prune(None), "KILLED", {"optuna.state": "PRUNED", "pruned_at_epoch": "None"}),
     (
@@ -92,7 +94,8 @@ def test_trial_run_records_config_epochs_and_its_end(
     study = maximize()
     parent = tracker.open_parent(study)
     trial = study.ask()
-    run = tracker.start_trial(trial, TrainConfig(), parent, {"data.root": "data/voc"})
+    config = TrainConfig.model_validate({"checkpoint": {"dir": f"runs/trials/trial-{trial.number}"}})
+    run = tracker.start_trial(trial, config, parent, {"data.root": "data/voc"})
     assert trial.user_attrs[RUN_ID_ATTR] == run.run_id
     run.log_epoch(1, {"val/miou": 0.25, "train/loss": 1.5})
     run.log_epoch(2, {"val/miou": 0.5, "train/loss": 1.0})
@@ -103,10 +106,47 @@ def test_trial_run_records_config_epochs_and_its_end(
     assert tags.items() <= recorded.data.tags.items()
     assert recorded.data.tags["mlflow.parentRunId"] == parent and recorded.data.tags["sweep.role"] == "trial"
     assert recorded.data.tags["optuna.trial_number"] == str(trial.number)
-    assert recorded.data.tags["data.root"] == "data/voc"
+    assert recorded.data.tags["data.root"] == "data/voc", "the data's resolved root wins over the config's"
     assert recorded.data.params["optim.lr"] == "0.01" and recorded.data.params["model.backbone"] == "resnet50"
+    assert not BOOKKEEPING_KEYS & recorded.data.params.keys(), "paths are tags, not params"
+    assert recorded.data.tags["checkpoint.dir"] == f"runs/trials/trial-{trial.number}"
+    assert recorded.data.tags["checkpoint.resume"] == "True" and recorded.data.tags["model.weights_path"] == "None"
     history = client.get_metric_history(run.run_id, "val/miou")
     assert sorted((metric.step, metric.value) for metric in history) == [(1, 0.25), (2, 0.5)]
+    objective = {"best_val_miou": 0.625, "best_epoch": 2.0} if status == "FINISHED" else {}
+    assert {key: recorded.data.metrics[key] for key in objective} == objective
+    assert ("best_val_miou" in recorded.data.metrics) == (status == "FINISHED"), "only a completed trial has one"
+
+
+def test_experiment_opens_on_its_runs_in_the_ui(tracker: StudyTracker, client: MlflowClient, tracking_uri: str) -> None:
+    assert client.get_experiment(tracker.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    older = client.create_experiment("made-before-the-tag")
+    chosen = client.create_experiment("kind-chosen-in-the-ui", tags={"mlflow.experimentKind": "genai_development"})
+    for name in ("made-before-the-tag", "kind-chosen-in-the-ui"):
+        StudyTracker(tracking_uri, name, study_name="tiny", storage_url=STORAGE)
+    assert client.get_experiment(older).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert client.get_experiment(chosen).tags["mlflow.experimentKind"] == "genai_development", "left as it was"
+
+
+def test_trial_run_records_system_metrics_until_its_end(
+    tracker: StudyTracker, client: MlflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    study = maximize()
+    parent = tracker.open_parent(study)
+    quiet = tracker.start_trial(study.ask(), TrainConfig(), parent, {})
+    run = tracker.start_trial(study.ask(), TrainConfig(), parent, {}, system_metrics=True)
+    time.sleep(1.5)
+    run.finish(0.5, 1)
+    quiet.finish(0.5, 1)
+    samples = client.get_metric_history(run.run_id, "system/cpu_utilization_percentage")
+    assert len(samples) >= 2 and all(0.0 <= sample.value <= 100.0 * 64 for sample in samples)
+    metrics = client.get_run(run.run_id).data.metrics
+    assert {"system/system_memory_usage_megabytes", "system/system_memory_usage_percentage"} <= metrics.keys()
+    assert not [key for key in client.get_run(quiet.run_id).data.metrics if key.startswith("system/")]
+    ended = len(samples)
+    time.sleep(0.5)
+    assert len(client.get_metric_history(run.run_id, "system/cpu_utilization_percentage")) == ended, "it stopped"
 
 
 def test_retried_trial_reopens_the_same_run(tracker: StudyTracker, client: MlflowClient) -> None:

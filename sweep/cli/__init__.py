@@ -28,4 +28,7 @@ for command in (validate, run, status, best, promote, predict):
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our output stays readable
+    # MLflow prints two links at every end of a run on a tracking server, to the GenAI view; `sweep run`
+    # prints the study's own links, to the model-training view, once at its end.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     cli()

@@ -139,7 +139,7 @@ def _run_worker(spec: StudySpec, events_fd: int | None) -> None:
 
 
 def _print_outcome(spec: StudySpec, outcome: Any) -> None:
-    from sweep.reports import status_rows
+    from sweep.reports import status_rows, study_links
 
     rows = status_rows(outcome.study)
     print_table(rows, title=f"study {spec.study.name}")
@@ -151,3 +151,10 @@ def _print_outcome(spec: StudySpec, outcome: Any) -> None:
         f"ran {outcome.ran} trials in {outcome.wall_seconds:.1f} s; study has {states.count('COMPLETE')} complete, "
         f"{states.count('PRUNED')} pruned, {failed_for_good} failed for good, {retried} retries; best val mIoU {best}"
     )
+    links = study_links(spec, outcome.study)
+    if links is not None:
+        if links.serve is not None:
+            click.echo(f"MLflow UI: start it with `{links.serve}`, then open")
+        click.echo(f"runs (best first): {links.runs}")
+        if links.best_run is not None:
+            click.echo(f"best run: {links.best_run}")

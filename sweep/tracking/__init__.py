@@ -1,13 +1,16 @@
 """The sweep's MLflow tracking: the run lifecycle of a study and every MLflow call, with explicit run ids.
 
 `StudyTracker` and `TrialRun` own the lifecycle of the parent and trial runs; `TrackingStore` is the one
-holder of an `MlflowClient` (runs, batched logging, reading, the model registry).
+holder of an `MlflowClient` (runs, batched logging, reading, the model registry); `ui_links` says where a
+study's runs are in MLflow's web UI.
 """
 
 from sweep.tracking.batches import BATCH_LIMIT
 from sweep.tracking.lifecycle import StudyTracker, mark_parent_pending
+from sweep.tracking.links import UiLinks, ui_links
 from sweep.tracking.store import TrackingStore
 from sweep.tracking.tags import (
+    BEST_EPOCH_ATTR,
     PARENT_PENDING_ATTR,
     PARENT_RUN_ATTR,
     RUN_ID_ATTR,
@@ -17,12 +20,15 @@ from sweep.tracking.trial_run import TrialRun
 
 __all__ = [
     "BATCH_LIMIT",
+    "BEST_EPOCH_ATTR",
     "PARENT_PENDING_ATTR",
     "PARENT_RUN_ATTR",
     "RUN_ID_ATTR",
     "StudyTracker",
     "TrackingStore",
     "TrialRun",
+    "UiLinks",
     "mark_parent_pending",
     "runtime_tags",
+    "ui_links",
 ]

@@ -29,11 +29,22 @@ from sweep.database_urls import mask_password
 from sweep.own_trials import own_best_trial
 from sweep.tracking.outages import FLUSH, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
-from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, RUN_ID_ATTR, runtime_tags
-from sweep.tracking.trial_run import TrialRun
+from sweep.tracking.system_metrics import SystemMetrics
+from sweep.tracking.tags import (
+    BEST_EPOCH_ATTR,
+    PARENT_PENDING_ATTR,
+    PARENT_RUN_ATTR,
+    RUN_ID_ATTR,
+    config_params_and_tags,
+    runtime_tags,
+)
+from sweep.tracking.trial_run import TrialRun, objective_metrics
 from trainer.config import TrainConfig
-from trainer.config_loading import flatten
 
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+"""The experiment's type ("Machine learning") for MLflow UIs that read it to open an experiment on its runs
+table rather than its GenAI overview. MLflow 3.17's UI reads its own workflow switch instead, which the
+links that `sweep run` prints set (`sweep.tracking.links`)."""
 CHECKPOINT_ARTIFACT = "checkpoint"
 """The artifact folder of a completed trial's run that holds its `best.pt`."""
 _POLL_S = 0.5
@@ -52,12 +63,13 @@ def mark_parent_pending(study: optuna.Study) -> None:
 
 
 class StudyTracker:
-    """The MLflow side of one study: its experiment, its parent run and a child run per trial."""
+    """The MLflow side of one study: its experiment (tagged `EXPERIMENT_TAGS`), its parent run and a child
+    run per trial."""
 
     def __init__(self, tracking_uri: str, experiment: str, *, study_name: str, storage_url: str) -> None:
         self._store = TrackingStore(tracking_uri)
         self.study_name = study_name
-        self.experiment_id = self._store.experiment_id(experiment)
+        self.experiment_id = self._store.experiment_id(experiment, EXPERIMENT_TAGS)
         self.common_tags = {
             "optuna.study_name": study_name,
             "optuna.storage": mask_password(storage_url),
@@ -144,28 +156,41 @@ class StudyTracker:
         self._store.log_artifacts(run_id, files, artifact_path)
 
     def start_trial(
-        self, trial: optuna.Trial, config: TrainConfig, parent_run_id: str, extra_tags: Mapping[str, str]
+        self,
+        trial: optuna.Trial,
+        config: TrainConfig,
+        parent_run_id: str,
+        extra_tags: Mapping[str, str],
+        *,
+        system_metrics: bool = False,
     ) -> TrialRun:
-        """Create (or, for a retried trial, reopen) the trial's run and record its whole config.
+        """Create (or, for a retried trial, reopen) the trial's run and record its whole config: params,
+        except the bookkeeping keys (paths), which are tags (`config_params_and_tags`); `extra_tags` win
+        over those. With `system_metrics`, MLflow samples the host onto the run until the trial ends
+        (`sweep.tracking.system_metrics`).
 
         Waits out a tracking server that is away for up to `FLUSH` patience, then raises `TrackingError`.
         """
         run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        params, config_tags = config_params_and_tags(config)
         tags = {
             **self.common_tags,
+            **config_tags,
             **extra_tags,
             "sweep.role": "trial",
             "optuna.trial_number": str(trial.number),
             MLFLOW_PARENT_RUN_ID: parent_run_id,
         }
+        reopened = run_id is not None
         if run_id is None:
             run_id = self._patiently(lambda: self._store.create_run(self.experiment_id, f"trial-{trial.number}", tags))
             trial.set_user_attr(RUN_ID_ATTR, run_id)
         else:
             self._patiently(lambda: self._store.reopen_run(str(run_id)))
             tags[MLFLOW_RUN_NAME] = f"trial-{trial.number}"
-        self._patiently(lambda: self._store.log_batch(str(run_id), params=flatten(config.to_dict()), tags=tags))
-        return TrialRun(self._store, str(run_id))
+        self._patiently(lambda: self._store.log_batch(str(run_id), params=params, tags=tags))
+        monitor = SystemMetrics(self._store.tracking_uri, str(run_id), resume=reopened) if system_metrics else None
+        return TrialRun(self._store, str(run_id), monitor)
 
     def reconcile_trial_runs(self, study: optuna.Study) -> int:
         """End the runs that finished trials left RUNNING (their end never reached the server); returns how many.
@@ -173,24 +198,31 @@ class StudyTracker:
         A run ends as its latest trial did (COMPLETE: FINISHED, PRUNED: KILLED, FAIL: FAILED) with that
         state in its `optuna.state` tag. A run that a waiting or running retry shares is left alone.
         """
-        latest: dict[str, TrialState] = {}
+        latest: dict[str, optuna.trial.FrozenTrial] = {}
         in_use: set[str] = set()
         for trial in study.get_trials(deepcopy=False):  # by number: a retry comes after the trial it retries
             run_id = trial.user_attrs.get(RUN_ID_ATTR)
             if run_id is None:
                 continue
             if trial.state in _RUN_STATUS:
-                latest[str(run_id)] = trial.state
+                latest[str(run_id)] = trial
             else:
                 in_use.add(str(run_id))
-        return sum(self._end_run_as(run_id, state) for run_id, state in latest.items() if run_id not in in_use)
+        return sum(self._end_run_as(run_id, trial) for run_id, trial in latest.items() if run_id not in in_use)
 
-    def _end_run_as(self, run_id: str, state: TrialState) -> bool:
-        """End the run as its finished trial's `state` if it still runs; whether it did."""
+    def _end_run_as(self, run_id: str, trial: optuna.trial.FrozenTrial) -> bool:
+        """End the run as its finished `trial` did if it still runs, with the objective metrics of a
+        completed one (`objective_metrics`); whether it did."""
         if self._patiently(lambda: self._store.run_status(run_id)) != "RUNNING":
             return False
-        self._patiently(lambda: self._store.log_batch(run_id, tags={"optuna.state": state.name}))
-        self._patiently(lambda: self._store.end_run(run_id, _RUN_STATUS[state]))
+        metrics: dict[str, float] = {}
+        step = 0
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
+            step = int(trial.user_attrs.get(BEST_EPOCH_ATTR, 0))
+            metrics = objective_metrics(trial.value, step)
+        tags = {"optuna.state": trial.state.name}
+        self._patiently(lambda: self._store.log_batch(run_id, metrics=metrics, step=step, tags=tags))
+        self._patiently(lambda: self._store.end_run(run_id, _RUN_STATUS[trial.state]))
         return True
 
     def _patiently(self, call: Callable[[], Result]) -> Result:

@@ -50,19 +50,31 @@ class TrackingStore:
                 f"cannot use the MLflow tracking store: {first_line} ({mask_password(tracking_uri)})"
             ) from None
 
-    def experiment_id(self, name: str) -> str:
-        """The experiment's id, creating it (artifacts beside a local SQLite store) when it does not exist."""
+    def experiment_id(self, name: str, tags: Mapping[str, str] | None = None) -> str:
+        """The experiment's id, creating it (artifacts beside a local SQLite store) when it does not exist.
+
+        `tags` are set on a new experiment, and on an existing one that lacks them; a tag it has already
+        (someone changed it in the UI, say) is left as it is.
+        """
+        tags = dict(tags or {})
         experiment = self._client.get_experiment_by_name(name)
-        if experiment is not None:
-            return str(experiment.experiment_id)
-        try:
-            location = _default_artifact_location(self.tracking_uri, name)
-            return str(self._client.create_experiment(name, artifact_location=location))
-        except MlflowException:
-            experiment = self._client.get_experiment_by_name(name)  # another worker created it first
-            if experiment is None:
-                raise
-            return str(experiment.experiment_id)
+        if experiment is None:
+            try:
+                location = _default_artifact_location(self.tracking_uri, name)
+                return str(self._client.create_experiment(name, artifact_location=location, tags=tags))
+            except MlflowException:
+                experiment = self._client.get_experiment_by_name(name)  # another worker created it first
+                if experiment is None:
+                    raise
+        for key, value in tags.items():
+            if key not in experiment.tags:
+                self._client.set_experiment_tag(experiment.experiment_id, key, value)
+        return str(experiment.experiment_id)
+
+    def find_experiment_id(self, name: str) -> str | None:
+        """The experiment's id; None when there is no such experiment (nothing is created)."""
+        experiment = self._client.get_experiment_by_name(name)
+        return None if experiment is None else str(experiment.experiment_id)
 
     def create_run(self, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:
         """A new RUNNING run; returns its id."""

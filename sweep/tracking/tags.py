@@ -1,8 +1,14 @@
 """Names that link Optuna to MLflow, and the tags every run of a study carries.
 
-The Optuna trial keeps its run id in the user attr `mlflow_run_id` and the study its parent run id in
+The Optuna trial keeps its run id in the user attr `mlflow_run_id` (and, once completed, its best epoch in
+`best_epoch`) and the study its parent run id in
 `mlflow_parent_run_id` (`mlflow_parent_pending_since` while its creator is still making it); the runs carry `optuna.study_name`, `optuna.storage` (password masked) and
 `optuna.trial_number`, so each side can be found from the other.
+
+A trial's run records its whole training config, split in two (`config_params_and_tags`): what shapes
+training becomes params, and bookkeeping (where files are) becomes tags. A param that differs in every
+trial, such as the checkpoint folder, would fill the compare view's "Show diff only" and its
+parallel-coordinates axes with noise.
 """
 
 from __future__ import annotations
@@ -14,10 +20,25 @@ import mlflow
 import optuna
 import torch
 
+from trainer.config import TrainConfig
+from trainer.config_loading import flatten
+
 RUN_ID_ATTR = "mlflow_run_id"
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 PARENT_PENDING_ATTR = "mlflow_parent_pending_since"
 """Set (to the time) by the process that created the study, until it records the parent run."""
+BEST_EPOCH_ATTR = "best_epoch"
+"""A completed trial's user attr: the epoch of its best val mIoU (its objective value)."""
+BOOKKEEPING_KEYS = frozenset({"checkpoint.dir", "checkpoint.resume", "data.root", "model.weights_path"})
+"""Config keys that say where files are, not how training goes: tags on a trial's run, never params."""
+
+
+def config_params_and_tags(config: TrainConfig) -> tuple[dict[str, object], dict[str, str]]:
+    """The flattened config (dotted keys) as `(params, tags)`: `BOOKKEEPING_KEYS` are the tags."""
+    flat = flatten(config.to_dict())
+    params = {key: value for key, value in flat.items() if key not in BOOKKEEPING_KEYS}
+    tags = {key: str(value) for key, value in flat.items() if key in BOOKKEEPING_KEYS}
+    return params, tags
 
 
 def runtime_tags() -> dict[str, str]:

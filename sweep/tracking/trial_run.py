@@ -5,7 +5,8 @@ when the server cannot be reached within `EPOCH` patience (a few seconds) the ba
 memory, and every later call first sends what is pending. The end of a trial (`finish`, `prune`, `fail`)
 and artifact uploads must arrive: they send the pending batches and their own with `FLUSH` patience (about
 two minutes), then raise `TrackingError` if the server is still away. The pending batches live only in
-this object; `backfill` completes a run from the trial's history when they were lost with it.
+this object; `backfill` completes a run from the trial's history when they were lost with it. With
+`system_metrics`, MLflow samples the host (CPU, memory, GPUs) onto the run until the trial's end.
 """
 
 from __future__ import annotations
@@ -20,20 +21,32 @@ from sweep.errors import TrackingError
 from sweep.tracking.batches import Batch, make_batches
 from sweep.tracking.outages import EPOCH, FLUSH, Patience, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
+from sweep.tracking.system_metrics import SystemMetrics
 
 EPOCH_METRIC = "val/miou"
 """Logged for every trained epoch: its steps in the run are the epochs the run has."""
+OBJECTIVE_METRIC = "best_val_miou"
+"""The trial's objective (its best epoch's `val/miou`), on each completed trial's run: the runs table sorts
+by it, where `val/miou` would show the last epoch's value."""
+BEST_EPOCH_METRIC = "best_epoch"
 _MAX_ERROR_LENGTH = 5000
 Result = TypeVar("Result")
+
+
+def objective_metrics(best_miou: float, best_epoch: int) -> dict[str, float]:
+    """What a completed trial's run records of its objective: `best_val_miou` and `best_epoch`."""
+    return {OBJECTIVE_METRIC: best_miou, BEST_EPOCH_METRIC: float(best_epoch)}
 
 
 class TrialRun:
     """The MLflow run of one trial: per-epoch logging that never blocks for long, and an end that arrives."""
 
-    def __init__(self, store: TrackingStore, run_id: str) -> None:
+    def __init__(self, store: TrackingStore, run_id: str, system_metrics: SystemMetrics | None = None) -> None:
+        """`system_metrics`: the run's monitor, if any; it stops when the trial ends (`finish`, `prune`, ...)."""
         self._store = store
         self.run_id = run_id
         self._pending: list[Batch] = []
+        self._system_metrics = system_metrics
 
     @property
     def pending(self) -> int:
@@ -65,9 +78,11 @@ class TrialRun:
             self._deliver(make_batches(metrics=metrics, step=int(entry["epoch"])), must_arrive=True)
         return [int(entry["epoch"]) for entry in missing]
 
-    def finish(self, best_miou: float) -> None:
-        """The trial completed: its Optuna state and best value as tags, and the run FINISHED."""
-        self._end({"optuna.state": "COMPLETE", "best_miou": f"{best_miou:.6f}"}, "FINISHED")
+    def finish(self, best_miou: float, best_epoch: int) -> None:
+        """The trial completed: its objective as metrics (`objective_metrics`, at step `best_epoch`), its
+        Optuna state and best value as tags, and the run FINISHED."""
+        tags = {"optuna.state": "COMPLETE", "best_miou": f"{best_miou:.6f}"}
+        self._end(tags, "FINISHED", metrics=objective_metrics(best_miou, best_epoch), step=best_epoch)
 
     def prune(self, epoch: int | None) -> None:
         """The pruner stopped the trial after `epoch` (None: before any epoch ended); the run ends KILLED."""
@@ -83,9 +98,14 @@ class TrialRun:
         the trial's retry reopens it."""
         self._end({"optuna.state": "INTERRUPTED", "interrupted": reason}, "KILLED")
 
-    def _end(self, tags: Mapping[str, str], status: EndStatus) -> None:
-        """Send everything pending and `tags`, then end the run; raises `TrackingError` if the server stays away."""
-        self._deliver(make_batches(tags=tags), must_arrive=True)
+    def _end(
+        self, tags: Mapping[str, str], status: EndStatus, *, metrics: Mapping[str, float] | None = None, step: int = 0
+    ) -> None:
+        """Send everything pending, `tags` and `metrics` (at `step`), then end the run; raises `TrackingError`
+        if the server stays away."""
+        if self._system_metrics is not None:
+            self._system_metrics.stop()  # its last samples go out while the run is still RUNNING
+        self._deliver(make_batches(metrics=metrics, step=step, tags=tags), must_arrive=True)
         self._call(FLUSH, lambda: self._store.end_run(self.run_id, status))
 
     def _deliver(self, batches: list[Batch], *, must_arrive: bool) -> None:
