@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 
 from sweep.database_urls import mask_password
 from sweep.own_trials import own_best_trial
+from sweep.retries import WARM_START_ATTR
 from sweep.tracking.outages import FLUSH, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
 from sweep.tracking.system_metrics import SystemMetrics
@@ -60,6 +61,13 @@ Result = TypeVar("Result")
 def mark_parent_pending(study: optuna.Study) -> None:
     """Called by the process that just created the study: it is making the parent run; others wait."""
     study.set_user_attr(PARENT_PENDING_ATTR, time.time())
+
+
+def _any_trial_started(study: optuna.Study) -> bool:
+    """Whether a trial of the study's own has left the queue; enqueued sets (WAITING) and warm-start copies,
+    which the study's creator adds before it records the parent run, do not count."""
+    started = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, *_RUN_STATUS))
+    return any(WARM_START_ATTR not in trial.user_attrs for trial in started)
 
 
 class StudyTracker:
@@ -99,7 +107,7 @@ class StudyTracker:
             pending_since = attrs.get(PARENT_PENDING_ATTR)
             if pending_since is None or time.time() - float(pending_since) >= wait_s:
                 return None
-            if study.get_trials(deepcopy=False):  # the creator records the parent before any trial starts
+            if _any_trial_started(study):  # the creator records the parent before any trial starts
                 return None
             time.sleep(_POLL_S)
 
