@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import signal
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +139,9 @@ class TrialObjective:
             def report(epoch: int, metrics: Mapping[str, float]) -> None:
                 last_epoch[:] = [epoch]
                 tracked.log_epoch(epoch, metrics)
-                self.progress.epoch_end(epoch, metrics)
+                # Optuna's record first: once the line is printed, a killed worker has lost nothing of it.
                 trial.report(metrics[METRIC], epoch)
+                self.progress.epoch_end(epoch, metrics)
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"val mIoU {metrics[METRIC]:.4f} at epoch {epoch} is below the median")
 
@@ -211,8 +212,19 @@ class TrialObjective:
         trial.set_user_attr("checkpoint", str(result.checkpoint))
         log_trial_artifacts(run, result, self.spec.train.data)
         run.backfill(result.history)  # epochs an outage or a dead worker kept from the run
+        _report_missing_epochs(trial, result.history)
         run.finish(result.best_miou, result.best_epoch)
         self.progress.trial_end(trial.number, "COMPLETE", result.best_miou)
+
+
+def _report_missing_epochs(trial: optuna.Trial, history: Sequence[Mapping[str, float]]) -> None:
+    """Report to Optuna the epochs of `history` that the trial lacks: a worker killed between an epoch's
+    checkpoint and its report left them out, and the retry resumed after that epoch."""
+    (stored,) = [t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number]
+    for row in history:
+        epoch = int(row["epoch"])
+        if epoch not in stored.intermediate_values:
+            trial.report(row[METRIC], epoch)
 
 
 class _WarningsOnRun(TrainingListener):

@@ -120,3 +120,15 @@ def test_heartbeats_retry_a_dead_trial_until_its_retries_are_used_up(tmp_path: P
     assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.FAIL, TrialState.FAIL]
     assert budget.tally(study).failed == 1 and budget.tally(study).held == 0
     assert not TrialBudget(1, max_retries=1, failure_limit=1).work_left(study), "at the limit the study gives up"
+
+
+def test_a_completed_retry_reports_the_epochs_its_killed_attempt_left_out() -> None:
+    from sweep.objective import _report_missing_epochs
+
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    trial.report(0.30, 2)  # epoch 1's report died with its worker; the retry resumed at epoch 2
+    history = [{"epoch": 1.0, "val/miou": 0.25}, {"epoch": 2.0, "val/miou": 0.99}, {"epoch": 3.0, "val/miou": 0.35}]
+    _report_missing_epochs(trial, history)
+    study.tell(trial, 0.35)
+    assert study.trials[0].intermediate_values == {1: 0.25, 2: 0.30, 3: 0.35}  # epoch 2 as first reported
