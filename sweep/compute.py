@@ -117,6 +117,7 @@ class StudyCompute:
         return 1.0 - self.epochs / self.no_pruning_epochs if self.no_pruning_epochs else 0.0
 
     def saving_line(self) -> str:
+        """`pruning saved X% of epochs (...)`: the line `sweep run` ends with and `sweep status` prints."""
         return (
             f"pruning saved {100 * self.epochs_saved:.1f}% of epochs "
             f"({self.epochs} trained of {self.no_pruning_epochs} without pruning; {self.wall_s:.1f} wall s, "

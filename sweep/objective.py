@@ -188,9 +188,8 @@ class TrialObjective:
         return result.best_miou
 
     def _record_compute(self, trial: optuna.Trial, run: TrialRun | None, clock: AttemptClock) -> None:
-        """The attempt's epochs, wall and GPU seconds as user attrs, and its chain's totals on its run, which
-        a retry shares (`sweep.compute`); before the attempt's end is recorded, so that a retry queued then
-        does not inherit them."""
+        """The attempt's epochs, wall and GPU seconds as user attrs, and its chain's totals (which a retry's
+        run, the same run, adds to) as metrics on its run, before the run ends (`sweep.compute`)."""
         for key, value in clock.stop().user_attrs().items():
             trial.set_user_attr(key, value)
         if run is not None:
