@@ -20,6 +20,7 @@ from __future__ import annotations
 import signal
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ import optuna
 
 from sweep.artifacts import log_trial_artifacts
 from sweep.budget import TrialBudget
+from sweep.compute import AttemptClock, AttemptCompute, run_metrics
 from sweep.disk import CHECKPOINT_DIR_ATTR
 from sweep.progress import SweepProgress
+from sweep.prune_explanation import PruneExplanation, explain_prune
 from sweep.retries import (
     FAIL_REASON_ATTR,
     FAILED_FOR_GOOD_ATTR,
@@ -124,13 +127,16 @@ class TrialObjective:
         self.budget.claim(trial)  # a trial created after the budget was taken ends here, untracked
         record_stream(trial)
         record_worker(trial)
+        clock = AttemptClock()
         run: TrialRun | None = None
         last_epoch: list[int] = []
+        pruned: list[PruneExplanation] = []
         try:  # whatever stops the trial, even a signal, is recorded on it (and on its run once that exists)
             params = suggest(trial, self.spec.search)
             checkpoint_dir = trial_checkpoint_dir(self.spec.artifacts_dir, trial)
             config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
             trial.set_user_attr(CHECKPOINT_DIR_ATTR, str(checkpoint_dir))
+            clock.planned(device=config.device, epochs=config.epochs)
             run = self.tracker.start_trial(
                 trial, config, self.parent_run_id, self.data_tags, system_metrics=self.spec.tracking.system_metrics
             )
@@ -138,22 +144,29 @@ class TrialObjective:
 
             def report(epoch: int, metrics: Mapping[str, float]) -> None:
                 last_epoch[:] = [epoch]
+                clock.epochs += 1
                 tracked.log_epoch(epoch, metrics)
                 # Optuna's record first: once the line is printed, a killed worker has lost nothing of it.
                 trial.report(metrics[METRIC], epoch)
                 self.progress.epoch_end(epoch, metrics)
                 if trial.should_prune():
-                    raise optuna.TrialPruned(f"val mIoU {metrics[METRIC]:.4f} at epoch {epoch} is below the median")
+                    why = explain_prune(trial.study, _frozen(trial))
+                    for key, value in why.user_attrs().items():
+                        trial.set_user_attr(key, value)
+                    pruned[:] = [why]
+                    raise optuna.TrialPruned(why.text())
 
             first = trial_key(trial)
             self.progress.trial_start(trial.number, params, config.epochs, None if first == trial.number else first)
             listener = _WarningsOnRun(self.progress.training_listener(), run)
             result = train(config, report, listener=listener, stop=self.stop)
+            self._record_compute(trial, run, clock)
             self._record_success(trial, run, result)
         except optuna.TrialPruned:
             assert run is not None  # only `report` prunes
-            self._best_effort(run.prune, last_epoch[0] if last_epoch else None)
-            self.progress.trial_end(trial.number, "PRUNED", None)
+            self._record_compute(trial, run, clock)
+            self._best_effort(partial(run.prune, why=pruned[0].tags()), last_epoch[0] if last_epoch else None)
+            self.progress.trial_end(trial.number, "PRUNED", None, pruned[0].text())
             raise
         except (TrainingInterrupted, KeyboardInterrupt) as stopped:
             # A KeyboardInterrupt is a Ctrl-C that no handler of ours turned into a stop request (a program
@@ -164,14 +177,26 @@ class TrialObjective:
                 if isinstance(stopped, TrainingInterrupted)
                 else TrainingInterrupted(signal.SIGINT, epoch=done + 1, resume_epoch=done)
             )
+            self._record_compute(trial, run, clock)
             self._record_interruption(trial, run, interrupted)
             raise TrialInterrupted(trial.number, interrupted) from None
         except Exception as error:
+            self._record_compute(trial, run, clock)
             self._record_failure(trial, run, error)
             if isinstance(error, STOPS_THE_STUDY):
                 raise
             raise TrialFailed(f"trial {trial.number}: {type(error).__name__}: {error}") from error
         return result.best_miou
+
+    def _record_compute(self, trial: optuna.Trial, run: TrialRun | None, clock: AttemptClock) -> None:
+        """The attempt's epochs, wall and GPU seconds as user attrs, and its chain's totals (which a retry's
+        run, the same run, adds to) as metrics on its run, before the run ends (`sweep.compute`)."""
+        for key, value in clock.stop().user_attrs().items():
+            trial.set_user_attr(key, value)
+        if run is not None:
+            attempts = chains(trial.study.get_trials(deepcopy=False))[trial_key(trial)]
+            figures = [AttemptCompute.of(attempt) for attempt in attempts]
+            self._best_effort(run.log_summary, run_metrics(f for f in figures if f is not None))
 
     def _record_interruption(self, trial: optuna.Trial, run: TrialRun | None, interrupted: TrainingInterrupted) -> None:
         reason = f"{interrupted}; resumes at epoch {interrupted.resume_epoch + 1}"

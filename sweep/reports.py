@@ -8,10 +8,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.compute import AttemptCompute, StudyCompute
 from sweep.disk import disk_used
 from sweep.enqueue import ENQUEUED_ATTR
 from sweep.objective import NAMESPACE_ATTR
 from sweep.own_trials import own_best_trial
+from sweep.prune_explanation import explanation_from_attrs
 from sweep.retries import (
     FAIL_REASON_ATTR,
     FAILED_FOR_GOOD_ATTR,
@@ -30,8 +32,12 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     The state is Optuna's, except INTERRUPTED for an attempt a signal stopped (FAIL in Optuna); `retry_of`
     is the first attempt a retry continues, `note` says why an attempt stopped and what came next, and
     `origin` says where a trial the study did not sample came from: the study file's `enqueue` list, or
-    another study (a warm start's copy, which runs nothing here).
+    another study (a warm start's copy, which runs nothing here). `pruned_because` says what the pruner
+    compared (`sweep.prune_explanation`), and `compute` what the attempt trained and spent (`sweep.compute`;
+    None when it recorded nothing).
     """
+    why = explanation_from_attrs(trial.user_attrs)
+    compute = AttemptCompute.of(trial)
     epochs = trial.user_attrs.get("epochs_run", len(trial.intermediate_values))
     best_reported = max(trial.intermediate_values.values(), default=None)
     interrupted = trial.user_attrs.get(INTERRUPTED_ATTR)
@@ -46,6 +52,10 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "retry_of": retried_number(trial),
         "note": interrupted or trial.user_attrs.get(FAILED_FOR_GOOD_ATTR),
         "origin": _origin(trial),
+        "pruned_because": None if why is None else why.text(),
+        "compute": None
+        if compute is None
+        else {"epochs": compute.epochs, "wall_s": compute.wall_s, "gpu_s": compute.gpu_s},
     }
 
 
@@ -59,6 +69,11 @@ def _origin(trial: FrozenTrial) -> str | None:
 def status_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One row per trial; surplus trials (created after the budget was taken, never run) are left out."""
     return [trial_row(trial) for trial in study.get_trials(deepcopy=False) if not is_surplus(trial)]
+
+
+def study_compute(study: optuna.Study) -> StudyCompute:
+    """What the study's own attempts trained and spent, and what pruning saved (`sweep.compute`)."""
+    return StudyCompute.of(study.get_trials(deepcopy=False))
 
 
 def study_disk_used(spec: StudySpec, study: optuna.Study) -> int:

@@ -50,6 +50,8 @@ SURPLUS_ATTR = "surplus"
 WARM_START_ATTR = "warm_start_origin"
 """On a trial copied from another study (`sweep.warm_start`): where it came from. It is no trial of this
 study's budget."""
+PER_ATTEMPT_PREFIX = "attempt_"
+"""User attrs whose names start so describe one attempt (`sweep.compute`): a retry does not inherit them."""
 _PER_ATTEMPT_ATTRS = (FAIL_REASON_ATTR, FAILED_FOR_GOOD_ATTR, INTERRUPTED_ATTR, WORKER_ATTR, PROCESS_ATTR)
 ORPHAN_AFTER_S = 60.0
 """A dead worker's FAIL with retries left and no retry this long after it: its reaper died in between."""
@@ -113,14 +115,18 @@ def enqueue_retry(study: optuna.Study, trial: FrozenTrial) -> int | None:
     """Queue a WAITING copy of `trial` (same params, user attrs and intermediate values) to run next.
 
     Returns the copy's number, or None when the chain already has a later attempt (another process
-    queued it first). The attempt-specific user attrs (error, signal, worker) stay with `trial`.
+    queued it first). The attempt-specific user attrs (error, signal, worker, compute figures) stay with `trial`.
     """
     numbers = [t.number for t in study.get_trials(deepcopy=False) if first_attempt(t) == first_attempt(trial)]
     if max(numbers) > trial.number:
         return None
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
     system_attrs = {**trial.system_attrs, "failed_trial": first_attempt(trial), "retry_history": history}
-    user_attrs = {key: value for key, value in trial.user_attrs.items() if key not in _PER_ATTEMPT_ATTRS}
+    user_attrs = {
+        key: value
+        for key, value in trial.user_attrs.items()
+        if key not in _PER_ATTEMPT_ATTRS and not key.startswith(PER_ATTEMPT_PREFIX)
+    }
     copy = optuna.create_trial(
         state=TrialState.WAITING,
         params=trial.params,

@@ -212,7 +212,7 @@ def _raise_if_gave_up(spec: StudySpec, budget: TrialBudget, study: optuna.Study)
 
 
 def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec) -> bool:
-    """Plots, `trials.csv` and the best trial on the parent run, which ends (FINISHED, or KILLED when
+    """Plots, `trials.csv`, the best trial and the compute totals on the parent run, which ends (FINISHED, or KILLED when
     `interrupted` or work is left) once no trial of the study runs anywhere; then, with `keep_top_k`, the
     checkpoint artifacts of the trials outside the top k go. Returns whether the study's work is done
     (False when interrupted)."""
@@ -229,6 +229,7 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec)
         tracker.log_parent_artifacts(run_id, write_plots(study, folder / "plots"), "plots")
         tracker.log_parent_artifacts(run_id, [write_trials_csv(study, folder / "trials.csv")])
     tracker.log_parent_best(run_id, study)
+    tracker.log_parent_compute(run_id, study)
     if tracker.close_parent(run_id, study, "FINISHED") and spec.study.keep_top_k is not None:
         tracker.drop_checkpoints_outside_top(study, spec.study.keep_top_k, spec.registered_model_name)
     return True

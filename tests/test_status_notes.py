@@ -43,6 +43,20 @@ def row(state: TrialState, user_attrs: dict[str, Any], system_attrs: dict[str, A
             "DivergedError: loss diverged",
         ),
         (TrialState.FAIL, {}, None, "FAIL", "its worker died (process gone, or no heartbeat)"),
+        (
+            TrialState.PRUNED,
+            {"pruned_at_step": 2, "pruned_value": 0.25, "pruned_against": 0.5, "pruned_compared_trials": 3},
+            {"failed_trial": 1},
+            "PRUNED",
+            "retry of #1; pruned at epoch 2: val mIoU 0.2500 < median 0.5000 of 3 trials",
+        ),
+        (
+            TrialState.PRUNED,
+            {"pruned_at_step": 3, "pruned_value": 0.125, "pruned_bracket": 1, "pruned_rung": 0},
+            None,
+            "PRUNED",
+            "pruned at epoch 3: val mIoU 0.1250; hyperband bracket 1, rung 0",
+        ),
     ],
 )
 def test_each_way_an_attempt_ends_has_its_note(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,54 @@ def test_status_and_best_report_the_study(finished_study: dict[str, Any]) -> Non
     assert summary["checkpoint_uri"] == f"runs:/{run_id}/checkpoint/best.pt"
     assert summary["model_uri"] in [summary["checkpoint_uri"], *summary["registered_model_uris"]]
     assert summary["best_epoch"] in (1, 2)
+
+
+def test_pruned_runs_say_why_and_every_trial_accounts_for_its_compute(finished_study: dict[str, Any]) -> None:
+    study, client = finished_study["study"], finished_study["client"]
+    runs = {run.info.run_id: run for run in trial_runs(finished_study)}
+    explanations = []
+    for trial in study.trials:
+        run = runs[trial.user_attrs["mlflow_run_id"]]
+        epochs = len(trial.intermediate_values)
+        assert trial.user_attrs["attempt_epochs"] == epochs and trial.user_attrs["attempt_planned_epochs"] == 2
+        assert trial.user_attrs["attempt_wall_s"] > 0 and trial.user_attrs["attempt_gpu_s"] == 0.0, "CPU trials"
+        assert run.data.metrics["compute/epochs"] == epochs and run.data.metrics["compute/gpu_s"] == 0.0
+        assert run.data.metrics["compute/wall_s"] == pytest.approx(trial.user_attrs["attempt_wall_s"])
+        if trial.state != TrialState.PRUNED:
+            continue
+        # The median pruner compares the best value so far with the median, at the pruned step, of the trials
+        # completed by then (one worker: those numbered before it).
+        step = max(trial.intermediate_values)
+        earlier = [t.intermediate_values[step] for t in study.trials[: trial.number] if t.state == TrialState.COMPLETE]
+        value, median = max(trial.intermediate_values.values()), statistics.median(earlier)
+        assert value < median
+        tags = run.data.tags
+        assert tags["pruned_at_step"] == str(step) and float(tags["pruned_value"]) == value
+        assert float(tags["pruned_against"]) == pytest.approx(median)
+        assert tags["pruned_compared_trials"] == str(len(earlier))
+        assert trial.user_attrs["pruned_against"] == pytest.approx(median)
+        explanations.append(
+            f"pruned at epoch {step}: val mIoU {value:.4f} < median {median:.4f} of {len(earlier)} trials"
+        )
+    assert explanations
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(finished_study["workdir"])
+        patch.setenv("COLUMNS", "400")  # the table's notes on one line
+        status = invoke(sweep_cli, ["status", str(finished_study["study_file"])])
+        as_json = invoke(sweep_cli, ["status", str(finished_study["study_file"]), "--json"])
+    assert all(explanation in status.output for explanation in explanations), status.output
+    # Without pruning, each pruned trial would have trained both epochs; the others trained what they did.
+    trained = sum(len(trial.intermediate_values) for trial in study.trials)
+    no_pruning = sum(2 if t.state == TrialState.PRUNED else len(t.intermediate_values) for t in study.trials)
+    saved = 1 - trained / no_pruning
+    line = f"pruning saved {100 * saved:.1f}% of epochs ({trained} trained of {no_pruning} without pruning"
+    assert line in status.output and line in finished_study["result"].output
+    compute = json.loads(as_json.output)["compute"]
+    assert (compute["epochs"], compute["no_pruning_epochs"]) == (trained, no_pruning)
+    assert compute["epochs_saved"] == pytest.approx(saved)
+    parent = client.get_run(study.user_attrs["mlflow_parent_run_id"]).data.metrics
+    assert parent["compute/epochs_saved"] == pytest.approx(saved) and parent["compute/epochs"] == trained
+    assert parent["compute/wall_s"] == pytest.approx(sum(t.user_attrs["attempt_wall_s"] for t in study.trials))
 
 
 def test_promote_is_idempotent_and_the_alias_predicts(finished_study: dict[str, Any], synth_voc: Path) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState, create_trial
 
+from sweep.compute import AttemptCompute
 from sweep.tracking import BATCH_LIMIT, PARENT_RUN_ATTR, RUN_ID_ATTR, StudyTracker, TrackingStore, TrialRun
 from sweep.tracking.tags import BOOKKEEPING_KEYS
 from trainer.config import TrainConfig
@@ -80,6 +82,11 @@ ENDINGS: list[tuple[Callable[[TrialRun], None], str, dict[str, str]]] = [
     (lambda run: run.prune(3), "KILLED", {"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": "3"}),
     (lambda run: run.prune(None), "KILLED", {"optuna.state": "PRUNED", "pruned_at_epoch": "None"}),
     (
+        lambda run: run.prune(2, why={"pruned_at_step": "2", "pruned_against": "0.5"}),
+        "KILLED",
+        {"optuna.state": "PRUNED", "pruned_at_epoch": "2", "pruned_at_step": "2", "pruned_against": "0.5"},
+    ),
+    (
         lambda run: run.fail(ValueError("loss is nan")),
         "FAILED",
         {"optuna.state": "FAIL", "error": "ValueError: loss is nan"},
@@ -87,7 +94,9 @@ ENDINGS: list[tuple[Callable[[TrialRun], None], str, dict[str, str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("end", "status", "tags"), ENDINGS, ids=["finish", "prune", "prune-before-any-epoch", "fail"])
+@pytest.mark.parametrize(
+    ("end", "status", "tags"), ENDINGS, ids=["finish", "prune", "prune-before-any-epoch", "prune-explained", "fail"]
+)
 def test_trial_run_records_config_epochs_and_its_end(
     tracker: StudyTracker, client: MlflowClient, end: Callable[[TrialRun], None], status: str, tags: dict[str, str]
 ) -> None:
@@ -178,6 +187,12 @@ def test_log_parent_best_and_artifacts(tracker: StudyTracker, client: MlflowClie
     run = client.get_run(parent)
     assert run.data.metrics["best_value"] == pytest.approx(0.05)
     assert run.data.tags["best.trial_number"] == "0" and run.data.tags["best.optim.lr"] == "0.05"
+
+    study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs=AttemptCompute(1, 3.0, 0.0, 4).user_attrs()))
+    tracker.log_parent_compute(parent, study)  # the completed trial recorded no figures: one chain of 1 epoch
+    metrics = client.get_run(parent).data.metrics
+    assert (metrics["compute/epochs"], metrics["compute/no_pruning_epochs"]) == (1.0, 4.0)
+    assert metrics["compute/epochs_saved"] == 0.75 and "compute/no_pruning_wall_s" not in metrics
 
     plot = tmp_path / "history.png"
     plot.write_bytes(b"png")

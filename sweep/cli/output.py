@@ -34,10 +34,12 @@ def print_table(rows: list[dict[str, Any]], *, title: str) -> None:
 
 def _notes(row: dict[str, Any]) -> str:
     """Where the trial came from (`enqueued`, `copied from ...`), `retry of #3`, and why the attempt stopped:
-    the signal, or the error and whether it is retried."""
+    the signal, the error and whether it is retried, or what the pruner compared."""
     notes = [] if row["origin"] is None else [str(row["origin"])]
     notes += [] if row["retry_of"] is None else [f"retry of #{row['retry_of']}"]
-    if row["state"] == "INTERRUPTED":
+    if row["pruned_because"]:
+        notes.append(str(row["pruned_because"]))
+    elif row["state"] == "INTERRUPTED":
         notes.append(str(row["note"]))
     elif row["fail_reason"]:
         notes.append(_shorten(str(row["fail_reason"]), 70) + ("" if row["note"] else "; retried"))

@@ -18,22 +18,30 @@ from trainer.console import prediction_options
 @click.command()
 @STUDY_ARGUMENT
 @storage_options
-@click.option("--json", "as_json", is_flag=True, help='Print {"trials": [rows], "disk_used_bytes": N} as JSON.')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"trials": [rows], "compute": {totals}, "disk_used_bytes": N} as JSON.',
+)
 def status(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
-    """Show every trial (number, state, best mIoU, epochs run, params, MLflow run id) and the disk its
-    local checkpoints use."""
+    """Show every trial (number, state, best mIoU, epochs run, params, MLflow run id, why it was pruned), the
+    study's compute and what pruning saved, and the disk its local checkpoints use."""
     from sweep.disk import human_size
-    from sweep.reports import status_rows, study_disk_used
+    from sweep.reports import status_rows, study_compute, study_disk_used
     from sweep.study_lookup import load_existing_study
 
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
     study = load_existing_study(spec)
     rows = status_rows(study)
     used = study_disk_used(spec, study)
+    compute = study_compute(study)
     if as_json:
-        click.echo(json.dumps({"trials": rows, "disk_used_bytes": used}, default=json_default))
+        report = {"trials": rows, "compute": compute.summary(), "disk_used_bytes": used}
+        click.echo(json.dumps(report, default=json_default))
     else:
         print_table(rows, title=f"study {spec.study.name}")
+        click.echo(compute.saving_line())
         click.echo(f"disk used: {human_size(used)} of local checkpoints under {spec.artifacts_dir}")
 
 

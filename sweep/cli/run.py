@@ -139,7 +139,7 @@ def _run_worker(spec: StudySpec, events_fd: int | None) -> None:
 
 
 def _print_outcome(spec: StudySpec, outcome: Any) -> None:
-    from sweep.reports import status_rows, study_links
+    from sweep.reports import status_rows, study_compute, study_links
 
     rows = status_rows(outcome.study)
     print_table(rows, title=f"study {spec.study.name}")
@@ -151,6 +151,7 @@ def _print_outcome(spec: StudySpec, outcome: Any) -> None:
         f"ran {outcome.ran} trials in {outcome.wall_seconds:.1f} s; study has {states.count('COMPLETE')} complete, "
         f"{states.count('PRUNED')} pruned, {failed_for_good} failed for good, {retried} retries; best val mIoU {best}"
     )
+    click.echo(study_compute(outcome.study).saving_line())
     links = study_links(spec, outcome.study)
     if links is not None:
         if links.serve is not None:

@@ -25,6 +25,7 @@ import optuna
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from optuna.trial import TrialState
 
+from sweep.compute import StudyCompute, parent_metrics
 from sweep.database_urls import mask_password
 from sweep.own_trials import own_best_trial
 from sweep.retries import WARM_START_ATTR
@@ -143,6 +144,11 @@ class StudyTracker:
         metrics = {"best_value": best.value}
         tags = {"best.trial_number": str(best.number), **{f"best.{k}": str(v) for k, v in best.params.items()}}
         self._patiently(lambda: self._store.log_batch(run_id, metrics=metrics, step=best.number, tags=tags))
+
+    def log_parent_compute(self, run_id: str, study: optuna.Study) -> None:
+        """Record the study's compute totals and what pruning saved as `compute/...` metrics (`sweep.compute`)."""
+        metrics = parent_metrics(StudyCompute.of(study.get_trials(deepcopy=False)))
+        self._patiently(lambda: self._store.log_batch(run_id, metrics=metrics, step=0))
 
     def drop_checkpoints_outside_top(self, study: optuna.Study, k: int, registered_model: str) -> list[str]:
         """Delete `checkpoint/` from the runs of completed trials ranked below the best `k` by value (ties:

@@ -57,6 +57,10 @@ class TrialRun:
         """All of an epoch's metrics at `step=epoch`; kept pending when the server is away."""
         self._deliver(make_batches(metrics=metrics, step=epoch), must_arrive=False)
 
+    def log_summary(self, metrics: Mapping[str, float]) -> None:
+        """Metrics of the whole run (at step 0; a later call's values win); kept pending when the server is away."""
+        self._deliver(make_batches(metrics=metrics, step=0), must_arrive=False)
+
     def set_tags(self, tags: Mapping[str, str]) -> None:
         """Tags on the run; kept pending when the server is away."""
         self._deliver(make_batches(tags=tags), must_arrive=False)
@@ -84,9 +88,11 @@ class TrialRun:
         tags = {"optuna.state": "COMPLETE", "best_miou": f"{best_miou:.6f}"}
         self._end(tags, "FINISHED", metrics=objective_metrics(best_miou, best_epoch), step=best_epoch)
 
-    def prune(self, epoch: int | None) -> None:
-        """The pruner stopped the trial after `epoch` (None: before any epoch ended); the run ends KILLED."""
-        self._end({"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": str(epoch)}, "KILLED")
+    def prune(self, epoch: int | None, why: Mapping[str, str] | None = None) -> None:
+        """The pruner stopped the trial after `epoch` (None: before any epoch ended), for the reasons in the
+        tags `why` (`sweep.prune_explanation`); the run ends KILLED."""
+        tags = {"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": str(epoch), **(why or {})}
+        self._end(tags, "KILLED")
 
     def fail(self, error: BaseException) -> None:
         """The trial raised `error` (named in the `error` tag); the run ends FAILED."""
