@@ -34,6 +34,7 @@ from sweep.requirements import pip_requirements
 from sweep.spec import StudySpec
 from sweep.study_lookup import load_existing_study
 from sweep.tracking import RUN_ID_ATTR
+from trainer import TrainConfig
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
 TRAINER_CODE = Path(trainer.__file__).parent
@@ -96,20 +97,20 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
     model_name = name or spec.registered_model_name
     store = RegistryStore(spec.tracking_uri)
     with tempfile.TemporaryDirectory(prefix="sweep-promote-") as scratch:
-        checkpoint = _download_checkpoint(store, run_id, Path(scratch, "candidate"), f"best trial #{best.number}")
+        checkpoint = _download_checkpoint(
+            store,
+            run_id,
+            Path(scratch, "candidate"),
+            f"best trial #{best.number}",
+            "run the study again under a new study.name",
+        )
         candidate_miou = reevaluate_candidate(checkpoint, best.value, trial_number=best.number, force=force)
         config = candidate_config(checkpoint)
         versions = store.model_versions_for_run(model_name, run_id)
         current = store.alias_version(model_name, alias)
         champion = None
         if current is not None and current not in versions:
-            champion_checkpoint = _download_checkpoint(
-                store,
-                store.version_run_id(model_name, current),
-                Path(scratch, "champion"),
-                f"{model_name}@{alias} (version {current})",
-            )
-            champion = Champion(current, evaluate_champion(champion_checkpoint, config))
+            champion = _evaluate_version(store, model_name, current, config, Path(scratch, "champion"), alias)
         decision = decide(candidate_miou, champion, same_version=current in versions, force=force)
         verdict = Verdict(best.value, candidate_miou, champion, val_split_checksum(config), decision)
         version = versions[0] if versions else _register(store, model_name, run_id, checkpoint, best.value)
@@ -120,15 +121,29 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
     return Promotion(model_name, version, on_alias, run_id, best.number, best.value, not versions, verdict)
 
 
-def _download_checkpoint(store: RegistryStore, run_id: str, destination: Path, whose: str) -> Path:
-    """The run's `best.pt`, downloaded; `NothingToPromoteError` naming `whose` when it cannot be read."""
+def _evaluate_version(
+    store: RegistryStore, name: str, version: str, candidate: TrainConfig, scratch: Path, alias: str
+) -> Champion:
+    """The version `alias` points to, evaluated on the candidate's val split (`sweep.gate.evaluate_champion`)."""
+    checkpoint = _download_checkpoint(
+        store,
+        store.version_run_id(name, version),
+        scratch,
+        f"{name}@{alias} (version {version})",
+        "promote under another --alias or --name",
+    )
+    return Champion(version, evaluate_champion(checkpoint, candidate))
+
+
+def _download_checkpoint(store: RegistryStore, run_id: str, destination: Path, whose: str, fix: str) -> Path:
+    """The run's `best.pt`, downloaded; `NothingToPromoteError` naming `whose` and `fix` when it cannot be read."""
     try:
         return store.download_artifact(run_id, CHECKPOINT_ARTIFACT, destination)
     except (MlflowException, OSError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise NothingToPromoteError(
             f"{whose}: its checkpoint runs:/{run_id}/{CHECKPOINT_ARTIFACT} cannot be read ({reason}); nothing "
-            "was registered. Restore the run's artifacts, or run the study again under a new study.name"
+            f"was registered. Restore the run's artifacts, or {fix}"
         ) from None
 
 
