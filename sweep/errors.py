@@ -25,6 +25,10 @@ class NothingToPromoteError(SweepError):
     """The study has no completed trial, or its best trial has no MLflow run to take the model from."""
 
 
+class GateMismatchError(SweepError):
+    """`sweep promote`: the candidate's checkpoint no longer evaluates to the val mIoU its study recorded."""
+
+
 class StudyGaveUpError(SweepError):
     """As many trials failed for good as `study.max_failed_trials` allows, so the study started no more."""
 

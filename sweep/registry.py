@@ -2,7 +2,8 @@
 
 The registered model is a code-based pyfunc (`sweep/serving.py`) whose artifact is the trial's `best.pt`,
 bundled with the `trainer` package, so `models:/NAME@ALIAS` loads without unpickling and at any image
-size. Promoting is idempotent: the version made from a trial's run is found again and reused.
+size. Promoting is idempotent: the version made from a trial's run is found again and reused. Before
+the alias moves, the gate of `sweep.gate` checks the candidate against its record and the current model.
 """
 
 from __future__ import annotations
@@ -18,11 +19,22 @@ from mlflow.types import Schema, TensorSpec
 
 import trainer
 from sweep.errors import NothingToPromoteError
+from sweep.gate import (
+    Champion,
+    Verdict,
+    candidate_config,
+    decide,
+    evaluate_champion,
+    reevaluate_candidate,
+    val_split_checksum,
+)
+from sweep.model_versions import RegistryStore
 from sweep.own_trials import own_best_trial
 from sweep.requirements import pip_requirements
 from sweep.spec import StudySpec
 from sweep.study_lookup import load_existing_study
-from sweep.tracking import RUN_ID_ATTR, TrackingStore
+from sweep.tracking import RUN_ID_ATTR
+from trainer import TrainConfig
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
 TRAINER_CODE = Path(trainer.__file__).parent
@@ -35,13 +47,18 @@ SIGNATURE = ModelSignature(
 MODEL_NAME_IN_RUN = "model"
 CHECKPOINT_ARTIFACT = "checkpoint/best.pt"
 """Where each completed trial's run holds its best checkpoint."""
+CHALLENGER_ALIAS = "challenger"
+"""The alias a gated candidate gets when it is not better than the model the asked-for alias points to."""
 
-__all__ = ["NothingToPromoteError", "Promotion", "model_requirements", "promote"]
+__all__ = ["CHALLENGER_ALIAS", "NothingToPromoteError", "Promotion", "model_requirements", "promote"]
 
 
 @dataclass(frozen=True)
 class Promotion:
-    """The registry entry that `promote` made or found."""
+    """The registry entry that `promote` made or found, and the gate's verdict on it.
+
+    `alias` is the alias the version carries now: the one asked for, or `CHALLENGER_ALIAS` when the
+    gate kept the champion."""
 
     name: str
     version: str
@@ -50,14 +67,21 @@ class Promotion:
     trial_number: int
     value: float
     created: bool
+    verdict: Verdict
 
     @property
     def uri(self) -> str:
         return f"models:/{self.name}@{self.alias}"
 
 
-def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None) -> Promotion:
-    """Register the best completed trial's model (once) and point `alias` at that version."""
+def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None, force: bool = False) -> Promotion:
+    """Gate, register (once) and alias the best completed trial's model; see `sweep.gate` for the gate.
+
+    The candidate is re-evaluated first (`GateMismatchError`, nothing registered, when it is off its
+    record), then the version `alias` points to, if any. `alias` moves only to a better candidate (or with
+    `force`); otherwise the candidate gets `CHALLENGER_ALIAS`. The version is tagged with both evaluations,
+    the val split's checksum, the decision, the study and the trial number.
+    """
     study = load_existing_study(spec)
     best = own_best_trial(study)
     if best is None:
@@ -69,41 +93,72 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
     run_id = best.user_attrs.get(RUN_ID_ATTR)
     if run_id is None:
         raise NothingToPromoteError(f"best trial #{best.number} has no MLflow run id (user attr {RUN_ID_ATTR!r})")
+    run_id = str(run_id)
     model_name = name or spec.registered_model_name
-    store = TrackingStore(spec.tracking_uri)
-    versions = store.model_versions_for_run(model_name, str(run_id))
-    created = not versions
-    if versions:
-        version = versions[0]
-    else:
-        tags = {"study": spec.study.name, "trial_number": str(best.number), "val_miou": f"{best.value:.6f}"}
-        version = _register(store, model_name, str(run_id), tags, trial_number=best.number)
-    store.set_model_alias(model_name, alias, version)
-    return Promotion(model_name, version, alias, str(run_id), best.number, best.value, created)
-
-
-def _register(store: TrackingStore, name: str, run_id: str, tags: dict[str, str], *, trial_number: int) -> str:
-    """Log the trial's `best.pt` as a code-based pyfunc into its run and register it; returns the version."""
+    store = RegistryStore(spec.tracking_uri)
     with tempfile.TemporaryDirectory(prefix="sweep-promote-") as scratch:
-        try:
-            checkpoint = store.download_artifact(run_id, CHECKPOINT_ARTIFACT, Path(scratch))
-        except (MlflowException, OSError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise NothingToPromoteError(
-                f"best trial #{trial_number}: its checkpoint runs:/{run_id}/{CHECKPOINT_ARTIFACT} cannot be read "
-                f"({reason}); nothing was registered. Restore the run's artifacts, or run the study again under a "
-                "new study.name"
-            ) from None
-        model_uri = store.log_model_to_run(
+        checkpoint = _download_checkpoint(
+            store,
             run_id,
-            name=MODEL_NAME_IN_RUN,
-            python_model=SERVING_CODE,
-            artifacts={"checkpoint": str(checkpoint)},
-            code_paths=[TRAINER_CODE],
-            pip_requirements=model_requirements(),
-            signature=SIGNATURE,
+            Path(scratch, "candidate"),
+            f"best trial #{best.number}",
+            "run the study again under a new study.name",
         )
-    return store.register_model(model_uri, name, {**tags, "run_id": run_id})
+        candidate_miou = reevaluate_candidate(checkpoint, best.value, trial_number=best.number, force=force)
+        config = candidate_config(checkpoint)
+        versions = store.model_versions_for_run(model_name, run_id)
+        current = store.alias_version(model_name, alias)
+        champion = None
+        if current is not None and current not in versions:
+            champion = _evaluate_version(store, model_name, current, config, Path(scratch, "champion"), alias)
+        decision = decide(candidate_miou, champion, same_version=current in versions, force=force)
+        verdict = Verdict(best.value, candidate_miou, champion, val_split_checksum(config), decision)
+        version = versions[0] if versions else _register(store, model_name, run_id, checkpoint, best.value)
+    on_alias = CHALLENGER_ALIAS if decision == "challenger" else alias
+    store.set_model_alias(model_name, on_alias, version)
+    trial_tags = {"study": spec.study.name, "trial_number": str(best.number)}
+    store.set_version_tags(model_name, version, {**verdict.tags(), **trial_tags})
+    return Promotion(model_name, version, on_alias, run_id, best.number, best.value, not versions, verdict)
+
+
+def _evaluate_version(
+    store: RegistryStore, name: str, version: str, candidate: TrainConfig, scratch: Path, alias: str
+) -> Champion:
+    """The version `alias` points to, evaluated on the candidate's val split (`sweep.gate.evaluate_champion`)."""
+    checkpoint = _download_checkpoint(
+        store,
+        store.version_run_id(name, version),
+        scratch,
+        f"{name}@{alias} (version {version})",
+        "promote under another --alias or --name",
+    )
+    return Champion(version, evaluate_champion(checkpoint, candidate))
+
+
+def _download_checkpoint(store: RegistryStore, run_id: str, destination: Path, whose: str, fix: str) -> Path:
+    """The run's `best.pt`, downloaded; `NothingToPromoteError` naming `whose` and `fix` when it cannot be read."""
+    try:
+        return store.download_artifact(run_id, CHECKPOINT_ARTIFACT, destination)
+    except (MlflowException, OSError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise NothingToPromoteError(
+            f"{whose}: its checkpoint runs:/{run_id}/{CHECKPOINT_ARTIFACT} cannot be read ({reason}); nothing "
+            f"was registered. Restore the run's artifacts, or {fix}"
+        ) from None
+
+
+def _register(store: RegistryStore, name: str, run_id: str, checkpoint: Path, value: float) -> str:
+    """Log `checkpoint` as a code-based pyfunc into its run and register it; returns the version."""
+    model_uri = store.log_model_to_run(
+        run_id,
+        name=MODEL_NAME_IN_RUN,
+        python_model=SERVING_CODE,
+        artifacts={"checkpoint": str(checkpoint)},
+        code_paths=[TRAINER_CODE],
+        pip_requirements=model_requirements(),
+        signature=SIGNATURE,
+    )
+    return store.register_model(model_uri, name, {"val_miou": f"{value:.6f}", "run_id": run_id})
 
 
 def model_requirements() -> list[str]:

@@ -75,18 +75,41 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
 @STUDY_ARGUMENT
 @click.option("--alias", default="champion", show_default=True, help="Registry alias to point at the best model.")
 @click.option("--name", default=None, help="Registered model name (default: tracking.registered_model).")
+@click.option(
+    "--force", is_flag=True, help="Move ALIAS even when the re-evaluation is off the record or the model is worse."
+)
 @storage_options
-def promote(study_file: str, alias: str, name: str | None, storage: str | None, tracking_uri: str | None) -> None:
-    """Register the best trial's model in the MLflow registry and set ALIAS on it (idempotent)."""
+def promote(
+    study_file: str, alias: str, name: str | None, force: bool, storage: str | None, tracking_uri: str | None
+) -> None:
+    """Gate the best trial's model, register it (once) and set ALIAS on it if it beats ALIAS's current model.
+
+    The checkpoint is re-evaluated on the val split and must match its recorded mIoU within 0.005. The
+    model ALIAS points to now is evaluated on the same split; a model that is not better gets the alias
+    `challenger` instead. Both numbers are tagged on the registry version."""
     from sweep.registry import promote as promote_best
 
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
-    promotion = promote_best(spec, alias=alias, name=name)
+    promotion = promote_best(spec, alias=alias, name=name, force=force)
+    verdict = promotion.verdict
     verb = "registered" if promotion.created else "already registered as"
     click.echo(
-        f"trial #{promotion.trial_number} (val mIoU {promotion.value:.4f}) {verb} {promotion.name} version "
-        f"{promotion.version}; alias {promotion.alias!r} -> {promotion.uri}"
+        f"trial #{promotion.trial_number} (val mIoU {verdict.candidate_miou:.4f} re-evaluated, "
+        f"{verdict.recorded_miou:.4f} recorded) {verb} {promotion.name} version {promotion.version}"
     )
+    champion = verdict.champion
+    if champion is not None:
+        click.echo(
+            f"{alias} was version {champion.version}: val mIoU {champion.miou:.4f} on the same val split "
+            "(evaluated with the config saved in its checkpoint, on this study's val data)"
+        )
+    if champion is not None and verdict.decision == "challenger":
+        click.echo(
+            f"not better than version {champion.version}: {alias!r} stays there; alias "
+            f"'challenger' -> {promotion.uri} (--force moves {alias!r} anyway)"
+        )
+    else:
+        click.echo(f"alias {promotion.alias!r} -> {promotion.uri} ({verdict.decision})")
 
 
 @click.command()
