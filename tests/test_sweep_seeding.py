@@ -17,6 +17,7 @@ from optuna.distributions import CategoricalDistribution as OptunaCategorical
 from optuna.distributions import FloatDistribution as OptunaFloat
 from optuna.trial import TrialState, create_trial
 from processes import sweep_env
+from services import study_document
 
 from sweep.budget import tally
 from sweep.distributions import CategoricalDistribution, FloatDistribution
@@ -202,17 +203,9 @@ def write(path: Path, data: dict[str, Any]) -> Path:
 
 
 def e2e_study(root: Path, name: str, n_trials: int, lr: dict[str, Any], **sections: Any) -> dict[str, Any]:
-    return {
-        "study": {
-            "name": name,
-            "n_trials": n_trials,
-            "sampler": {"type": "random", "seed": 0},
-            "pruner": {"type": "none"},
-        },
-        "train": tiny_train(root),
-        "search": {"optim.lr": lr, "optim.schedule": {"type": "categorical", "choices": ["poly", "cosine"]}},
-        **sections,
-    }
+    """`study_document`'s one-epoch random study, searching `lr` and the schedule, with extra sections."""
+    search = {"optim.lr": lr, "optim.schedule": {"type": "categorical", "choices": ["poly", "cosine"]}}
+    return {**study_document(name, root, n_trials), "search": search, **sections}
 
 
 def sweep(cwd: Path, *args: str) -> str:
