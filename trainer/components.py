@@ -56,12 +56,8 @@ class TrainingParts:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     train_loader: DataLoader[Any]
     val_loader: DataLoader[Any]
-    train_forward: nn.Module | None = None
+    train_forward: nn.Module
     prepare_batch: Callable[[Any], Batch] = batch_as_loaded
-
-    def __post_init__(self) -> None:
-        if self.train_forward is None:
-            self.train_forward = self.model
 
 
 def device_policy(config: TrainConfig) -> DevicePolicy:

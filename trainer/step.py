@@ -34,7 +34,6 @@ class TrainStep:
         parts, policy = self.parts, self.policy
         images = policy.images(images)
         masks = masks.to(policy.device, non_blocking=True)
-        assert parts.train_forward is not None  # set by TrainingParts.__post_init__
         with policy.autocast():
             logits = parts.train_forward(images)
         loss = parts.loss(logits.float(), masks)
