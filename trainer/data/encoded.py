@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from trainer.data.crop_params import CropParams, CropSampler
-from trainer.data.voc import VOCSegmentation, check_same_size, read_mask
+from trainer.data.voc import VOCSegmentation, check_same_size, read_image_header, read_mask
 from trainer.errors import DatasetError
 
 
@@ -46,16 +45,12 @@ def collate_encoded(samples: Sequence[EncodedSample]) -> EncodedBatch:
 
 def jpeg_size(data: bytes, path: Path) -> tuple[int, int]:
     """(H, W) from a JPEG's header without decoding it; `DatasetError` naming `path` if it is no JPEG."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            kind, (width, height) = image.format, image.size
-    except (UnidentifiedImageError, OSError) as error:
-        raise DatasetError(path, f"corrupt or unreadable image ({error}); re-download or regenerate it") from None
+    kind, size = read_image_header(io.BytesIO(data), path)
     if kind != "JPEG":
         raise DatasetError(
             path, f"is a {kind} file; data.augment_on: device decodes JPEG only (re-encode it, or augment on the cpu)"
         )
-    return height, width
+    return size
 
 
 class EncodedVOCSegmentation(torch.utils.data.Dataset[EncodedSample]):

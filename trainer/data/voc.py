@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 import numpy as np
 import torch
@@ -136,6 +136,16 @@ def check_same_size(image_size: tuple[int, ...], mask_size: tuple[int, ...], mas
         )
 
 
+def read_image_header(source: Path | IO[bytes], path: Path) -> tuple[str | None, tuple[int, int]]:
+    """(format, (H, W)) of the image in `source` (a file, or its bytes) from the header alone: PIL opens
+    lazily, so nothing is decoded. `DatasetError` naming `path` when it is no readable image."""
+    try:
+        with Image.open(source) as image:
+            return image.format, (image.height, image.width)
+    except (UnidentifiedImageError, OSError) as error:
+        raise DatasetError(path, f"corrupt or unreadable image ({error}); re-download or regenerate it") from None
+
+
 class VOCSegmentation(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """The image/mask pairs of one split of a VOC2012-layout root.
 
@@ -173,13 +183,8 @@ class VOCSegmentation(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]
 
     def image_size(self, index: int) -> tuple[int, int]:
         """The image's (H, W) from its file header (PIL opens lazily: nothing is decoded)."""
-        try:
-            with Image.open(self.image_path(index)) as image:
-                return image.height, image.width
-        except (UnidentifiedImageError, OSError) as error:
-            raise DatasetError(
-                self.image_path(index), f"corrupt or unreadable image ({error}); re-download or regenerate it"
-            ) from None
+        path = self.image_path(index)
+        return read_image_header(path, path)[1]
 
     def __getitem__(self, index: int) -> Any:
         image = read_image(self.image_path(index))
