@@ -28,12 +28,11 @@ from sweep.gate import (
     reevaluate_candidate,
     val_split_checksum,
 )
-from sweep.model_versions import RegistryStore
 from sweep.own_trials import own_best_trial
 from sweep.requirements import pip_requirements
 from sweep.spec import StudySpec
 from sweep.study_lookup import load_existing_study
-from sweep.tracking import RUN_ID_ATTR
+from sweep.tracking import RUN_ID_ATTR, TrackingStore
 from trainer import TrainConfig
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
@@ -95,7 +94,7 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
         raise NothingToPromoteError(f"best trial #{best.number} has no MLflow run id (user attr {RUN_ID_ATTR!r})")
     run_id = str(run_id)
     model_name = name or spec.registered_model_name
-    store = RegistryStore(spec.tracking_uri)
+    store = TrackingStore(spec.tracking_uri)
     with tempfile.TemporaryDirectory(prefix="sweep-promote-") as scratch:
         checkpoint = _download_checkpoint(
             store,
@@ -122,7 +121,7 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
 
 
 def _evaluate_version(
-    store: RegistryStore, name: str, version: str, candidate: TrainConfig, scratch: Path, alias: str
+    store: TrackingStore, name: str, version: str, candidate: TrainConfig, scratch: Path, alias: str
 ) -> Champion:
     """The version `alias` points to, evaluated on the candidate's val split (`sweep.gate.evaluate_champion`)."""
     checkpoint = _download_checkpoint(
@@ -135,7 +134,7 @@ def _evaluate_version(
     return Champion(version, evaluate_champion(checkpoint, candidate))
 
 
-def _download_checkpoint(store: RegistryStore, run_id: str, destination: Path, whose: str, fix: str) -> Path:
+def _download_checkpoint(store: TrackingStore, run_id: str, destination: Path, whose: str, fix: str) -> Path:
     """The run's `best.pt`, downloaded; `NothingToPromoteError` naming `whose` and `fix` when it cannot be read."""
     try:
         return store.download_artifact(run_id, CHECKPOINT_ARTIFACT, destination)
@@ -147,7 +146,7 @@ def _download_checkpoint(store: RegistryStore, run_id: str, destination: Path, w
         ) from None
 
 
-def _register(store: RegistryStore, name: str, run_id: str, checkpoint: Path, value: float) -> str:
+def _register(store: TrackingStore, name: str, run_id: str, checkpoint: Path, value: float) -> str:
     """Log `checkpoint` as a code-based pyfunc into its run and register it; returns the version."""
     model_uri = store.log_model_to_run(
         run_id,

@@ -177,6 +177,25 @@ class TrackingStore:
     def set_model_alias(self, name: str, alias: str, version: str) -> None:
         self._client.set_registered_model_alias(name, alias, version)
 
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version `name@alias` points to, or None when the model or the alias does not exist."""
+        try:
+            version = self._client.get_model_version_by_alias(name, alias)
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        return str(version.version)
+
+    def version_run_id(self, name: str, version: str) -> str:
+        """The run that version `version` of `name` was registered from."""
+        return str(self._client.get_model_version(name, version).run_id)
+
+    def set_version_tags(self, name: str, version: str, tags: Mapping[str, str]) -> None:
+        """Set (or overwrite) each of `tags` on the version."""
+        for key, value in tags.items():
+            self._client.set_model_version_tag(name, version, key, value)
+
     def log_model_to_run(
         self,
         run_id: str,
