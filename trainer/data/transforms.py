@@ -5,7 +5,7 @@ once per call from Python's `random` module (or torch's global generator) and ap
 the pair stays aligned pixel for pixel. The loader seeds both generators per sample (see
 `trainer.data.loader.SeededAugmentation`), which makes augmentation reproducible.
 
-Tensors: ``image`` is uint8 [3, H, W] until `Normalize` turns it into float32; ``mask`` is an integer
+Tensors: ``image`` stays uint8 [3, H, W] (the device normalizes batches with `normalize_images`); ``mask`` is an integer
 tensor [H, W] (uint8 from `VOCSegmentation`) and keeps its label values: it is only ever resized with
 nearest-neighbour, flipped, cropped and padded with `IGNORE_INDEX` (255), so no new label can appear.
 """
@@ -140,21 +140,3 @@ def normalize_images(images: torch.Tensor) -> torch.Tensor:
         floats, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), inplace=floats is not images
     )
     return normalized
-
-
-class Normalize:
-    """Convert the image to float32 in [0, 1] (uint8 is divided by 255) and standardise it per channel.
-
-    The presets leave this out: the training and evaluation loops normalize on the device
-    (`trainer.runtime.DevicePolicy.images`) with `normalize_images`.
-    """
-
-    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
-        self.mean, self.std = list(mean), list(std)
-
-    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> Pair:
-        image = F.to_dtype(image, torch.float32, scale=True)
-        return F.normalize(image, mean=self.mean, std=self.std), mask
-
-    def __repr__(self) -> str:
-        return f"Normalize(mean={self.mean}, std={self.std})"
