@@ -10,8 +10,9 @@ The attrs are per attempt (`PER_ATTEMPT_PREFIX`): a retry does not inherit them.
 this study and count nowhere.
 
 `StudyCompute` totals the study and compares it with a study that never prunes: there, a pruned chain
-would have trained all its planned `epochs`, and every other chain the same epochs it trained (a failure or
-an early stop is no saving of pruning's). The seconds of those extra epochs are estimated from the completed
+would have trained all its planned `epochs`, and every other chain the same epochs it trained (a failure,
+an early stop or a network that breaks the study's constraints, stopped before training, is no saving of
+pruning's). The seconds of those extra epochs are estimated from the completed
 attempts' seconds per epoch.
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from sweep.constraints import INFEASIBLE_ATTR
 from sweep.retries import PER_ATTEMPT_PREFIX, chains
 
 EPOCHS_ATTR = f"{PER_ATTEMPT_PREFIX}epochs"
@@ -137,7 +139,8 @@ class StudyCompute:
             spent = [(trial, AttemptCompute.of(trial)) for trial in attempts]
             recorded = [figures for _, figures in spent if figures is not None]
             trained = sum(figures.epochs for figures in recorded)
-            pruned = attempts[-1].state == TrialState.PRUNED and bool(recorded)
+            last = attempts[-1]
+            pruned = last.state == TrialState.PRUNED and INFEASIBLE_ATTR not in last.user_attrs and bool(recorded)
             epochs += trained
             no_pruning_epochs += max(recorded[-1].planned_epochs, trained) if pruned else trained
             wall_s += sum(figures.wall_s for figures in recorded)

@@ -1,8 +1,10 @@
-"""The Optuna objective: sample, build a TrainConfig, train with pruning, and track it all in MLflow.
+"""The Optuna objective: sample, build a TrainConfig, judge its network's cost, train with pruning, and
+track it all in MLflow.
 
-A trial's checkpoints live in `<artifacts_dir>/trial-<N>`, where N is the number of the *original* trial:
-a retry (`sweep.retries`) gets the same folder and the same MLflow run, through the inherited user
-attrs, so `trainer.train` resumes it from its last finished epoch.
+A trial's checkpoints live in its chain's folder (`sweep.trial_folders`): a retry (`sweep.retries`) gets
+the same folder and the same MLflow run, through the inherited user attrs, so `trainer.train` resumes it
+from its last finished epoch. Before training, the network is measured; one that breaks the study's
+`constraints` ends the trial as infeasible (`sweep.constraints`: PRUNED in Optuna, nothing trained).
 
 How an attempt ends, and what comes next (docs/reliability.md):
 - an error that the same params would meet again (`NOT_RETRIED`: a diverged loss, a config rule, bad
@@ -18,10 +20,8 @@ The retry is queued before the attempt is told FAIL, so no other worker ever see
 from __future__ import annotations
 
 import signal
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -29,6 +29,7 @@ import optuna
 from sweep.artifacts import log_trial_artifacts
 from sweep.budget import TrialBudget
 from sweep.compute import AttemptClock, AttemptCompute, run_metrics
+from sweep.constraints import TrialInfeasible, cost_metrics, judge_trial
 from sweep.disk import CHECKPOINT_DIR_ATTR
 from sweep.progress import SweepProgress
 from sweep.prune_explanation import PruneExplanation, explain_prune
@@ -39,20 +40,21 @@ from sweep.retries import (
     chains,
     counted_failures,
     enqueue_retry,
-    first_attempt,
     record_worker,
 )
 from sweep.space import suggest
 from sweep.spec import StudySpec
 from sweep.streams import record_stream
 from sweep.tracking import BEST_EPOCH_ATTR, StudyTracker, TrialRun
+from sweep.tracking.warnings_listener import WarningsOnRun
+from sweep.trial_folders import stored_trial, trial_checkpoint_dir, trial_key
+from trainer.config import TrainConfig
 from trainer.engine import TrainResult, train
 from trainer.errors import ConfigError, DatasetError, DivergedError, WeightsError
 from trainer.interrupt import StopRequest, TrainingInterrupted
-from trainer.listener import TrainingListener
+from trainer.model_cost import measure_model_cost
 
 METRIC = "val/miou"
-NAMESPACE_ATTR = "checkpoint_namespace"
 NOT_RETRIED: tuple[type[Exception], ...] = (DivergedError, ConfigError, DatasetError, WeightsError)
 """Errors that the same params meet again on a retry."""
 STOPS_THE_STUDY: tuple[type[Exception], ...] = (DatasetError, WeightsError)
@@ -71,35 +73,6 @@ class TrialInterrupted(KeyboardInterrupt):
         self.number = number
         self.interrupted = interrupted
         super().__init__(f"trial {number}: {interrupted}")
-
-
-def _frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
-    """The trial as stored now: its system attrs, params and intermediate values."""
-    return trial.study.get_trials(deepcopy=False)[trial.number]
-
-
-def trial_key(trial: optuna.Trial) -> int:
-    """The number of the trial this one retries, or its own number when it is not a retry."""
-    return first_attempt(_frozen(trial))
-
-
-def ensure_namespace(study: optuna.Study) -> str:
-    """The study's checkpoint namespace, drawn now if it has none (done once by the study's creator)."""
-    namespace = study.user_attrs.get(NAMESPACE_ATTR)
-    if namespace is None:
-        study.set_user_attr(NAMESPACE_ATTR, uuid.uuid4().hex[:12])
-        namespace = study.user_attrs[NAMESPACE_ATTR]
-    return str(namespace)
-
-
-def trial_checkpoint_dir(artifacts_dir: Path, trial: optuna.Trial) -> Path:
-    """`<artifacts_dir>/<study namespace>/trial-<original number>`.
-
-    The namespace is a random token kept in the study's user attrs, so a study deleted and created
-    again under the same name never picks up the old study's checkpoints, while a retried trial finds
-    its original's. Read fresh for each trial, so workers that raced to set it agree afterwards.
-    """
-    return artifacts_dir / ensure_namespace(trial.study) / f"trial-{trial_key(trial)}"
 
 
 class TrialObjective:
@@ -150,7 +123,7 @@ class TrialObjective:
                 trial.report(metrics[METRIC], epoch)
                 self.progress.epoch_end(epoch, metrics)
                 if trial.should_prune():
-                    why = explain_prune(trial.study, _frozen(trial))
+                    why = explain_prune(trial.study, stored_trial(trial))
                     for key, value in why.user_attrs().items():
                         trial.set_user_attr(key, value)
                     pruned[:] = [why]
@@ -158,10 +131,18 @@ class TrialObjective:
 
             first = trial_key(trial)
             self.progress.trial_start(trial.number, params, config.epochs, None if first == trial.number else first)
-            listener = _WarningsOnRun(self.progress.training_listener(), run)
+            self._judge_cost(trial, run, config)
+            listener = WarningsOnRun(self.progress.training_listener(), run)
             result = train(config, report, listener=listener, stop=self.stop)
             self._record_compute(trial, run, clock)
             self._record_success(trial, run, result)
+        except TrialInfeasible as infeasible:
+            assert run is not None  # only `_judge_cost` finds it infeasible
+            self._record_compute(trial, run, clock)
+            reason = infeasible.infeasible.text()
+            self._best_effort(run.stop_infeasible, reason)
+            self.progress.trial_end(trial.number, "INFEASIBLE", None, reason)
+            raise
         except optuna.TrialPruned:
             assert run is not None  # only `report` prunes
             self._record_compute(trial, run, clock)
@@ -188,6 +169,17 @@ class TrialObjective:
             raise TrialFailed(f"trial {trial.number}: {type(error).__name__}: {error}") from error
         return result.best_miou
 
+    def _judge_cost(self, trial: optuna.Trial, run: TrialRun, config: TrainConfig) -> None:
+        """Measure the trial's network before it trains, record the figures on the trial and its run, and
+        raise `TrialInfeasible` when they break the study's `constraints` (`sweep.constraints`)."""
+        probe = self.spec.study.latency
+        cost = measure_model_cost(config, image_size=probe.image_size, warmup=probe.warmup, repeats=probe.repeats)
+        infeasible = judge_trial(trial, cost, self.spec.constraints)
+        self.progress.model_cost(cost)
+        run.log_summary(cost_metrics(cost))
+        if infeasible is not None:
+            raise TrialInfeasible(infeasible)
+
     def _record_compute(self, trial: optuna.Trial, run: TrialRun | None, clock: AttemptClock) -> None:
         """The attempt's epochs, wall and GPU seconds as user attrs, and its chain's totals (which a retry's
         run, the same run, adds to) as metrics on its run, before the run ends (`sweep.compute`)."""
@@ -201,7 +193,7 @@ class TrialObjective:
     def _record_interruption(self, trial: optuna.Trial, run: TrialRun | None, interrupted: TrainingInterrupted) -> None:
         reason = f"{interrupted}; resumes at epoch {interrupted.resume_epoch + 1}"
         trial.set_user_attr(INTERRUPTED_ATTR, reason)
-        retry = enqueue_retry(trial.study, _frozen(trial))
+        retry = enqueue_retry(trial.study, stored_trial(trial))
         if run is not None:
             self._best_effort(run.interrupt, reason)
         self.progress.trial_end(trial.number, "INTERRUPTED", None, f"{reason} (as trial #{retry})")
@@ -217,7 +209,7 @@ class TrialObjective:
             note = f"failed for good: {why} (study.max_retries: {max_retries})"
             trial.set_user_attr(FAILED_FOR_GOOD_ATTR, note)
         else:
-            note = f"retry {used} of {max_retries} queued as trial #{enqueue_retry(trial.study, _frozen(trial))}"
+            note = f"retry {used} of {max_retries} queued as trial #{enqueue_retry(trial.study, stored_trial(trial))}"
         if run is not None:
             self._best_effort(run.set_tags, {"retry": note})
             self._best_effort(run.fail, error)
@@ -250,31 +242,3 @@ def _report_missing_epochs(trial: optuna.Trial, history: Sequence[Mapping[str, f
         epoch = int(row["epoch"])
         if epoch not in stored.intermediate_values:
             trial.report(row[METRIC], epoch)
-
-
-class _WarningsOnRun(TrainingListener):
-    """The progress display's listener, plus a warning tag on the trial's run when training discards an
-    unreadable `last.pt` and starts over (the epochs it had logged are then trained and logged again)."""
-
-    def __init__(self, display: TrainingListener, run: TrialRun) -> None:
-        self.display = display
-        self.run = run
-
-    def on_checkpoint_discarded(self, path: Path, reason: str) -> None:
-        self.run.set_tags({"warning.checkpoint": f"{reason}; training started over from epoch 1"[:5000]})
-        self.display.on_checkpoint_discarded(path, reason)
-
-    def on_resume(self, epoch: int, checkpoint: Path) -> None:
-        self.display.on_resume(epoch, checkpoint)
-
-    def on_train_start(self, epochs: int, iterations_per_epoch: int, start_epoch: int) -> None:
-        self.display.on_train_start(epochs, iterations_per_epoch, start_epoch)
-
-    def on_iteration(self, epoch: int, iteration: int, loss: float, lr: float) -> None:
-        self.display.on_iteration(epoch, iteration, loss, lr)
-
-    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        self.display.on_epoch_end(epoch, metrics)
-
-    def on_train_end(self) -> None:
-        self.display.on_train_end()

@@ -10,12 +10,15 @@ import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from trainer.listener import TrainingListener
+
+if TYPE_CHECKING:
+    from trainer.model_cost import ModelCost
 
 
 class SweepProgress(TrainingListener):
@@ -60,6 +63,13 @@ class SweepProgress(TrainingListener):
     def on_checkpoint_discarded(self, path: Path, reason: str) -> None:
         self.console.print(f"  trial #{self.trial_number} warning: {reason}; it starts over from epoch 1")
 
+    def model_cost(self, cost: ModelCost) -> None:
+        """The running trial's network, measured before it trains (`sweep.constraints`)."""
+        self.console.print(
+            f"  trial #{self.trial_number} network: {cost.params_m:.2f} M params, {cost.gflops:.3g} GFLOPs at "
+            f"{cost.crop_size}px, {cost.latency_ms:.1f} ms per {cost.latency_image_size}px image on {cost.device}"
+        )
+
     def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.console.print(
             f"  trial #{self.trial_number} epoch {epoch}/{self.epochs}  loss {metrics['train/loss']:.4f}  "
@@ -69,8 +79,9 @@ class SweepProgress(TrainingListener):
     def trial_end(self, number: int, state: str, value: float | None, note: str = "") -> None:
         """The trial ended in `state` (an Optuna state, or INTERRUPTED); `note` says why and what comes next.
 
-        Only results (COMPLETE, PRUNED) advance the count: a retry runs in the place of the attempt it retries."""
-        if state in ("COMPLETE", "PRUNED"):
+        Only results (COMPLETE, PRUNED, INFEASIBLE) advance the count: a retry runs in the place of the attempt
+        it retries."""
+        if state in ("COMPLETE", "PRUNED", "INFEASIBLE"):
             self.finished_now += 1
         if value is not None:
             self.best = max(self.best, value)

@@ -28,7 +28,7 @@ from sweep.gate import (
     reevaluate_candidate,
     val_split_checksum,
 )
-from sweep.own_trials import own_best_trial
+from sweep.own_trials import no_best_reason, own_best_trial
 from sweep.requirements import pip_requirements
 from sweep.spec import StudySpec
 from sweep.study_lookup import load_existing_study
@@ -74,7 +74,8 @@ class Promotion:
 
 
 def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None, force: bool = False) -> Promotion:
-    """Gate, register (once) and alias the best completed trial's model; see `sweep.gate` for the gate.
+    """Gate, register (once) and alias the best feasible completed trial's model (`own_best_trial`); see
+    `sweep.gate` for the gate.
 
     The candidate is re-evaluated first (`GateMismatchError`, nothing registered, when it is off its
     record), then the version `alias` points to, if any. `alias` moves only to a better candidate (or with
@@ -85,8 +86,7 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
     best = own_best_trial(study)
     if best is None:
         raise NothingToPromoteError(
-            f"study {spec.study.name!r} has no completed trial yet (copies from a warm start have no model "
-            f"here); run `sweep run {spec.source}` until one completes"
+            f"study {spec.study.name!r} {no_best_reason(study)}; run `sweep run {spec.source}` until one completes"
         )
     assert best.value is not None  # the best trial is a completed one
     run_id = best.user_attrs.get(RUN_ID_ATTR)

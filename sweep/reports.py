@@ -9,9 +9,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.compute import AttemptCompute, StudyCompute
+from sweep.constraints import COST_ATTRS, INFEASIBLE_ATTR
 from sweep.disk import disk_used
 from sweep.enqueue import ENQUEUED_ATTR
-from sweep.objective import NAMESPACE_ATTR
 from sweep.own_trials import own_best_trial
 from sweep.prune_explanation import explanation_from_attrs
 from sweep.retries import (
@@ -24,26 +24,36 @@ from sweep.retries import (
 )
 from sweep.spec import StudySpec
 from sweep.tracking import RUN_ID_ATTR, TrackingStore, UiLinks, ui_links
+from sweep.trial_folders import NAMESPACE_ATTR
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     """Number, state, best val mIoU, epochs run, sampled params and MLflow run id of one trial.
 
-    The state is Optuna's, except INTERRUPTED for an attempt a signal stopped (FAIL in Optuna); `retry_of`
+    The state is Optuna's, except INTERRUPTED for an attempt a signal stopped (FAIL in Optuna) and
+    INFEASIBLE for one whose network broke the study's constraints (PRUNED in Optuna); `retry_of`
     is the first attempt a retry continues, `note` says why an attempt stopped and what came next, and
     `origin` says where a trial the study did not sample came from: the study file's `enqueue` list, or
     another study (a warm start's copy, which runs nothing here). `pruned_because` says what the pruner
-    compared (`sweep.prune_explanation`), and `compute` what the attempt trained and spent (`sweep.compute`;
-    None when it recorded nothing).
+    compared (`sweep.prune_explanation`), `compute` what the attempt trained and spent (`sweep.compute`;
+    None when it recorded nothing), `cost` its network's measured figures and `infeasible` the bounds they
+    break (`sweep.constraints`; None when not measured, or when it keeps them).
     """
     why = explanation_from_attrs(trial.user_attrs)
     compute = AttemptCompute.of(trial)
     epochs = trial.user_attrs.get("epochs_run", len(trial.intermediate_values))
     best_reported = max(trial.intermediate_values.values(), default=None)
     interrupted = trial.user_attrs.get(INTERRUPTED_ATTR)
+    infeasible = trial.user_attrs.get(INFEASIBLE_ATTR)
+    state = trial.state.name
+    if interrupted and trial.state == TrialState.FAIL:
+        state = "INTERRUPTED"
+    elif infeasible and trial.state == TrialState.PRUNED:
+        state = "INFEASIBLE"
+    cost = {key: trial.user_attrs[key] for key in COST_ATTRS if key in trial.user_attrs}
     return {
         "number": trial.number,
-        "state": "INTERRUPTED" if interrupted and trial.state == TrialState.FAIL else trial.state.name,
+        "state": state,
         "best_miou": trial.value if trial.state == TrialState.COMPLETE else best_reported,
         "epochs_run": epochs,
         "params": dict(trial.params),
@@ -56,6 +66,8 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "compute": None
         if compute is None
         else {"epochs": compute.epochs, "wall_s": compute.wall_s, "gpu_s": compute.gpu_s},
+        "cost": cost or None,
+        "infeasible": infeasible,
     }
 
 
@@ -83,7 +95,8 @@ def study_disk_used(spec: StudySpec, study: optuna.Study) -> int:
 
 
 def best_summary(spec: StudySpec, study: optuna.Study) -> dict[str, Any] | None:
-    """The best completed trial with its final metrics from MLflow and where its model is; None if none."""
+    """The best feasible completed trial (`own_best_trial`) with its final metrics from MLflow, its network's
+    cost and where its model is; None if none."""
     best = own_best_trial(study)
     if best is None:
         return None
@@ -136,6 +149,6 @@ def study_links(spec: StudySpec, study: optuna.Study) -> UiLinks | None:
     experiment_id = TrackingStore(spec.tracking_uri).find_experiment_id(spec.experiment_name)
     if experiment_id is None:
         return None
-    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    best_run_id = study.best_trial.user_attrs.get(RUN_ID_ATTR) if completed else None
+    best = own_best_trial(study)
+    best_run_id = None if best is None else best.user_attrs.get(RUN_ID_ATTR)
     return ui_links(spec.tracking_uri, experiment_id, None if best_run_id is None else str(best_run_id))

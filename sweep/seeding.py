@@ -65,4 +65,5 @@ def _warm_start(study: optuna.Study, spec: StudySpec, source: StudySpec) -> Warm
         search=spec.search,
         train=flatten(spec.train.to_dict()),
         source_train=flatten(source.train.to_dict()),
+        constraints=spec.constraints,
     )

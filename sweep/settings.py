@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sweep.constraints import LatencyProbe
 from sweep.database_urls import check_sqlite_url
 from sweep.samplers import MedianPrunerSpec, PrunerSpec, SamplerSpec, TPESamplerSpec
 from trainer.config_errors import RuleViolation
@@ -53,6 +54,8 @@ class StudySettings(_Section):
     good; then the study stops. A worker records a heartbeat every `heartbeat_interval` seconds; a trial
     whose heartbeat is older than `heartbeat_grace` seconds is taken as dead by any host and retried (on
     the dead worker's own host, a rerun sees at once that its process is gone).
+
+    `latency` says how each trial's inference latency is measured before it trains (`sweep.constraints`).
     """
 
     name: str
@@ -69,6 +72,7 @@ class StudySettings(_Section):
     max_failed_trials: Annotated[int, Field(ge=1)] | None = None
     heartbeat_interval: Annotated[int, Field(ge=1)] = 60
     heartbeat_grace: Annotated[int, Field(ge=2)] = 180
+    latency: LatencyProbe = LatencyProbe()
 
     @property
     def failure_limit(self) -> int:

@@ -2,7 +2,8 @@
 
 `load_study_spec` reads the YAML and checks every key and value before anything is created: the study
 and tracking settings, the `train` section as a `TrainConfig`, every value the search can produce, the
-parameter sets of `enqueue` (`sweep.enqueue`) and the study file `warm_start` copies trials from.
+parameter sets of `enqueue` (`sweep.enqueue`), the study file `warm_start` copies trials from, and the
+bounds of `constraints` (`sweep.constraints`).
 Each failure is a `ConfigError` naming the dotted key (`study.pruner.type`, `train.optim.lr`,
 `search.optim.name.choices[1]`) and the study file. This is the only module that knows the file's shape.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
+from sweep.constraints import Constraints
 from sweep.database_urls import absolute_sqlite_url, same_database
 from sweep.distributions import AnyDistribution, Distribution
 from sweep.enqueue import check_enqueued
@@ -40,6 +42,7 @@ class _StudyFile(BaseModel):
     search: dict[str, Any] | None
     enqueue: Any = None
     warm_start: dict[str, Any] | None = None
+    constraints: dict[str, Any] | None = None
 
 
 class StudySpec(BaseModel):
@@ -59,6 +62,7 @@ class StudySpec(BaseModel):
     search: dict[str, Distribution]
     enqueue: list[dict[str, Any]] = []
     warm_start: WarmStartSettings | None = None
+    constraints: Constraints = Constraints()
     source: Path | None = None
     _train_data: dict[str, Any] | None = PrivateAttr(default=None)
 
@@ -151,6 +155,8 @@ class StudySpec(BaseModel):
             resolved["enqueue"] = self.enqueue
         if self.warm_start is not None:
             resolved["warm_start"] = {"from": str(self.warm_start.study_file)}
+        if self.constraints.bounds():
+            resolved["constraints"] = {key: {"max": limit} for key, limit in self.constraints.bounds().items()}
         return resolved
 
 
@@ -191,6 +197,7 @@ def study_spec_from_dict(data: Mapping[str, Any], *, source: Path | None = None)
     warm_start = (
         None if document.warm_start is None else _check_warm_start(document.warm_start, folder, source, source=source)
     )
+    constraints = validate(Constraints, document.constraints or {}, prefix="constraints", source=source)
     spec = StudySpec(
         study=study,
         tracking=tracking,
@@ -198,6 +205,7 @@ def study_spec_from_dict(data: Mapping[str, Any], *, source: Path | None = None)
         search=search,
         enqueue=enqueue,
         warm_start=warm_start,
+        constraints=constraints,
         source=source,
     )
     spec._train_data = copy.deepcopy(train_data)

@@ -25,7 +25,8 @@ import optuna
 from sweep.budget import SurplusTrial, TrialBudget, quiet_trial_failures
 from sweep.disk import CheckpointCleaner, remove_failed_chain_folders
 from sweep.errors import StudyGaveUpError
-from sweep.objective import TrialFailed, TrialInterrupted, TrialObjective, ensure_namespace
+from sweep.objective import TrialFailed, TrialInterrupted, TrialObjective
+from sweep.own_trials import own_best_trial
 from sweep.plots import write_plots, write_trials_csv
 from sweep.preflight import check_services
 from sweep.progress import SweepProgress
@@ -35,6 +36,7 @@ from sweep.spec import StudySpec
 from sweep.storage import Heartbeat, build_storage
 from sweep.streams import WorkerSampler
 from sweep.tracking import StudyTracker, mark_parent_pending
+from sweep.trial_folders import ensure_namespace
 from trainer.data.provision import check_data_present, dataset_tags
 from trainer.errors import ConfigError
 from trainer.interrupt import Interrupted, StopRequest, signal_name
@@ -236,7 +238,5 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec)
 
 
 def _best_value(study: optuna.Study) -> float | None:
-    try:
-        return float(study.best_value)
-    except ValueError:  # no completed trial yet
-        return None
+    best = own_best_trial(study)
+    return None if best is None else best.value

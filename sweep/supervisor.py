@@ -26,6 +26,7 @@ from rich.console import Console
 from sweep.board import WorkerBoard, WorkerState
 from sweep.errors import WorkerError
 from sweep.events import decode
+from sweep.own_trials import own_best_trial
 from sweep.progress import SweepProgress
 from sweep.spec import StudySpec
 from sweep.study import StudyInterrupted, SweepOutcome, finish_study, prepare_study, resume_command
@@ -63,11 +64,11 @@ def run_parallel(
         return SweepOutcome(study, 0, time.monotonic() - started)
     # No more workers than there is work for: free places plus queued retries.
     counts = prepared.budget.tally(study)
-    trials = study.get_trials(deepcopy=False)
     plans = list(plans)[: max(1, prepared.n_trials - counts.held + counts.waiting)]
 
     board = WorkerBoard(console, [WorkerState(plan.index, plan.gpu) for plan in plans], live=live)
-    best = study.best_value if any(t.state.name == "COMPLETE" for t in trials) else None
+    best_trial = own_best_trial(study)
+    best = None if best_trial is None else best_trial.value
     board.study_start(spec.study.name, prepared.n_trials, prepared.finished, best)
     with board:
         returncodes, signal_number = _supervise(spec, study_file, plans, board, n_trials=n_trials, timeout=timeout)

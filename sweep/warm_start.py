@@ -12,7 +12,10 @@ this study does not must have this study's `train` value. The others are skipped
 A copied trial carries `WARM_START_ATTR` = {study, storage (password masked), trial}: its origin, which
 makes copying idempotent (an origin already in the study is not copied again) and keeps the trial out of
 the budget (`sweep.retries.chains` leaves it out, so `n_trials` counts only the study's own trials). It
-carries nothing else of the original: no MLflow run, no checkpoint, which belong to the other study.
+also carries its network's measured figures, judged against this study's `constraints` as Optuna
+constraint values (`sweep.constraints.copied_cost`); a trial with no figure for a bound this study sets
+is skipped, since the sampler could not tell whether it is feasible. It carries nothing else of the
+original: no MLflow run, no checkpoint, which belong to the other study.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict, Field
 
+from sweep.constraints import Constraints, copied_cost
 from sweep.distributions import AnyDistribution
 from sweep.retries import WARM_START_ATTR
 
@@ -72,13 +76,15 @@ def copy_trials(
     search: Mapping[str, AnyDistribution],
     train: Mapping[str, Any],
     source_train: Mapping[str, Any],
+    constraints: Constraints | None = None,
 ) -> WarmStartReport:
     """Copy `source`'s COMPLETE and PRUNED trials that fit `search` into `study`, each origin once.
 
     `storage` is the source's storage URL with its password masked (it is stored in the copies);
     `train` and `source_train` are this study's and the source's resolved train configs, flattened to
-    dotted keys.
+    dotted keys. `constraints` (None: none) are this study's bounds on the copies' measured figures.
     """
+    constraints = constraints or Constraints()
     report = WarmStartReport(f"study {source.study_name!r} ({storage})")
     done = [
         trial.user_attrs[WARM_START_ATTR]
@@ -92,19 +98,22 @@ def copy_trials(
             report.already.append(trial.number)
             continue
         params, reason = _fitting_params(trial, search, train, source_train)
-        if reason is not None:
-            report.skipped[trial.number] = reason
+        cost = copied_cost(trial.user_attrs, constraints)
+        if reason is not None or isinstance(cost, str):
+            report.skipped[trial.number] = reason or str(cost)
             continue
-        copies.append(
-            optuna.trial.create_trial(
-                state=trial.state,
-                values=trial.values,
-                params=params,
-                distributions={path: search[path].to_optuna() for path in params},
-                user_attrs={WARM_START_ATTR: origin},
-                intermediate_values=trial.intermediate_values,
-            )
+        cost_attrs, excess = cost
+        copy = optuna.trial.create_trial(
+            state=trial.state,
+            values=trial.values,
+            params=params,
+            distributions={path: search[path].to_optuna() for path in params},
+            user_attrs={WARM_START_ATTR: origin, **cost_attrs},
+            intermediate_values=trial.intermediate_values,
         )
+        for key, value in excess.items():
+            copy.set_constraint(key, value)
+        copies.append(copy)
         report.copied.append(trial.number)
     study.add_trials(copies)
     return report

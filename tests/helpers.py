@@ -9,6 +9,10 @@ from typing import Any
 
 from trainer import TrainConfig, config_from_dict
 
+QUICK_LATENCY = {"image_size": 64, "warmup": 0, "repeats": 1}
+"""`study.latency` for the tests' studies: one pass at 64 px. The 513 px default costs about 5 s per process
+on 2 cores, and most tests run their study in a subprocess of their own."""
+
 
 def set_in(document: Mapping[str, Any], keys: Sequence[str], value: Any) -> dict[str, Any]:
     """A deep copy of `document` with the nested key path `keys` set to `value` (sections made as needed)."""

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from helpers import tiny_train
+from helpers import QUICK_LATENCY, tiny_train
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
@@ -96,6 +96,7 @@ def study_document(name: str, data_root: Path, n_trials: int) -> dict[str, Any]:
     """A study of `n_trials` one-epoch trials on the synthetic split; nothing is pruned."""
     return {
         "study": {
+            "latency": QUICK_LATENCY,
             "name": name,
             "n_trials": n_trials,
             "sampler": {"type": "random", "seed": 0},

@@ -15,7 +15,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import tiny_train
+from helpers import QUICK_LATENCY, tiny_train
 from PIL import Image
 
 from trainer.cli import cli as trainer_cli
@@ -122,7 +122,7 @@ def test_a_bad_file_mid_epoch_fails_the_trial_naming_it(
     Path("study.yaml").write_text(
         yaml.safe_dump(
             {
-                "study": {"name": "bad-file", "n_trials": 2},
+                "study": {"latency": QUICK_LATENCY, "name": "bad-file", "n_trials": 2},
                 "train": train,
                 "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
             }

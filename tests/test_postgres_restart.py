@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-from helpers import tiny_train
+from helpers import QUICK_LATENCY, tiny_train
 from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from optuna.storages._heartbeat import HeartbeatThread
@@ -313,6 +313,7 @@ def test_sweep_run_rides_out_a_postgres_restart(
     version, cluster = postgres_cluster(postgres_url)
     document = {
         "study": {
+            "latency": QUICK_LATENCY,
             "name": study_name,
             "n_trials": N_TRIALS,
             "sampler": {"type": "random", "seed": 0},

@@ -10,12 +10,12 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import set_in
+from helpers import QUICK_LATENCY, set_in
 
 from sweep.cli import cli
 
 VALID: dict[str, Any] = {
-    "study": {"name": "bad-input", "n_trials": 2},
+    "study": {"latency": QUICK_LATENCY, "name": "bad-input", "n_trials": 2},
     "train": {"epochs": 1, "data": {"root": "data/never-made", "synthesize": {"train": 4, "val": 2, "size": 48}}},
     "search": {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
 }

@@ -12,7 +12,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import tiny_train
+from helpers import QUICK_LATENCY, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState, create_trial
 from services import mlflow_uri
@@ -103,6 +103,7 @@ def run_tiny_study(workdir: Path, synth_voc: Path, **study: Any) -> tuple[optuna
     """A 5-trial study (completed, pruned and diverged trials); returns it, MLflow's client and status's text."""
     document = {
         "study": {
+            "latency": QUICK_LATENCY,
             "name": "disk",
             "n_trials": 5,
             "sampler": {"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9

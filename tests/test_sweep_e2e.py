@@ -11,7 +11,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from helpers import tiny_train
+from helpers import QUICK_LATENCY, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -26,6 +26,7 @@ def study_document(data_root: Path) -> dict[str, Any]:
     """Tiny trials on the shared synthetic split; lr choices that learn, stall, and blow up."""
     return {
         "study": {
+            "latency": QUICK_LATENCY,
             "name": "tiny",
             "n_trials": N_TRIALS,
             "sampler": {"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9

@@ -17,7 +17,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from helpers import tiny_train
+from helpers import QUICK_LATENCY, tiny_train
 from mlflow.tracking import MlflowClient
 
 from sweep.cli import cli as sweep_cli
@@ -42,7 +42,7 @@ def study_document(name: str, data_root: Path, lr: float, separable: bool, val_s
     )
     train["data"]["val_split"] = val_split
     return {
-        "study": {"name": name, "n_trials": 1},
+        "study": {"latency": QUICK_LATENCY, "name": name, "n_trials": 1},
         "tracking": {"registered_model": MODEL},
         "train": train,
         "search": {"optim.lr": {"type": "categorical", "choices": [lr]}},

@@ -12,7 +12,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import tiny_train
+from helpers import QUICK_LATENCY, tiny_train
 from mlflow.tracking import MlflowClient
 from services import postgres_url as required_postgres_url
 from sqlalchemy import create_engine, inspect, text
@@ -39,7 +39,12 @@ def test_study_runs_on_postgres_and_masks_the_password(
     Path("study.yaml").write_text(
         yaml.safe_dump(
             {
-                "study": {"name": "on-postgres", "n_trials": 2, "sampler": {"type": "random", "seed": 0}},
+                "study": {
+                    "latency": QUICK_LATENCY,
+                    "name": "on-postgres",
+                    "n_trials": 2,
+                    "sampler": {"type": "random", "seed": 0},
+                },
                 "train": tiny_train(synth_voc),
                 "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
             }
@@ -66,7 +71,7 @@ def test_a_missing_study_creates_no_table_and_masks_the_password(
     Path("study.yaml").write_text(
         yaml.safe_dump(
             {
-                "study": {"name": "never-run"},
+                "study": {"latency": QUICK_LATENCY, "name": "never-run"},
                 "train": tiny_train(tmp_path / "no-data"),
                 "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
             }

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import QUICK_LATENCY
 
 from sweep.cli import cli
 
@@ -19,7 +20,7 @@ from sweep.cli import cli
 def study(train: dict[str, Any], search: dict[str, Any] | None = None) -> dict[str, Any]:
     """A study that would generate its data on first use (which validation must not do)."""
     return {
-        "study": {"name": "rules", "n_trials": 2},
+        "study": {"latency": QUICK_LATENCY, "name": "rules", "n_trials": 2},
         "train": {
             "epochs": 1,
             "data": {"root": "data/never-made", "synthesize": {"train": 4, "val": 2, "size": 48}},

@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-from helpers import tiny_train
+from helpers import QUICK_LATENCY, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.distributions import CategoricalDistribution as OptunaCategorical
 from optuna.distributions import FloatDistribution as OptunaFloat
@@ -20,6 +20,7 @@ from processes import sweep_env
 from services import study_document
 
 from sweep.budget import tally
+from sweep.constraints import COST_ATTRS, COST_DEVICE_ATTR
 from sweep.distributions import CategoricalDistribution, FloatDistribution
 from sweep.enqueue import ENQUEUED_ATTR, enqueue_missing
 from sweep.reports import status_rows
@@ -37,7 +38,7 @@ SEARCH = {
 
 def study_data(root: Path, **sections: Any) -> dict[str, Any]:
     return {
-        "study": {"name": "seeded", "n_trials": 3},
+        "study": {"latency": QUICK_LATENCY, "name": "seeded", "n_trials": 3},
         "train": tiny_train(root, optim={"nesterov": False}),
         "search": SEARCH,
         **sections,
@@ -265,8 +266,13 @@ def test_warm_start_copies_what_fits_skips_an_out_of_space_trial_and_never_twice
     copied = [t for t in target if WARM_START_ATTR in t.user_attrs]
     own = [t for t in target if WARM_START_ATTR not in t.user_attrs]
     assert len(copied) == 1 and len(own) == 1, "the copy is not counted against n_trials: 1"
-    assert copied[0].user_attrs == {WARM_START_ATTR: {"study": "a", "storage": storage, "trial": 0}}
-    assert copied[0].params == first[0] and copied[0].value == trials(tmp_path, "a")[0].value
+    original = trials(tmp_path, "a")[0]
+    measured = {key: original.user_attrs[key] for key in (*COST_ATTRS, COST_DEVICE_ATTR)}
+    assert measured["params_m"] == pytest.approx(11.727397), "MobileNetV3 DeepLabV3+ for 21 classes"
+    origin = {"study": "a", "storage": storage, "trial": 0}
+    assert copied[0].user_attrs == {WARM_START_ATTR: origin, **measured}, "its origin and its network's figures"
+    assert copied[0].constraints == {}, "study b bounds nothing"
+    assert copied[0].params == first[0] and copied[0].value == original.value
 
     rerun = sweep(tmp_path, "run", str(target_file), "--quiet", "--n-trials", "2", "--warm-start-from", "a.yaml")
     assert "copied 0 trials, 1 copied before, skipped 1" in rerun

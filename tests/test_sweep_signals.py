@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from helpers import tiny_train
+from helpers import QUICK_LATENCY, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 from processes import LiveProcess, sweep_env
@@ -41,6 +41,7 @@ class Study:
             yaml.safe_dump(
                 {
                     "study": {
+                        "latency": QUICK_LATENCY,
                         "name": self.name,
                         "n_trials": N_TRIALS,
                         "sampler": {"type": "random", "seed": 0},

@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-from helpers import tiny_train
+from helpers import QUICK_LATENCY, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
@@ -260,6 +260,7 @@ def write_study(folder: Path, data_root: Path, *, name: str = "par", epochs: int
         yaml.safe_dump(
             {
                 "study": {
+                    "latency": QUICK_LATENCY,
                     "name": name,
                     "n_trials": n_trials,
                     "sampler": {"type": "random", "seed": 0},

@@ -5,15 +5,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import optuna
 from rich.console import Console
 from rich.table import Table
+
+from sweep.own_trials import own_best_trial
 
 _console = Console(highlight=False)
 
 
 def print_table(rows: list[dict[str, Any]], *, title: str) -> None:
     table = Table(title=title)
-    for column in ("#", "state", "best mIoU", "epochs", "params", "MLflow run", "notes"):
+    for column in ("#", "state", "best mIoU", "epochs", "params", "ms", "MLflow run", "notes"):
         table.add_column(column)
     for row in rows:
         value = row["best_miou"]
@@ -26,6 +29,7 @@ def print_table(rows: list[dict[str, Any]], *, title: str) -> None:
             "-" if value is None else f"{value:.4f}",
             str(row["epochs_run"]),
             params,
+            "-" if not row["cost"] else f"{row['cost']['latency_ms']:.1f}",
             (row["mlflow_run_id"] or "-")[:12],
             _notes(row),
         )
@@ -34,9 +38,12 @@ def print_table(rows: list[dict[str, Any]], *, title: str) -> None:
 
 def _notes(row: dict[str, Any]) -> str:
     """Where the trial came from (`enqueued`, `copied from ...`), `retry of #3`, and why the attempt stopped:
-    the signal, the error and whether it is retried, or what the pruner compared."""
+    the constraints its network broke, the signal, the error and whether it is retried, or what the pruner
+    compared."""
     notes = [] if row["origin"] is None else [str(row["origin"])]
     notes += [] if row["retry_of"] is None else [f"retry of #{row['retry_of']}"]
+    if row["infeasible"]:
+        notes.append(str(row["infeasible"]))
     if row["pruned_because"]:
         notes.append(str(row["pruned_because"]))
     elif row["state"] == "INTERRUPTED":
@@ -57,11 +64,10 @@ def leaf(path: str) -> str:
     return path.rsplit(".", 1)[-1]
 
 
-def best_value(study: Any) -> str:
-    try:
-        return f"{study.best_value:.4f}"
-    except ValueError:
-        return "- (no completed trial)"
+def best_value(study: optuna.Study) -> str:
+    """The best feasible own trial's value (`sweep.own_trials`), or why there is none."""
+    best = own_best_trial(study)
+    return "- (no feasible completed trial)" if best is None else f"{best.value:.4f}"
 
 
 def json_default(value: Any) -> Any:

@@ -50,14 +50,17 @@ def status(study_file: str, storage: str | None, tracking_uri: str | None, as_js
 @storage_options
 @click.option("--json", "as_json", is_flag=True, help="Print the best trial as JSON.")
 def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
-    """Show the best completed trial: params, metrics at its best epoch and model URIs."""
+    """Show the best completed trial that keeps the study's constraints: params, metrics at its best epoch,
+    its network's cost and model URIs."""
+    from sweep.own_trials import no_best_reason
     from sweep.reports import best_summary
     from sweep.study_lookup import load_existing_study
 
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
-    summary = best_summary(spec, load_existing_study(spec))
+    study = load_existing_study(spec)
+    summary = best_summary(spec, study)
     if summary is None:
-        raise NothingToPromoteError(f"study {spec.study.name!r} has no completed trial yet")
+        raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study)}")
     if as_json:
         click.echo(json.dumps(summary, default=json_default))
         return
@@ -68,6 +71,11 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
         click.echo(f"  {key} = {value}")
     for key, value in summary["metrics"].items():
         click.echo(f"  {key}: {value:.4f}")
+    cost = summary["cost"]
+    if cost:
+        click.echo(
+            f"network: {cost['params_m']:.2f} M params, {cost['gflops']:.3g} GFLOPs, {cost['latency_ms']:.1f} ms per image"
+        )
     click.echo(f"model: {summary.get('model_uri')}")
 
 
@@ -82,7 +90,7 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
 def promote(
     study_file: str, alias: str, name: str | None, force: bool, storage: str | None, tracking_uri: str | None
 ) -> None:
-    """Gate the best trial's model, register it (once) and set ALIAS on it if it beats ALIAS's current model.
+    """Gate the best feasible trial's model, register it (once) and set ALIAS on it if it beats ALIAS's model.
 
     The checkpoint is re-evaluated on the val split and must match its recorded mIoU within 0.005. The
     model ALIAS points to now is evaluated on the same split; a model that is not better gets the alias

@@ -149,7 +149,8 @@ def _print_outcome(spec: StudySpec, outcome: Any) -> None:
     best = best_value(outcome.study)
     click.echo(
         f"ran {outcome.ran} trials in {outcome.wall_seconds:.1f} s; study has {states.count('COMPLETE')} complete, "
-        f"{states.count('PRUNED')} pruned, {failed_for_good} failed for good, {retried} retries; best val mIoU {best}"
+        f"{states.count('PRUNED')} pruned, {states.count('INFEASIBLE')} infeasible, {failed_for_good} failed for "
+        f"good, {retried} retries; best val mIoU {best}"
     )
     click.echo(study_compute(outcome.study).saving_line())
     links = study_links(spec, outcome.study)

@@ -94,6 +94,11 @@ class TrialRun:
         tags = {"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": str(epoch), **(why or {})}
         self._end(tags, "KILLED")
 
+    def stop_infeasible(self, reason: str) -> None:
+        """The trial's network breaks the study's constraints (`reason` names the bounds) and it trained
+        nothing; Optuna records it PRUNED, and the run ends KILLED with the `infeasible` tag."""
+        self._end({"optuna.state": "PRUNED", "infeasible": reason[:_MAX_ERROR_LENGTH]}, "KILLED")
+
     def fail(self, error: BaseException) -> None:
         """The trial raised `error` (named in the `error` tag); the run ends FAILED."""
         message = f"{type(error).__name__}: {error}"[:_MAX_ERROR_LENGTH]

@@ -10,7 +10,7 @@ import click
 
 from trainer.cli.data import data
 from trainer.cli.predict import predict_command
-from trainer.cli.train import evaluate_command, train_command
+from trainer.cli.train import cost_command, evaluate_command, train_command
 from trainer.console import ErrorHandlingGroup
 
 
@@ -24,6 +24,7 @@ cli.add_command(data)
 cli.add_command(train_command)
 cli.add_command(predict_command)
 cli.add_command(evaluate_command)
+cli.add_command(cost_command)
 
 
 def main() -> None:

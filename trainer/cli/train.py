@@ -1,17 +1,20 @@
-"""`trainer train CONFIG.yaml`: one training run from a YAML file."""
+"""`trainer train CONFIG.yaml`: one training run from a YAML file; `evaluate` and `cost` read the same file."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from trainer.cli.progress import RichTrainingProgress
 from trainer.config_loading import load_config
+from trainer.constants import LATENCY_IMAGE_SIZE
 from trainer.engine import train
 from trainer.evaluation import evaluate_checkpoint
 from trainer.interrupt import Interrupted, TrainingInterrupted, stop_on_signals
+from trainer.model_cost import measure_model_cost
 
 SET_OPTION = click.option(
     "--set",
@@ -76,3 +79,34 @@ def evaluate_command(config_path: str, checkpoint: Path | None, overrides: tuple
         click.echo(json.dumps(metrics))
     else:
         click.echo(f"val mIoU {metrics['val/miou']:.4f}  pixel accuracy {metrics['val/pixel_accuracy']:.4f}")
+
+
+@click.command("cost")
+@click.argument("config_path", metavar="CONFIG.yaml", type=click.Path(dir_okay=False))
+@SET_OPTION
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=32),
+    default=LATENCY_IMAGE_SIZE,
+    show_default=True,
+    help="Side of the square image whose latency is measured.",
+)
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed passes first.")
+@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True, help="Timed passes (median).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def cost_command(
+    config_path: str, overrides: tuple[str, ...], image_size: int, warmup: int, repeats: int, as_json: bool
+) -> None:
+    """Parameters, GFLOPs at the crop size and inference latency of CONFIG.yaml's network on its device.
+
+    The numbers a sweep's `constraints` bound (docs/sweeps.md); nothing is trained or downloaded."""
+    cost = measure_model_cost(
+        load_config(config_path, overrides), image_size=image_size, warmup=warmup, repeats=repeats
+    )
+    if as_json:
+        click.echo(json.dumps(asdict(cost)))
+    else:
+        click.echo(
+            f"{cost.params_m:.2f} M params, {cost.gflops:.1f} GFLOPs at {cost.crop_size}², "
+            f"{cost.latency_ms:.1f} ms per {cost.latency_image_size}² image on {cost.device} ({cost.precision})"
+        )

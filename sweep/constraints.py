@@ -1,0 +1,148 @@
+"""Budgets on what a trial's network costs to run: `constraints` in the study file, judged before training.
+
+Every trial measures its network first (`trainer.model_cost`): millions of parameters, GFLOPs of one
+forward pass at the crop size, and the median latency of one `study.latency.image_size`² image on the
+trial's device. The figures become user attrs of the trial (`COST_ATTRS`) and metrics of its run
+(`model/...`), whatever the study declares.
+
+A study may bound them:
+
+    constraints:
+      latency_ms: {max: 25}
+      params_m: {max: 30}
+
+Each declared bound goes to Optuna as the trial's constraint `figure - max` (`Trial.set_constraint`;
+feasible when every value is 0 or less), before training starts. Optuna 5 deprecates the samplers'
+`constraints_func` for this call, which also reaches pruned trials and is set before the trial ends; TPE
+reads it to steer away from infeasible regions (random sampling ignores it). A trial that breaks a bound
+stops there: Optuna records it PRUNED, with `INFEASIBLE_ATTR` saying which bound by how much, so it trained
+nothing and failed nothing. `sweep best` and `sweep promote` choose among feasible trials only
+(`sweep.own_trials`). A trial copied by a warm start is judged against this study's bounds from the
+figures its study measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import optuna
+from optuna.trial import FrozenTrial
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainer.constants import LATENCY_IMAGE_SIZE
+
+if TYPE_CHECKING:  # measuring imports torch, which loading a study file does not need
+    from trainer.model_cost import ModelCost
+
+COST_ATTRS = ("params_m", "gflops", "latency_ms")
+"""The user attrs holding a trial's measured figures, named as the bounds of `Constraints`."""
+COST_DEVICE_ATTR = "latency_device"
+INFEASIBLE_ATTR = "infeasible"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Bound(_Spec):
+    """The largest value a figure may take."""
+
+    max: Annotated[float, Field(gt=0)]
+
+
+class Constraints(_Spec):
+    """The `constraints` section: an upper bound on any of a trial network's figures (None: unbounded)."""
+
+    latency_ms: Bound | None = None
+    params_m: Bound | None = None
+    gflops: Bound | None = None
+
+    def bounds(self) -> dict[str, float]:
+        """Each declared figure's maximum."""
+        return {key: bound.max for key in COST_ATTRS if (bound := getattr(self, key)) is not None}
+
+    def excess(self, figures: Mapping[str, float]) -> dict[str, float]:
+        """`figure - max` for each declared bound: Optuna's constraint values (feasible at 0 or less)."""
+        return {key: float(figures[key]) - limit for key, limit in self.bounds().items()}
+
+    def judge(self, figures: Mapping[str, float]) -> Infeasible | None:
+        """The bounds `figures` break, or None when it keeps them all."""
+        broken = {key: (float(figures[key]), limit) for key, limit in self.bounds().items() if figures[key] > limit}
+        return Infeasible(broken) if broken else None
+
+
+class LatencyProbe(_Spec):
+    """`study.latency`: how each trial's latency is measured: one `image_size`² image (batch 1) on the
+    trial's device, the median of `repeats` passes after `warmup` untimed ones."""
+
+    image_size: Annotated[int, Field(ge=32)] = LATENCY_IMAGE_SIZE
+    warmup: Annotated[int, Field(ge=0)] = 3
+    repeats: Annotated[int, Field(ge=1)] = 10
+
+
+@dataclass(frozen=True)
+class Infeasible:
+    """The bounds a trial's network breaks: figure -> (measured value, max)."""
+
+    broken: dict[str, tuple[float, float]]
+
+    def text(self) -> str:
+        """`infeasible: latency_ms 31.2 > max 25`, each broken bound."""
+        parts = [f"{key} {value:.4g} > max {limit:.4g}" for key, (value, limit) in self.broken.items()]
+        return "infeasible: " + "; ".join(parts)
+
+
+class TrialInfeasible(optuna.TrialPruned):
+    """Raised by the objective for a trial whose network breaks a bound: Optuna records it PRUNED."""
+
+    def __init__(self, infeasible: Infeasible) -> None:
+        self.infeasible = infeasible
+        super().__init__(infeasible.text())
+
+
+def cost_attrs(cost: ModelCost) -> dict[str, Any]:
+    """A measurement as trial user attrs: `COST_ATTRS` and where the latency was measured."""
+    return {**cost.figures(), COST_DEVICE_ATTR: f"{cost.device} {cost.precision} {cost.latency_image_size}px"}
+
+
+def cost_metrics(cost: ModelCost) -> dict[str, float]:
+    """A measurement as metrics of the trial's run: `model/params_m`, `model/gflops`, `model/latency_ms`."""
+    return {f"model/{key}": value for key, value in cost.figures().items()}
+
+
+def judge_trial(trial: optuna.Trial, cost: ModelCost, constraints: Constraints) -> Infeasible | None:
+    """Store `cost` on `trial` and give Optuna its constraint values; returns the bounds it breaks."""
+    for key, value in cost_attrs(cost).items():
+        trial.set_user_attr(key, value)
+    for key, value in constraints.excess(cost.figures()).items():
+        trial.set_constraint(key, value)
+    infeasible = constraints.judge(cost.figures())
+    if infeasible is not None:
+        trial.set_user_attr(INFEASIBLE_ATTR, infeasible.text())
+    return infeasible
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """Whether every constraint value Optuna holds for `trial` is 0 or less (true when it has none)."""
+    return all(value <= 0 for value in trial.constraints.values())
+
+
+def copied_cost(
+    user_attrs: Mapping[str, Any], constraints: Constraints
+) -> tuple[dict[str, Any], dict[str, float]] | str:
+    """For a warm start's copy of a trial with `user_attrs`: its measured figures (as attrs) and its
+    constraint values under this study's `constraints`, or why it cannot be judged (a bound on a figure
+    its study did not measure)."""
+    figures = {key: float(user_attrs[key]) for key in COST_ATTRS if key in user_attrs}
+    unmeasured = [key for key in constraints.bounds() if key not in figures]
+    if unmeasured:
+        return f"its study measured no {', '.join(unmeasured)}, which this study's constraints bound"
+    attrs: dict[str, Any] = dict(figures)
+    if COST_DEVICE_ATTR in user_attrs:
+        attrs[COST_DEVICE_ATTR] = user_attrs[COST_DEVICE_ATTR]
+    infeasible = constraints.judge(figures)
+    if infeasible is not None:
+        attrs[INFEASIBLE_ATTR] = infeasible.text()
+    return attrs, constraints.excess(figures)
