@@ -73,6 +73,7 @@ PHASES: list[tuple[int, str, list[tuple[Any, str]]]] = [
     (0, "sampling (`suggest`)", [(sweep.objective, "suggest")]),
     (0, "checkpoint folder + trial config", [(sweep.objective, "trial_checkpoint_dir"), (StudySpec, "trial_config")]),
     (0, "MLflow trial run + config params", [(StudyTracker, "start_trial")]),
+    (0, "network cost (params, GFLOPs, latency)", [(sweep.objective, "measure_model_cost")]),
     (0, REPORT, []),
     (1, "MLflow epoch metrics", [(TrialRun, "log_epoch")]),
     (1, "Optuna report + should_prune", [(optuna.Trial, "report"), (optuna.Trial, "should_prune")]),
@@ -82,7 +83,11 @@ PHASES: list[tuple[int, str, list[tuple[Any, str]]]] = [
     (1, "uploads (best.pt, CSV, overlays)", [(TrialRun, "log_artifact")]),
     (1, "overlays (load model, predict)", [(sweep.artifacts, "write_overlays")]),
     (0, "MLflow backfill check", [(TrialRun, "backfill")]),
-    (0, "MLflow trial end", [(TrialRun, "finish"), (TrialRun, "prune"), (TrialRun, "fail")]),
+    (
+        0,
+        "MLflow trial end",
+        [(TrialRun, "finish"), (TrialRun, "prune"), (TrialRun, "stop_infeasible"), (TrialRun, "fail")],
+    ),
     (0, "progress: trial start/end", [(SweepProgress, "trial_start"), (SweepProgress, "trial_end")]),
     (0, "Optuna: tell (store the result)", [(optuna.study._optimize, "_tell_with_warning")]),
     (

@@ -89,6 +89,8 @@ class WorkerBoard:
             )
         elif kind == "resume":
             self._line(index, f"  trial #{event['number']} resumes after epoch {event['epoch']}")
+        elif kind == "model_cost":
+            self._line(index, event["text"])
         elif kind == "iteration":
             worker.iterations, worker.loss = f"it {event['iteration']}", event["loss"]
         elif kind == "epoch_end":

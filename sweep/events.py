@@ -12,11 +12,14 @@ import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 
-from sweep.progress import SweepProgress
+from sweep.progress import SweepProgress, model_cost_text
+
+if TYPE_CHECKING:
+    from trainer.model_cost import ModelCost
 
 ITERATION_INTERVAL_S = 0.5
 """Iteration events are sent at most this often: the parent only redraws a bar."""
@@ -67,6 +70,9 @@ class EventProgress(SweepProgress):
         if now - self._last_iteration >= ITERATION_INTERVAL_S:
             self._last_iteration = now
             self.send("iteration", epoch=epoch, iteration=iteration, loss=loss)
+
+    def model_cost(self, cost: ModelCost) -> None:
+        self.send("model_cost", text=model_cost_text(self.trial_number, cost))
 
     def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.send("epoch_end", number=self.trial_number, epoch=epoch, metrics=dict(metrics))

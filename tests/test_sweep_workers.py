@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -27,12 +28,14 @@ from sqlalchemy.engine import make_url
 
 from sweep.board import WorkerBoard, WorkerState
 from sweep.budget import SurplusTrial, TrialBudget, tally
+from sweep.events import EventProgress, decode
 from sweep.retries import SURPLUS_ATTR, is_surplus
 from sweep.samplers import RandomSamplerSpec, build_sampler
 from sweep.storage import build_storage
 from sweep.streams import WorkerSampler
 from sweep.tracking import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, StudyTracker, mark_parent_pending
 from sweep.workers import WorkerPlan, parse_gpus, plan_workers, worker_command, worker_environment
+from trainer.model_cost import ModelCost
 
 # ---------------------------------------------------------------- plans: GPUs, environment, command line
 
@@ -234,6 +237,12 @@ def test_board_prints_one_line_per_event_with_the_worker_and_sums_what_workers_r
     board.study_start("tiny", 4, 1, None)
     board.spawned(0, 100)
     board.handle(0, {"event": "trial_start", "number": 1, "params": {"optim.lr": 0.0123}, "epochs": 2})
+    cost = ModelCost(11.727397, 3.3, 210.84, 64, 513, "cpu", "float32")
+    stream = io.StringIO()
+    events = EventProgress(stream)
+    events.trial_number = 1
+    events.model_cost(cost)
+    board.handle(0, decode(stream.getvalue()) or {})
     board.handle(0, {"event": "epoch_end", "number": 1, "epoch": 1, "metrics": {"train/loss": 1.5, "val/miou": 0.25}})
     board.handle(0, {"event": "trial_end", "number": 1, "state": "COMPLETE", "value": 0.25})
     board.handle(0, {"event": "done", "ran": 1})
@@ -243,6 +252,7 @@ def test_board_prints_one_line_per_event_with_the_worker_and_sums_what_workers_r
     assert "study tiny: 1/4 trials finished, running the rest on 2 workers" in out
     assert "[w0] started (pid 100, CUDA_VISIBLE_DEVICES=0)" in out
     assert "[w0] trial 2/4 (#1) optim.lr=0.0123" in out
+    assert "[w0]   trial #1 network: 11.73 M params, 3.3 GFLOPs at 64px, 210.8 ms per 513px image on cpu" in out
     assert "[w0]   trial #1 epoch 1/2  loss 1.5000  val mIoU 0.2500  best -  ETA ?" in out
     assert "[w0] trial #1 COMPLETE val mIoU 0.2500  best 0.2500  ETA" in out
     assert "[w1] exited with signal 9" in out
