@@ -42,6 +42,9 @@ def test_gpu_script_smoke_runs_every_part_on_the_cpu(tmp_path: Path) -> None:
     assert loader_rows and all(row["ours_img_s"] > 0 and row["device_img_s"] > 0 for row in loader_rows)
     assert "| mobilenet_v3_large | fp32-nhwc |" in result.stdout
     assert "bottleneck: " in result.stdout
+    (latency,) = [json.loads(line) for line in (tmp_path / "latency.jsonl").read_text().splitlines()]
+    assert latency["backbone"] == "mobilenet_v3_large" and latency["cost"]["params_m"] == pytest.approx(11.727397)
+    assert latency["cost"]["latency_image_size"] == 64 and latency["cost"]["device"] == "cpu"
 
 
 def _write_rows(path: Path, rows: list[dict[str, object]]) -> Path:

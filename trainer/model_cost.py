@@ -58,6 +58,7 @@ class LatencyKey:
     device: str
     precision: str
     channels_last: bool
+    cudnn_benchmark: bool
     image_size: int
     warmup: int
     repeats: int
@@ -117,7 +118,8 @@ def measure_model_cost(
 ) -> ModelCost:
     """Parameters, GFLOPs at `config.data.crop_size` and latency at `image_size`² of the network `config`
     describes, on its device under its precision policy; the latency is measured once per process and
-    `LatencyKey`. Raises `ConfigError` (from `resolve_device`) when the config's device is unusable."""
+    `LatencyKey`. Like training, it sets `torch.backends.cudnn.benchmark` unless `config.deterministic`.
+    Raises `ConfigError` (from `resolve_device`) when the config's device is unusable."""
     policy = device_policy(config)
     precision = "float32" if policy.autocast_dtype is None else str(policy.autocast_dtype).removeprefix("torch.")
     shapes = shape_only_network(config.model)
@@ -126,11 +128,13 @@ def measure_model_cost(
         device=str(policy.device),
         precision=precision,
         channels_last=policy.channels_last,
+        cudnn_benchmark=not config.deterministic,
         image_size=image_size,
         warmup=warmup,
         repeats=repeats,
     )
     if key not in _MEASURED:
+        torch.backends.cudnn.benchmark = not config.deterministic  # what training sets: cuDNN picks its kernels
         network = policy.place(build_network(config.model, initial_weights=False)).eval()
         _MEASURED[key] = measure_latency_ms(network, policy, image_size=image_size, warmup=warmup, repeats=repeats)
     return ModelCost(
