@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
+import yaml
 
 from sweep.budget import SurplusTrial, TrialBudget, quiet_trial_failures
 from sweep.disk import CheckpointCleaner, remove_failed_chain_folders
@@ -214,7 +215,8 @@ def _raise_if_gave_up(spec: StudySpec, budget: TrialBudget, study: optuna.Study)
 
 
 def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec) -> bool:
-    """Plots, `trials.csv`, the best trial and the compute totals on the parent run, which ends (FINISHED, or KILLED when
+    """Plots, `trials.csv`, the resolved study file (`study.yaml`: search space, constraints, every default),
+    the best trial and the compute totals on the parent run, which ends (FINISHED, or KILLED when
     `interrupted` or work is left) once no trial of the study runs anywhere; then, with `keep_top_k`, the
     checkpoint artifacts of the trials outside the top k go. Returns whether the study's work is done
     (False when interrupted)."""
@@ -229,7 +231,9 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec)
     with tempfile.TemporaryDirectory(prefix="sweep-plots-") as scratch:
         folder = Path(scratch)
         tracker.log_parent_artifacts(run_id, write_plots(study, folder / "plots"), "plots")
-        tracker.log_parent_artifacts(run_id, [write_trials_csv(study, folder / "trials.csv")])
+        resolved = folder / "study.yaml"
+        resolved.write_text(yaml.safe_dump(spec.resolved(), sort_keys=False))
+        tracker.log_parent_artifacts(run_id, [write_trials_csv(study, folder / "trials.csv"), resolved])
     tracker.log_parent_best(run_id, study)
     tracker.log_parent_compute(run_id, study)
     if tracker.close_parent(run_id, study, "FINISHED") and spec.study.keep_top_k is not None:

@@ -221,6 +221,12 @@ def test_an_infeasible_network_stops_before_training_and_the_feasible_one_is_bes
     assert rows[1]["state"] == "COMPLETE" and rows[1]["cost"]["params_m"] == pytest.approx(MOBILENET_PARAMS_M)
     assert status["compute"]["no_pruning_epochs"] == 2, "the infeasible trial saved no epochs of pruning's"
 
+    (parent,) = client.search_runs([infeasible_run.info.experiment_id], "tags.`sweep.role` = 'study'")
+    recorded = yaml.safe_load(
+        Path(client.download_artifacts(parent.info.run_id, "study.yaml", str(tmp_path))).read_text()
+    )
+    assert recorded["constraints"] == {"params_m": {"max": 30.0}} and recorded["study"]["latency"] == QUICK_LATENCY
+
     best = json.loads(runner.invoke(sweep_cli, ["best", str(study_file), "--json"]).output)
     assert best["number"] == 1 and best["cost"]["params_m"] == pytest.approx(MOBILENET_PARAMS_M)
 
