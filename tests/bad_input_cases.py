@@ -150,7 +150,8 @@ STUDY_CASES = [
         id="unknown-top-level-key",
         input="`sweeep:` at the top level",
         files=study(("sweeep", 1)),
-        stderr=r"sweeep: unknown key 'sweeep' \(allowed keys: enqueue, search, study, tracking, train, warm_start\)",
+        stderr=r"sweeep: unknown key 'sweeep' \(allowed keys: constraints, enqueue, search, study, tracking, train, "
+        r"warm_start\)",
     ),
     validate(
         id="unknown-study-key",
@@ -357,6 +358,19 @@ STUDY_CASES = [
         stderr=r"warm_start\.from: no study file at .*other\.yaml; give the path of the other study's YAML",
     ),
     validate(
+        id="constraints-unknown-figure",
+        input="`constraints: {latency: {max: 25}}`",
+        files=study(("constraints", {"latency": {"max": 25}})),
+        stderr=r"constraints\.latency: unknown key 'latency'; did you mean 'latency_ms'\? \(allowed keys: gflops, "
+        r"latency_ms, params_m\)",
+    ),
+    validate(
+        id="constraints-max-not-positive",
+        input="`constraints: {latency_ms: {max: 0}}`",
+        files=study(("constraints", {"latency_ms": {"max": 0}})),
+        stderr=r"constraints\.latency_ms\.max: Input should be greater than 0 \(got 0\)",
+    ),
+    validate(
         id="train-checkpoint-section",
         input="`train.checkpoint` in a study",
         files=study(("train/checkpoint", {"dir": "ck"})),
@@ -443,6 +457,53 @@ def best_trial_without_its_checkpoint(folder: Path, synth_voc: Path) -> None:
     storage = f"sqlite:///{folder}/runs/bad-input/optuna.db"
     trial = optuna.trial.create_trial(value=0.5, params={}, distributions={}, user_attrs={RUN_ID_ATTR: run_id})
     optuna.create_study(study_name="bad-input", storage=storage, direction="maximize").add_trial(trial)
+
+
+def best_trial_off_its_record(folder: Path, synth_voc: Path) -> None:
+    """A study whose one completed trial recorded val mIoU 0.9 for a `checkpoint/best.pt` that scores far less.
+
+    Every weight of the checkpoint's network is zero, so all logits are 0 and argmax predicts background
+    everywhere: its re-evaluated mIoU is exact, the same number on any machine.
+    """
+    import optuna
+    import torch
+
+    from sweep.tracking import RUN_ID_ATTR, TrackingStore
+    from trainer import config_from_dict
+    from trainer.checkpoint import BEST_NAME, save_checkpoint
+    from trainer.components import build_network
+
+    config = config_from_dict(tiny_train(synth_voc))
+    network = build_network(config.model, initial_weights=False)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.zero_()
+    checkpoint = save_checkpoint(
+        {"epoch": 1, "model": network.state_dict(), "config": config.to_dict(), "metrics": {"val/miou": 0.9}},
+        folder / BEST_NAME,
+    )
+    store = TrackingStore(f"sqlite:///{folder}/runs/mlflow.db")
+    run_id = store.create_run(store.experiment_id("bad-input"), "trial-0", {})
+    store.log_artifacts(run_id, [checkpoint], "checkpoint")
+    store.end_run(run_id, "FINISHED")
+    checkpoint.unlink()
+    (folder / "runs" / "bad-input").mkdir()
+    storage = f"sqlite:///{folder}/runs/bad-input/optuna.db"
+    trial = optuna.trial.create_trial(value=0.9, params={}, distributions={}, user_attrs={RUN_ID_ATTR: run_id})
+    optuna.create_study(study_name="bad-input", storage=storage, direction="maximize").add_trial(trial)
+
+
+def study_run_once(folder: Path, synth_voc: Path) -> None:
+    """`sweep run study.yaml` in the case's folder: the case's command then reads what the run stored."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("sweep")), "run", "study.yaml", "--quiet"],
+        cwd=folder,
+        env=command_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def registered_model_voc(folder: Path, synth_voc: Path) -> None:
@@ -566,6 +627,27 @@ SWEEP_CASES = [
         code=1,
         stderr=r"best trial #0: its checkpoint runs:/RUN_ID/checkpoint/best\.pt cannot be read .*; nothing was "
         r"registered\. Restore the run's artifacts",
+        slow=True,
+    ),
+    Case(
+        id="promote-candidate-off-record",
+        input="`sweep promote` when the best trial's checkpoint re-evaluates far from its recorded val mIoU",
+        files=study(),
+        setup=best_trial_off_its_record,
+        argv=("sweep", "promote", "study.yaml"),
+        code=1,
+        stderr=r"trial #0: its checkpoint re-evaluates to val mIoU [\d.]+, but the study recorded 0\.9000 \(a "
+        r"difference over 0\.005\); nothing was promoted\. .* or pass --force to promote anyway",
+        slow=True,
+    ),
+    Case(
+        id="promote-no-feasible-trial",
+        input="`sweep promote` after a study whose one trial broke `constraints: {params_m: {max: 1}}`",
+        files=study(("study/n_trials", 1), ("constraints", {"params_m": {"max": 1}})),
+        setup=study_run_once,
+        argv=("sweep", "promote", "study.yaml"),
+        code=1,
+        stderr=r"study 'bad-input' has no completed trial yet",
         slow=True,
     ),
     Case(
@@ -766,6 +848,15 @@ TRAINER_CASES = [
         slow=True,
     ),
     Case(
+        id="trainer-cost-unknown-backbone",
+        input="`trainer cost --set model.backbone=resnet18`",
+        setup=train_config,
+        argv=("trainer", "cost", "train.yaml", "--set", "model.backbone=resnet18"),
+        code=2,
+        stderr=r"model\.backbone: 'resnet18' is not one of mobilenet_v3_large, resnet101, resnet50",
+        slow=True,
+    ),
+    Case(
         id="trainer-predict-not-an-image",
         input="`trainer predict` on a text file",
         files={"notes.txt": "not an image\n"},
@@ -838,11 +929,17 @@ def prepare(case: Case, folder: Path, synth_voc: Path) -> None:
 
 def run(case: Case, folder: Path, scratch: Path) -> Observed:
     """Run the case's command in `folder` as a subprocess, with `scratch` as its temporary directory."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "SWEEP_"))}
-    env.update(PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]), TMPDIR=str(scratch))
     command = [str(Path(sys.executable).with_name(case.argv[0])), *case.argv[1:]]
+    env = {**command_environment(), "TMPDIR": str(scratch)}
     done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     return Observed(done.returncode, done.stdout, done.stderr, error_line(done.stderr, folder))
+
+
+def command_environment() -> dict[str, str]:
+    """This process's environment without MLflow and sweep settings, with the repository importable."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "SWEEP_"))}
+    env.update(PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]))
+    return env
 
 
 def error_line(stderr: str, folder: Path) -> str:
@@ -886,7 +983,7 @@ def write_table(rows: list[str], doc: Path = DOC) -> None:
 def main(only: list[str]) -> None:
     """Run the cases (`only` these ids, if any) and rewrite their rows in docs/reliability.md's table.
 
-    All 70-odd take about four minutes on two cores.
+    All 80-odd take about four minutes on two cores.
     """
     from trainer.data.synth import synthesize
 
