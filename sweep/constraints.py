@@ -89,9 +89,9 @@ class Infeasible:
     broken: dict[str, tuple[float, float]]
 
     def text(self) -> str:
-        """`infeasible: latency_ms 31.2 > max 25`, each broken bound."""
+        """`latency_ms 31.2 > max 25`, each broken bound (`; ` between them)."""
         parts = [f"{key} {value:.4g} > max {limit:.4g}" for key, (value, limit) in self.broken.items()]
-        return "infeasible: " + "; ".join(parts)
+        return "; ".join(parts)
 
 
 class TrialInfeasible(optuna.TrialPruned):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.constraints import is_feasible
+from sweep.constraints import INFEASIBLE_ATTR, is_feasible
 from sweep.retries import WARM_START_ATTR
 
 
@@ -30,12 +30,29 @@ def own_best_trial(study: optuna.Study) -> FrozenTrial | None:
     return max(feasible, key=lambda trial: float(trial.value or 0.0), default=None)
 
 
-def no_best_reason(study: optuna.Study) -> str:
-    """Why `own_best_trial` is None: no own trial completed yet, or none that completed is feasible."""
+def no_best_reason(study: optuna.Study, rerun: str) -> str:
+    """Why `own_best_trial` is None, and what to do, after "study 'NAME' ": none that completed keeps the
+    constraints, every trial so far was infeasible, or none completed yet (then: run `rerun` on)."""
     completed = own_completed_trials(study)
-    if not completed:
-        return "has no completed trial yet (copies from a warm start have no model here)"
+    if completed:
+        return (
+            f"has {len(completed)} completed trials but none keeps its constraints (trials "
+            f"{_numbers(completed)} break them)"
+        )
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    infeasible = [
+        trial for trial in pruned if INFEASIBLE_ATTR in trial.user_attrs and WARM_START_ATTR not in trial.user_attrs
+    ]
+    if infeasible:
+        return (
+            f"has no completed trial: its networks broke the study's constraints before training (trials "
+            f"{_numbers(infeasible)}; `sweep status` says by how much); loosen the constraints or search "
+            "networks that keep them"
+        )
     return (
-        f"has {len(completed)} completed trials but none keeps its constraints (trials "
-        f"{', '.join(f'#{trial.number}' for trial in completed)} break them)"
+        f"has no completed trial yet (copies from a warm start have no model here); run `{rerun}` until one completes"
     )
+
+
+def _numbers(trials: list[FrozenTrial]) -> str:
+    return ", ".join(f"#{trial.number}" for trial in trials)

@@ -101,10 +101,10 @@ class SweepProgress(TrainingListener):
 
 
 def model_cost_text(number: int, cost: ModelCost) -> str:
-    """`  trial #3 network: 11.73 M params, 3.3 GFLOPs at 64px, 210.8 ms per 513px image on cpu`."""
+    """`  trial #3 network: 11.73 M params, 0.767 GFLOPs at 64², 210.8 ms per 513² image on cpu`."""
     return (
-        f"  trial #{number} network: {cost.params_m:.2f} M params, {cost.gflops:.3g} GFLOPs at {cost.crop_size}px, "
-        f"{cost.latency_ms:.1f} ms per {cost.latency_image_size}px image on {cost.device}"
+        f"  trial #{number} network: {cost.params_m:.2f} M params, {cost.gflops:.3g} GFLOPs at {cost.crop_size}², "
+        f"{cost.latency_ms:.1f} ms per {cost.latency_image_size}² image on {cost.device}"
     )
 
 

@@ -85,9 +85,7 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
     study = load_existing_study(spec)
     best = own_best_trial(study)
     if best is None:
-        raise NothingToPromoteError(
-            f"study {spec.study.name!r} {no_best_reason(study)}; run `sweep run {spec.source}` until one completes"
-        )
+        raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {spec.source}')}")
     assert best.value is not None  # the best trial is a completed one
     run_id = best.user_attrs.get(RUN_ID_ATTR)
     if run_id is None:

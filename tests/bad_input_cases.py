@@ -647,7 +647,8 @@ SWEEP_CASES = [
         setup=study_run_once,
         argv=("sweep", "promote", "study.yaml"),
         code=1,
-        stderr=r"study 'bad-input' has no completed trial yet",
+        stderr=r"study 'bad-input' has no completed trial: its networks broke the study's constraints before "
+        r"training \(trials #0; .*\); loosen the constraints or search networks that keep them",
         slow=True,
     ),
     Case(

@@ -47,7 +47,7 @@ def test_excess_is_each_figure_minus_its_bound_and_judge_names_the_broken_ones()
     assert constraints.bounds() == {"latency_ms": 25.0, "params_m": 30.0}, "gflops is not bounded"
     assert constraints.excess(figures) == pytest.approx({"latency_ms": 6.5, "params_m": -18.3})
     infeasible = constraints.judge(figures)
-    assert infeasible is not None and infeasible.text() == "infeasible: latency_ms 31.5 > max 25"
+    assert infeasible is not None and infeasible.text() == "latency_ms 31.5 > max 25"
     assert constraints.judge({"latency_ms": 25.0, "params_m": 30.0}) is None, "a figure at its bound keeps it"
     assert Constraints().judge(figures) is None and Constraints().excess(figures) == {}
 
@@ -112,10 +112,21 @@ def test_the_best_trial_is_the_best_feasible_one() -> None:
 
 def test_no_best_says_whether_nothing_completed_or_nothing_keeps_the_bounds() -> None:
     study = optuna.create_study(direction="maximize")
-    assert no_best_reason(study).startswith("has no completed trial yet")
-    study.add_trials([finished(0, 0.9, {"params_m": 10.4}), finished(1, 0.8, {"params_m": 0.5})])
+    assert no_best_reason(study, "sweep run s.yaml") == (
+        "has no completed trial yet (copies from a warm start have no model here); run `sweep run s.yaml` until one "
+        "completes"
+    )
+    stopped = create_trial(state=TrialState.PRUNED, user_attrs={INFEASIBLE_ATTR: "params_m 40.35 > max 30"})
+    study.add_trial(stopped)
+    assert no_best_reason(study, "sweep run s.yaml") == (
+        "has no completed trial: its networks broke the study's constraints before training (trials #0; `sweep "
+        "status` says by how much); loosen the constraints or search networks that keep them"
+    )
+    study.add_trials([finished(1, 0.9, {"params_m": 10.4}), finished(2, 0.8, {"params_m": 0.5})])
     assert own_best_trial(study) is None
-    assert no_best_reason(study) == "has 2 completed trials but none keeps its constraints (trials #0, #1 break them)"
+    assert (
+        no_best_reason(study, "-") == "has 2 completed trials but none keeps its constraints (trials #1, #2 break them)"
+    )
 
 
 def attempt(state: TrialState, epochs: int, planned: int, **attrs: Any) -> optuna.trial.FrozenTrial:
@@ -133,7 +144,7 @@ def test_an_infeasible_trial_is_no_saving_of_pruning() -> None:
     trials = [
         attempt(TrialState.COMPLETE, 4, 4),
         attempt(TrialState.PRUNED, 1, 4),  # pruning saved 3 epochs here
-        attempt(TrialState.PRUNED, 0, 4, **{INFEASIBLE_ATTR: "infeasible: params_m 40.35 > max 30"}),
+        attempt(TrialState.PRUNED, 0, 4, **{INFEASIBLE_ATTR: "params_m 40.35 > max 30"}),
     ]
     for number, trial in enumerate(trials):
         trial.number = number
@@ -160,7 +171,7 @@ def test_a_warm_start_judges_copies_by_this_studys_bounds_and_skips_the_unmeasur
     assert report.skipped == {1: "its study measured no params_m, which this study's constraints bound"}
     (copy,) = study.get_trials()
     assert copy.constraints == pytest.approx({"params_m": 10.35})
-    assert copy.user_attrs[INFEASIBLE_ATTR] == "infeasible: params_m 40.35 > max 30"
+    assert copy.user_attrs[INFEASIBLE_ATTR] == "params_m 40.35 > max 30"
     assert copy.user_attrs["latency_device"] == "cuda:0 bfloat16 513px"
 
 
@@ -193,7 +204,7 @@ def test_an_infeasible_network_stops_before_training_and_the_feasible_one_is_bes
     study = optuna.load_study(study_name="budget", storage=f"sqlite:///{tmp_path}/runs/budget/optuna.db")
     infeasible, feasible = study.trials
     assert infeasible.state == TrialState.PRUNED and infeasible.intermediate_values == {}, "nothing trained"
-    assert infeasible.user_attrs[INFEASIBLE_ATTR] == "infeasible: params_m 40.35 > max 30"
+    assert infeasible.user_attrs[INFEASIBLE_ATTR] == "params_m 40.35 > max 30"
     assert infeasible.user_attrs["params_m"] == pytest.approx(RESNET50_PARAMS_M)
     assert infeasible.constraints == pytest.approx({"params_m": RESNET50_PARAMS_M - 30})
     assert infeasible.user_attrs[EPOCHS_ATTR] == 0
@@ -206,7 +217,7 @@ def test_an_infeasible_network_stops_before_training_and_the_feasible_one_is_bes
     client = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
     infeasible_run = client.get_run(infeasible.user_attrs["mlflow_run_id"])
     assert infeasible_run.info.status == "KILLED"
-    assert infeasible_run.data.tags["infeasible"] == "infeasible: params_m 40.35 > max 30"
+    assert infeasible_run.data.tags["infeasible"] == "params_m 40.35 > max 30"
     assert infeasible_run.data.tags["optuna.state"] == "PRUNED"
     assert infeasible_run.data.metrics["model/params_m"] == pytest.approx(RESNET50_PARAMS_M)
     assert "val/miou" not in infeasible_run.data.metrics
@@ -217,7 +228,7 @@ def test_an_infeasible_network_stops_before_training_and_the_feasible_one_is_bes
 
     status = json.loads(runner.invoke(sweep_cli, ["status", str(study_file), "--json"]).output)
     rows = {row["number"]: row for row in status["trials"]}
-    assert rows[0]["state"] == "INFEASIBLE" and rows[0]["infeasible"] == "infeasible: params_m 40.35 > max 30"
+    assert rows[0]["state"] == "INFEASIBLE" and rows[0]["infeasible"] == "params_m 40.35 > max 30"
     assert rows[1]["state"] == "COMPLETE" and rows[1]["cost"]["params_m"] == pytest.approx(MOBILENET_PARAMS_M)
     assert status["compute"]["no_pruning_epochs"] == 2, "the infeasible trial saved no epochs of pruning's"
 
@@ -246,8 +257,8 @@ def test_a_latency_bound_no_network_keeps_leaves_nothing_to_promote(
     assert "best val mIoU - (no feasible completed trial)" in ran.output
     (trial,) = optuna.load_study(study_name="budget", storage=f"sqlite:///{tmp_path}/runs/budget/optuna.db").trials
     assert trial.state == TrialState.PRUNED and trial.constraints["latency_ms"] > 0
-    assert trial.user_attrs[INFEASIBLE_ATTR].startswith("infeasible: latency_ms ")
+    assert trial.user_attrs[INFEASIBLE_ATTR].startswith("latency_ms ")
     assert trial.user_attrs[INFEASIBLE_ATTR].endswith(" > max 0.001")
 
     promoted = runner.invoke(sweep_cli, ["promote", str(study_file)])
-    assert promoted.exit_code == 1 and "has no completed trial yet" in promoted.output
+    assert promoted.exit_code == 1 and "its networks broke the study's constraints before training" in promoted.output

@@ -252,7 +252,7 @@ def test_board_prints_one_line_per_event_with_the_worker_and_sums_what_workers_r
     assert "study tiny: 1/4 trials finished, running the rest on 2 workers" in out
     assert "[w0] started (pid 100, CUDA_VISIBLE_DEVICES=0)" in out
     assert "[w0] trial 2/4 (#1) optim.lr=0.0123" in out
-    assert "[w0]   trial #1 network: 11.73 M params, 3.3 GFLOPs at 64px, 210.8 ms per 513px image on cpu" in out
+    assert "[w0]   trial #1 network: 11.73 M params, 3.3 GFLOPs at 64², 210.8 ms per 513² image on cpu" in out
     assert "[w0]   trial #1 epoch 1/2  loss 1.5000  val mIoU 0.2500  best -  ETA ?" in out
     assert "[w0] trial #1 COMPLETE val mIoU 0.2500  best 0.2500  ETA" in out
     assert "[w1] exited with signal 9" in out

@@ -60,7 +60,7 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
     study = load_existing_study(spec)
     summary = best_summary(spec, study)
     if summary is None:
-        raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study)}")
+        raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {study_file}')}")
     if as_json:
         click.echo(json.dumps(summary, default=json_default))
         return
