@@ -12,12 +12,13 @@ initial weights (they change no figure here):
   device, autocast dtype and memory format that evaluation uses). CUDA is synchronized around each pass.
 
 Latency is a measurement: it depends on the device, on what else runs there, and on the torch build. The
-figures of one architecture on one device are cached for the life of the process (`LatencyKey`), so a
-study's trials of one architecture are judged by one measurement.
+figures of one architecture on one device are cached for the life of the process (`LatencyKey`; the counts
+by model section and crop size), so a study's trials of one architecture are judged by one measurement.
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from dataclasses import dataclass
@@ -122,7 +123,6 @@ def measure_model_cost(
     Raises `ConfigError` (from `resolve_device`) when the config's device is unusable."""
     policy = device_policy(config)
     precision = "float32" if policy.autocast_dtype is None else str(policy.autocast_dtype).removeprefix("torch.")
-    shapes = shape_only_network(config.model)
     key = LatencyKey(
         model=tuple(sorted(config.model.model_dump(mode="json", exclude={"pretrained", "weights_path"}).items())),
         device=str(policy.device),
@@ -137,15 +137,23 @@ def measure_model_cost(
         torch.backends.cudnn.benchmark = not config.deterministic  # what training sets: cuDNN picks its kernels
         network = policy.place(build_network(config.model, initial_weights=False)).eval()
         _MEASURED[key] = measure_latency_ms(network, policy, image_size=image_size, warmup=warmup, repeats=repeats)
+    params, flops = _counts(config.model, config.data.crop_size)
     return ModelCost(
-        params_m=count_parameters(shapes) / 1e6,
-        gflops=forward_flops(shapes, config.data.crop_size) / 1e9,
+        params_m=params / 1e6,
+        gflops=flops / 1e9,
         latency_ms=_MEASURED[key],
         crop_size=config.data.crop_size,
         latency_image_size=image_size,
         device=str(policy.device),
         precision=precision,
     )
+
+
+@functools.cache
+def _counts(model_config: ModelConfig, crop_size: int) -> tuple[int, int]:
+    """Parameters and forward FLOPs at `crop_size` of the network `model_config` describes, once per process."""
+    shapes = shape_only_network(model_config)
+    return count_parameters(shapes), forward_flops(shapes, crop_size)
 
 
 def _synchronize(device: torch.device) -> None:
