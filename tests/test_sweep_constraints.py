@@ -178,6 +178,17 @@ def test_a_warm_start_judges_copies_by_this_studys_bounds_and_skips_the_unmeasur
 # ---------------------------------------------------------------- end to end
 
 
+def run_in(folder: Path, document: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[CliRunner, Path, str]:
+    """`sweep run` the study `document` in `folder` (the working directory from now on); asserts exit 0."""
+    study_file = folder / "budget.yaml"
+    study_file.write_text(yaml.safe_dump(document))
+    monkeypatch.chdir(folder)
+    runner = CliRunner()
+    ran = runner.invoke(sweep_cli, ["run", str(study_file), "--quiet"], catch_exceptions=False)
+    assert ran.exit_code == 0, ran.output
+    return runner, study_file, ran.output
+
+
 @pytest.mark.slow
 def test_an_infeasible_network_stops_before_training_and_the_feasible_one_is_best(
     synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -192,14 +203,8 @@ def test_an_infeasible_network_stops_before_training_and_the_feasible_one_is_bes
     document["search"]["model.backbone"] = {"type": "categorical", "choices": ["resnet50", "mobilenet_v3_large"]}
     document["study"]["pruner"] = {"type": "none"}
     document["train"]["epochs"] = 2
-    study_file = tmp_path / "budget.yaml"
-    study_file.write_text(yaml.safe_dump(document))
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    ran = runner.invoke(sweep_cli, ["run", str(study_file), "--quiet"], catch_exceptions=False)
-    assert ran.exit_code == 0, ran.output
-    assert "1 complete, 0 pruned, 1 infeasible" in ran.output
+    runner, study_file, output = run_in(tmp_path, document, monkeypatch)
+    assert "1 complete, 0 pruned, 1 infeasible" in output
 
     study = optuna.load_study(study_name="budget", storage=f"sqlite:///{tmp_path}/runs/budget/optuna.db")
     infeasible, feasible = study.trials
@@ -248,13 +253,8 @@ def test_a_latency_bound_no_network_keeps_leaves_nothing_to_promote(
 ) -> None:
     document = study_data(synth_voc, constraints={"latency_ms": {"max": 0.001}})
     document["study"]["n_trials"] = 1
-    study_file = tmp_path / "budget.yaml"
-    study_file.write_text(yaml.safe_dump(document))
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    ran = runner.invoke(sweep_cli, ["run", str(study_file), "--quiet"], catch_exceptions=False)
-    assert ran.exit_code == 0, ran.output
-    assert "best val mIoU - (no feasible completed trial)" in ran.output
+    runner, study_file, output = run_in(tmp_path, document, monkeypatch)
+    assert "best val mIoU - (no feasible completed trial)" in output
     (trial,) = optuna.load_study(study_name="budget", storage=f"sqlite:///{tmp_path}/runs/budget/optuna.db").trials
     assert trial.state == TrialState.PRUNED and trial.constraints["latency_ms"] > 0
     assert trial.user_attrs[INFEASIBLE_ATTR].startswith("latency_ms ")
