@@ -2,8 +2,9 @@
 
 Every trial measures its network first (`trainer.model_cost`): millions of parameters, GFLOPs of one
 forward pass at the crop size, and the median latency of one `study.latency.image_size`² image on the
-trial's device. The figures become user attrs of the trial (`COST_ATTRS`) and metrics of its run
-(`model/...`), whatever the study declares.
+trial's device. The figures become one user attr of the trial (`NETWORK_COST_ATTR`, written in one call, so
+a worker killed while recording leaves all or nothing) and metrics of its run (`model/...`), whatever the
+study declares.
 
 A study may bound them:
 
@@ -36,9 +37,10 @@ from trainer.constants import LATENCY_IMAGE_SIZE
 if TYPE_CHECKING:  # measuring imports torch, which loading a study file does not need
     from trainer.model_cost import ModelCost
 
-COST_ATTRS = ("params_m", "gflops", "latency_ms")
-"""The user attrs holding a trial's measured figures, named as the bounds of `Constraints`."""
-COST_DEVICE_ATTR = "latency_device"
+FIGURES = ("params_m", "gflops", "latency_ms")
+"""A network's measured figures, named as the bounds of `Constraints`."""
+NETWORK_COST_ATTR = "network_cost"
+"""The user attr holding a trial's figures and `measured_on` (device, precision and latency image size)."""
 INFEASIBLE_ATTR = "infeasible"
 
 
@@ -61,7 +63,7 @@ class Constraints(_Spec):
 
     def bounds(self) -> dict[str, float]:
         """Each declared figure's maximum."""
-        return {key: bound.max for key in COST_ATTRS if (bound := getattr(self, key)) is not None}
+        return {key: bound.max for key in FIGURES if (bound := getattr(self, key)) is not None}
 
     def excess(self, figures: Mapping[str, float]) -> dict[str, float]:
         """`figure - max` for each declared bound: Optuna's constraint values (feasible at 0 or less)."""
@@ -102,9 +104,15 @@ class TrialInfeasible(optuna.TrialPruned):
         super().__init__(infeasible.text())
 
 
-def cost_attrs(cost: ModelCost) -> dict[str, Any]:
-    """A measurement as trial user attrs: `COST_ATTRS` and where the latency was measured."""
-    return {**cost.figures(), COST_DEVICE_ATTR: f"{cost.device} {cost.precision} {cost.latency_image_size}px"}
+def network_cost(cost: ModelCost) -> dict[str, Any]:
+    """A measurement as the value of `NETWORK_COST_ATTR`: the `FIGURES` and where the latency was measured."""
+    return {**cost.figures(), "measured_on": f"{cost.device} {cost.precision} {cost.latency_image_size}px"}
+
+
+def stored_figures(user_attrs: Mapping[str, Any]) -> dict[str, float]:
+    """The figures stored on a trial with `user_attrs` (none when its network was not measured)."""
+    stored = user_attrs.get(NETWORK_COST_ATTR) or {}
+    return {key: float(stored[key]) for key in FIGURES if key in stored}
 
 
 def cost_metrics(cost: ModelCost) -> dict[str, float]:
@@ -114,8 +122,7 @@ def cost_metrics(cost: ModelCost) -> dict[str, float]:
 
 def judge_trial(trial: optuna.Trial, cost: ModelCost, constraints: Constraints) -> Infeasible | None:
     """Store `cost` on `trial` and give Optuna its constraint values; returns the bounds it breaks."""
-    for key, value in cost_attrs(cost).items():
-        trial.set_user_attr(key, value)
+    trial.set_user_attr(NETWORK_COST_ATTR, network_cost(cost))
     for key, value in constraints.excess(cost.figures()).items():
         trial.set_constraint(key, value)
     infeasible = constraints.judge(cost.figures())
@@ -135,13 +142,11 @@ def copied_cost(
     """For a warm start's copy of a trial with `user_attrs`: its measured figures (as attrs) and its
     constraint values under this study's `constraints`, or why it cannot be judged (a bound on a figure
     its study did not measure)."""
-    figures = {key: float(user_attrs[key]) for key in COST_ATTRS if key in user_attrs}
+    figures = stored_figures(user_attrs)
     unmeasured = [key for key in constraints.bounds() if key not in figures]
     if unmeasured:
         return f"its study measured no {', '.join(unmeasured)}, which this study's constraints bound"
-    attrs: dict[str, Any] = dict(figures)
-    if COST_DEVICE_ATTR in user_attrs:
-        attrs[COST_DEVICE_ATTR] = user_attrs[COST_DEVICE_ATTR]
+    attrs: dict[str, Any] = {NETWORK_COST_ATTR: user_attrs[NETWORK_COST_ATTR]} if figures else {}
     infeasible = constraints.judge(figures)
     if infeasible is not None:
         attrs[INFEASIBLE_ATTR] = infeasible.text()

@@ -9,7 +9,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.compute import AttemptCompute, StudyCompute
-from sweep.constraints import COST_ATTRS, INFEASIBLE_ATTR
+from sweep.constraints import INFEASIBLE_ATTR, NETWORK_COST_ATTR
 from sweep.disk import disk_used
 from sweep.enqueue import ENQUEUED_ATTR
 from sweep.own_trials import own_best_trial
@@ -50,7 +50,7 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
         state = "INTERRUPTED"
     elif infeasible and trial.state == TrialState.PRUNED:
         state = "INFEASIBLE"
-    cost = {key: trial.user_attrs[key] for key in COST_ATTRS if key in trial.user_attrs}
+    cost = trial.user_attrs.get(NETWORK_COST_ATTR)
     return {
         "number": trial.number,
         "state": state,
@@ -66,7 +66,7 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "compute": None
         if compute is None
         else {"epochs": compute.epochs, "wall_s": compute.wall_s, "gpu_s": compute.gpu_s},
-        "cost": cost or None,
+        "cost": cost,
         "infeasible": infeasible,
     }
 

@@ -102,13 +102,13 @@ def copy_trials(
         if reason is not None or isinstance(cost, str):
             report.skipped[trial.number] = reason or str(cost)
             continue
-        cost_attrs, excess = cost
+        measured, excess = cost
         copy = optuna.trial.create_trial(
             state=trial.state,
             values=trial.values,
             params=params,
             distributions={path: search[path].to_optuna() for path in params},
-            user_attrs={WARM_START_ATTR: origin, **cost_attrs},
+            user_attrs={WARM_START_ATTR: origin, **measured},
             intermediate_values=trial.intermediate_values,
         )
         for key, value in excess.items():

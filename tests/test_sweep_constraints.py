@@ -17,13 +17,16 @@ from optuna.distributions import FloatDistribution as OptunaFloat
 from optuna.trial import TrialState, create_trial
 
 from sweep.cli import cli as sweep_cli
+from sweep.cli.output import print_table
 from sweep.compute import EPOCHS_ATTR, GPU_S_ATTR, PLANNED_EPOCHS_ATTR, WALL_S_ATTR, StudyCompute
-from sweep.constraints import INFEASIBLE_ATTR, Constraints
+from sweep.constraints import INFEASIBLE_ATTR, NETWORK_COST_ATTR, Constraints, judge_trial
 from sweep.distributions import FloatDistribution
 from sweep.own_trials import no_best_reason, own_best_trial
+from sweep.reports import status_rows
 from sweep.spec import study_spec_from_dict
 from sweep.warm_start import copy_trials
 from trainer.errors import ConfigError
+from trainer.model_cost import ModelCost
 
 RESNET50_PARAMS_M = 40.351925
 MOBILENET_PARAMS_M = 11.727397
@@ -79,6 +82,41 @@ def test_resolved_study_shows_the_bounds_and_the_latency_probe(tmp_path: Path) -
     defaults = study_spec_from_dict({**study_data(tmp_path), "study": {"name": "d"}}).resolved()
     assert defaults["study"]["latency"] == {"image_size": 513, "warmup": 3, "repeats": 10}
     assert "constraints" not in defaults
+
+
+def test_a_trial_stores_its_figures_in_one_user_attr_and_its_constraint_values() -> None:
+    """One `set_user_attr` call: a worker killed while recording leaves all the figures or none (a soak
+    test once killed one between two of them, and `sweep run`'s table then failed on the missing one)."""
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    cost = ModelCost(40.351925, 144.4, 461.3, 513, 513, "cpu", "float32")
+    bounds = Constraints.model_validate({"params_m": {"max": 30}, "latency_ms": {"max": 500}})
+    infeasible = judge_trial(trial, cost, bounds)
+    assert infeasible is not None and infeasible.text() == "params_m 40.35 > max 30"
+    stored = study.trials[0]
+    assert stored.user_attrs == {
+        NETWORK_COST_ATTR: {
+            "params_m": 40.351925,
+            "gflops": 144.4,
+            "latency_ms": 461.3,
+            "measured_on": "cpu float32 513px",
+        },
+        INFEASIBLE_ATTR: "params_m 40.35 > max 30",
+    }
+    assert stored.constraints == pytest.approx({"params_m": 10.351925, "latency_ms": -38.7})
+
+
+def test_the_status_table_shows_a_dash_for_a_trial_never_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    study = optuna.create_study(direction="maximize")
+    killed = study.ask()  # its worker died before the measurement
+    study.tell(killed, state=TrialState.FAIL)
+    measured = study.ask()
+    judge_trial(measured, ModelCost(11.727397, 0.767, 210.84, 64, 513, "cpu", "float32"), Constraints())
+    study.tell(measured, 0.3)
+    print_table(status_rows(study), title="t")
+    first_lines = [line.split("│") for line in capsys.readouterr().out.splitlines() if line[:3] in ("│ 0", "│ 1")]
+    ms_column = 1 + ["#", "state", "best mIoU", "epochs", "params", "ms", "MLflow run", "notes"].index("ms")
+    assert [cells[ms_column].strip() for cells in first_lines] == ["-", "210.8"]
 
 
 # ---------------------------------------------------------------- choosing among trials
@@ -156,7 +194,14 @@ def test_an_infeasible_trial_is_no_saving_of_pruning() -> None:
 def test_a_warm_start_judges_copies_by_this_studys_bounds_and_skips_the_unmeasured() -> None:
     source = optuna.create_study(direction="maximize", study_name="a")
     lr = OptunaFloat(0.01, 0.05)
-    measured = {"params_m": 40.35, "gflops": 2.0, "latency_ms": 12.0, "latency_device": "cuda:0 bfloat16 513px"}
+    measured = {
+        NETWORK_COST_ATTR: {
+            "params_m": 40.35,
+            "gflops": 2.0,
+            "latency_ms": 12.0,
+            "measured_on": "cuda:0 bfloat16 513px",
+        }
+    }
     source.add_trials(
         [
             create_trial(state=TrialState.COMPLETE, value=0.7, params={"optim.lr": 0.02}, distributions={"optim.lr": lr}, user_attrs=measured),
@@ -172,7 +217,7 @@ def test_a_warm_start_judges_copies_by_this_studys_bounds_and_skips_the_unmeasur
     (copy,) = study.get_trials()
     assert copy.constraints == pytest.approx({"params_m": 10.35})
     assert copy.user_attrs[INFEASIBLE_ATTR] == "params_m 40.35 > max 30"
-    assert copy.user_attrs["latency_device"] == "cuda:0 bfloat16 513px"
+    assert copy.user_attrs[NETWORK_COST_ATTR] == measured[NETWORK_COST_ATTR], "the figures as measured"
 
 
 # ---------------------------------------------------------------- end to end
@@ -210,12 +255,13 @@ def test_an_infeasible_network_stops_before_training_and_the_feasible_one_is_bes
     infeasible, feasible = study.trials
     assert infeasible.state == TrialState.PRUNED and infeasible.intermediate_values == {}, "nothing trained"
     assert infeasible.user_attrs[INFEASIBLE_ATTR] == "params_m 40.35 > max 30"
-    assert infeasible.user_attrs["params_m"] == pytest.approx(RESNET50_PARAMS_M)
+    assert infeasible.user_attrs[NETWORK_COST_ATTR]["params_m"] == pytest.approx(RESNET50_PARAMS_M)
     assert infeasible.constraints == pytest.approx({"params_m": RESNET50_PARAMS_M - 30})
     assert infeasible.user_attrs[EPOCHS_ATTR] == 0
     assert feasible.state == TrialState.COMPLETE and len(feasible.intermediate_values) == 2
     assert feasible.constraints == pytest.approx({"params_m": MOBILENET_PARAMS_M - 30})
-    assert feasible.user_attrs["latency_ms"] > 0 and feasible.user_attrs["latency_device"] == "cpu float32 64px"
+    network = feasible.user_attrs[NETWORK_COST_ATTR]
+    assert network["latency_ms"] > 0 and network["measured_on"] == "cpu float32 64px"
     namespace = study.user_attrs["checkpoint_namespace"]
     assert not (tmp_path / "runs" / "budget" / "trials" / namespace / "trial-0").exists(), "no checkpoint written"
 
@@ -228,8 +274,8 @@ def test_an_infeasible_network_stops_before_training_and_the_feasible_one_is_bes
     assert "val/miou" not in infeasible_run.data.metrics
     feasible_run = client.get_run(feasible.user_attrs["mlflow_run_id"])
     assert feasible_run.data.metrics["model/params_m"] == pytest.approx(MOBILENET_PARAMS_M)
-    assert feasible_run.data.metrics["model/latency_ms"] == pytest.approx(feasible.user_attrs["latency_ms"])
-    assert feasible_run.data.metrics["model/gflops"] == pytest.approx(feasible.user_attrs["gflops"])
+    assert feasible_run.data.metrics["model/latency_ms"] == pytest.approx(network["latency_ms"])
+    assert feasible_run.data.metrics["model/gflops"] == pytest.approx(network["gflops"])
 
     status = json.loads(runner.invoke(sweep_cli, ["status", str(study_file), "--json"]).output)
     rows = {row["number"]: row for row in status["trials"]}

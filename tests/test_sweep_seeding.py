@@ -20,7 +20,7 @@ from processes import sweep_env
 from services import study_document
 
 from sweep.budget import tally
-from sweep.constraints import COST_ATTRS, COST_DEVICE_ATTR
+from sweep.constraints import NETWORK_COST_ATTR
 from sweep.distributions import CategoricalDistribution, FloatDistribution
 from sweep.enqueue import ENQUEUED_ATTR, enqueue_missing
 from sweep.reports import status_rows
@@ -267,8 +267,8 @@ def test_warm_start_copies_what_fits_skips_an_out_of_space_trial_and_never_twice
     own = [t for t in target if WARM_START_ATTR not in t.user_attrs]
     assert len(copied) == 1 and len(own) == 1, "the copy is not counted against n_trials: 1"
     original = trials(tmp_path, "a")[0]
-    measured = {key: original.user_attrs[key] for key in (*COST_ATTRS, COST_DEVICE_ATTR)}
-    assert measured["params_m"] == pytest.approx(11.727397), "MobileNetV3 DeepLabV3+ for 21 classes"
+    measured = {NETWORK_COST_ATTR: original.user_attrs[NETWORK_COST_ATTR]}
+    assert measured[NETWORK_COST_ATTR]["params_m"] == pytest.approx(11.727397), "MobileNetV3 DeepLabV3+, 21 classes"
     origin = {"study": "a", "storage": storage, "trial": 0}
     assert copied[0].user_attrs == {WARM_START_ATTR: origin, **measured}, "its origin and its network's figures"
     assert copied[0].constraints == {}, "study b bounds nothing"

@@ -29,11 +29,17 @@ def print_table(rows: list[dict[str, Any]], *, title: str) -> None:
             "-" if value is None else f"{value:.4f}",
             str(row["epochs_run"]),
             params,
-            "-" if not row["cost"] else f"{row['cost']['latency_ms']:.1f}",
+            _latency(row["cost"]),
             (row["mlflow_run_id"] or "-")[:12],
             _notes(row),
         )
     _console.print(table)
+
+
+def _latency(cost: dict[str, Any] | None) -> str:
+    """The measured ms per image, or `-` for a trial whose network was not measured."""
+    latency = (cost or {}).get("latency_ms")
+    return "-" if latency is None else f"{latency:.1f}"
 
 
 def _notes(row: dict[str, Any]) -> str:

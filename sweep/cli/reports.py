@@ -74,7 +74,8 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
     cost = summary["cost"]
     if cost:
         click.echo(
-            f"network: {cost['params_m']:.2f} M params, {cost['gflops']:.3g} GFLOPs, {cost['latency_ms']:.1f} ms per image"
+            f"network: {cost['params_m']:.2f} M params, {cost['gflops']:.3g} GFLOPs, {cost['latency_ms']:.1f} ms per "
+            f"image ({cost['measured_on']})"
         )
     click.echo(f"model: {summary.get('model_uri')}")
 
