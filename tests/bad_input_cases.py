@@ -854,7 +854,7 @@ TRAINER_CASES = [
         setup=train_config,
         argv=("trainer", "cost", "train.yaml", "--set", "model.backbone=resnet18"),
         code=2,
-        stderr=r"model\.backbone: 'resnet18' is not one of mobilenet_v3_large, resnet101, resnet50",
+        stderr=r"--set: model\.backbone: 'resnet18' is not one of mobilenet_v3_large, resnet101, resnet50",
         slow=True,
     ),
     Case(

@@ -57,8 +57,12 @@ def test_print_config_resolves_defaults(synth_voc: Path, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--set", "optim.lrr=1"], "optim.lrr: unknown key 'lrr'; did you mean 'lr'?"),
-        (["--set", "model.backbone=resnet18"], "'resnet18' is not one of mobilenet_v3_large, resnet101, resnet50"),
+        (["--set", "optim.lrr=1"], "error: --set: optim.lrr: unknown key 'lrr'; did you mean 'lr'?"),
+        (
+            ["--set", "model.backbone=resnet18"],
+            "error: --set: model.backbone: 'resnet18' is not one of mobilenet_v3_large, resnet101, resnet50",
+        ),
+        (["--set", "optim.lr=-1"], "error: --set: optim.lr: Input should be greater than 0 (got -1)"),
         (["--set", "optim.lr"], "is not of the form key=value"),
     ],
 )

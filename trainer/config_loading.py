@@ -85,13 +85,21 @@ def config_from_dict(data: Mapping[str, Any], *, source: str | Path | None = Non
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> TrainConfig:
-    """Read a training YAML file, apply `key=value` overrides (values parsed as YAML) and validate."""
+    """Read a training YAML file, apply `key=value` overrides (values parsed as YAML) and validate.
+
+    An error names `--set` as its source when the key it blames was set there, and the file otherwise."""
     data = read_yaml(path)
     try:
-        data = apply_overrides(data, dict(parse_assignment(item) for item in overrides), TrainConfig)
+        assignments = dict(parse_assignment(item) for item in overrides)
+        data = apply_overrides(data, assignments, TrainConfig)
     except ConfigError as error:
         raise ConfigError(error.key, error.message, source="--set") from None
-    return config_from_dict(data, source=path)
+    try:
+        return config_from_dict(data, source=path)
+    except ConfigError as error:
+        if error.key not in assignments:
+            raise
+        raise ConfigError(error.key, error.message, source="--set") from None
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
