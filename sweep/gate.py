@@ -64,9 +64,12 @@ def candidate_config(checkpoint: Path) -> TrainConfig:
     return config_from_dict(load_checkpoint(checkpoint)["config"], source=checkpoint)
 
 
-def reevaluate_candidate(checkpoint: Path, recorded_miou: float, *, trial_number: int, force: bool) -> float:
-    """The candidate's val mIoU now; raises `GateMismatchError` when it is off the record (unless `force`)."""
-    miou = evaluate_checkpoint(candidate_config(checkpoint), checkpoint)["val/miou"]
+def reevaluate_candidate(
+    checkpoint: Path, config: TrainConfig, recorded_miou: float, *, trial_number: int, force: bool
+) -> float:
+    """The candidate's val mIoU now, evaluated as `config` (its `candidate_config`) says; raises
+    `GateMismatchError` when it is off the record (unless `force`)."""
+    miou = evaluate_checkpoint(config, checkpoint)["val/miou"]
     if abs(miou - recorded_miou) > MIOU_TOLERANCE and not force:
         raise GateMismatchError(
             f"trial #{trial_number}: its checkpoint re-evaluates to val mIoU {miou:.4f}, but the study recorded "

@@ -101,8 +101,8 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
             f"best trial #{best.number}",
             "run the study again under a new study.name",
         )
-        candidate_miou = reevaluate_candidate(checkpoint, best.value, trial_number=best.number, force=force)
         config = candidate_config(checkpoint)
+        candidate_miou = reevaluate_candidate(checkpoint, config, best.value, trial_number=best.number, force=force)
         versions = store.model_versions_for_run(model_name, run_id)
         current = store.alias_version(model_name, alias)
         champion = None
