@@ -15,10 +15,10 @@ from sweep.constraints import INFEASIBLE_ATTR, is_feasible
 from sweep.retries import WARM_START_ATTR
 
 
-def own_completed_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The study's COMPLETE trials of its own, feasible or not."""
-    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return [trial for trial in completed if WARM_START_ATTR not in trial.user_attrs]
+def own_trials(study: optuna.Study, state: TrialState) -> list[FrozenTrial]:
+    """The study's trials of its own (no warm-start copies) in `state`, feasible or not."""
+    trials = study.get_trials(deepcopy=False, states=(state,))
+    return [trial for trial in trials if WARM_START_ATTR not in trial.user_attrs]
 
 
 def own_best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -26,23 +26,26 @@ def own_best_trial(study: optuna.Study) -> FrozenTrial | None:
 
     Studies only maximize (the best val mIoU), so the best is the largest value.
     """
-    feasible = [trial for trial in own_completed_trials(study) if is_feasible(trial)]
+    feasible = [trial for trial in own_trials(study, TrialState.COMPLETE) if is_feasible(trial)]
     return max(feasible, key=lambda trial: float(trial.value or 0.0), default=None)
+
+
+def own_best_value(study: optuna.Study) -> float | None:
+    """`own_best_trial`'s value, or None when there is no such trial."""
+    best = own_best_trial(study)
+    return None if best is None else best.value
 
 
 def no_best_reason(study: optuna.Study, rerun: str) -> str:
     """Why `own_best_trial` is None, and what to do, after "study 'NAME' ": none that completed keeps the
     constraints, every trial so far was infeasible, or none completed yet (then: run `rerun` on)."""
-    completed = own_completed_trials(study)
+    completed = own_trials(study, TrialState.COMPLETE)
     if completed:
         return (
             f"has {len(completed)} completed trials but none keeps its constraints (trials "
             f"{_numbers(completed)} break them)"
         )
-    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-    infeasible = [
-        trial for trial in pruned if INFEASIBLE_ATTR in trial.user_attrs and WARM_START_ATTR not in trial.user_attrs
-    ]
+    infeasible = [trial for trial in own_trials(study, TrialState.PRUNED) if INFEASIBLE_ATTR in trial.user_attrs]
     if infeasible:
         return (
             f"has no completed trial: its networks broke the study's constraints before training (trials "

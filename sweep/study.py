@@ -27,7 +27,7 @@ from sweep.budget import SurplusTrial, TrialBudget, quiet_trial_failures
 from sweep.disk import CheckpointCleaner, remove_failed_chain_folders
 from sweep.errors import StudyGaveUpError
 from sweep.objective import TrialFailed, TrialInterrupted, TrialObjective
-from sweep.own_trials import own_best_trial
+from sweep.own_trials import own_best_value
 from sweep.plots import write_plots, write_trials_csv
 from sweep.preflight import check_services
 from sweep.progress import SweepProgress
@@ -152,7 +152,7 @@ def run_study(
     # Each worker samples from its own stream: the number of the first trial it is handed.
     study.sampler = WorkerSampler(lambda stream: build_sampler(spec.study.sampler, stream=stream))
     objective = TrialObjective(spec, tracker, prepared.parent_run_id, progress, prepared.data_tags, budget, stop)
-    progress.study_start(spec.study.name, prepared.n_trials, prepared.finished, _best_value(study))
+    progress.study_start(spec.study.name, prepared.n_trials, prepared.finished, own_best_value(study))
 
     def stop_when_asked(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if stop.requested:
@@ -239,8 +239,3 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec)
     if tracker.close_parent(run_id, study, "FINISHED") and spec.study.keep_top_k is not None:
         tracker.drop_checkpoints_outside_top(study, spec.study.keep_top_k, spec.registered_model_name)
     return True
-
-
-def _best_value(study: optuna.Study) -> float | None:
-    best = own_best_trial(study)
-    return None if best is None else best.value

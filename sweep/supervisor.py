@@ -26,7 +26,7 @@ from rich.console import Console
 from sweep.board import WorkerBoard, WorkerState
 from sweep.errors import WorkerError
 from sweep.events import decode
-from sweep.own_trials import own_best_trial
+from sweep.own_trials import own_best_value
 from sweep.progress import SweepProgress
 from sweep.spec import StudySpec
 from sweep.study import StudyInterrupted, SweepOutcome, finish_study, prepare_study, resume_command
@@ -67,9 +67,7 @@ def run_parallel(
     plans = list(plans)[: max(1, prepared.n_trials - counts.held + counts.waiting)]
 
     board = WorkerBoard(console, [WorkerState(plan.index, plan.gpu) for plan in plans], live=live)
-    best_trial = own_best_trial(study)
-    best = None if best_trial is None else best_trial.value
-    board.study_start(spec.study.name, prepared.n_trials, prepared.finished, best)
+    board.study_start(spec.study.name, prepared.n_trials, prepared.finished, own_best_value(study))
     with board:
         returncodes, signal_number = _supervise(spec, study_file, plans, board, n_trials=n_trials, timeout=timeout)
     failed = {index: code for index, code in returncodes.items() if code != 0}

@@ -9,7 +9,7 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from sweep.own_trials import own_best_trial
+from sweep.own_trials import own_best_value
 
 _console = Console(highlight=False)
 
@@ -72,8 +72,8 @@ def leaf(path: str) -> str:
 
 def best_value(study: optuna.Study) -> str:
     """The best feasible own trial's value (`sweep.own_trials`), or why there is none."""
-    best = own_best_trial(study)
-    return "- (no feasible completed trial)" if best is None else f"{best.value:.4f}"
+    best = own_best_value(study)
+    return "- (no feasible completed trial)" if best is None else f"{best:.4f}"
 
 
 def json_default(value: Any) -> Any:

@@ -99,7 +99,7 @@ def cost_command(
 ) -> None:
     """Parameters, GFLOPs at the crop size and inference latency of CONFIG.yaml's network on its device.
 
-    The numbers a sweep's `constraints` bound (docs/sweeps.md); nothing is trained or downloaded."""
+    The numbers a sweep's `constraints` bound (README, section Sweeps); nothing is trained or downloaded."""
     cost = measure_model_cost(
         load_config(config_path, overrides), image_size=image_size, warmup=warmup, repeats=repeats
     )
