@@ -1,7 +1,7 @@
 """What median pruning saves on a fixed study, and what it costs in best val mIoU.
 
 One generated study (`benchmarks/studies/pruning.yaml`: the smoke study's MobileNetV3 DeepLabV3+ and
-generated data, more trials) runs twice through `sweep.study.run_study`, each arm in its own scratch
+generated data, more trials) runs twice through `sweep.run.study.run_study`, each arm in its own scratch
 folder: once with no pruning (Optuna's NopPruner) and once with the median pruner. Both arms use
 Optuna's RandomSampler with the same seed, which never looks at results, so trial i gets the same params
 in both arms whatever was pruned (checked below), and the trainer's seed is fixed, so a trial's learning
@@ -33,8 +33,8 @@ from optuna.trial import TrialState
 from rich.console import Console
 from study_files import TINY_DATA_CHANGES, provision_data, write_isolated_study
 
-from sweep.progress import SweepProgress
-from sweep.study import run_study
+from sweep.run.progress import SweepProgress
+from sweep.run.study import run_study
 
 STUDY = Path(__file__).resolve().parent / "studies" / "pruning.yaml"
 SMOKE_CHANGES: dict[str, Any] = {"study.n_trials": 4, "train.epochs": 3, **TINY_DATA_CHANGES}

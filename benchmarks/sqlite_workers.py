@@ -7,7 +7,7 @@ times. ``--queued`` trials are queued up front (``enqueue_trial``) as a heartbea
 run by exactly one worker (a second worker that pops it too fails to tell it). The tables exist before the workers start, as ``sweep run --workers`` arranges.
 
 Compared: Optuna's plain ``RDBStorage(url)`` (rollback journal, 5 s busy timeout, deferred transactions)
-against ``sweep.storage.build_storage`` (WAL, long busy timeout, ``BEGIN IMMEDIATE``). Counted: errors
+against ``sweep.storage.rdb.build_storage`` (WAL, long busy timeout, ``BEGIN IMMEDIATE``). Counted: errors
 that say "database is locked", other storage errors, queued trials run more than once, and duplicate
 trial numbers.
 
@@ -30,7 +30,7 @@ from typing import Any
 import optuna
 from mlflow.tracking import MlflowClient
 
-from sweep.storage import build_storage
+from sweep.storage.rdb import build_storage
 
 
 def open_storage(mode: str, url: str) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from sweep.spec import StudySpec, load_study_spec
+from sweep.spec.study_file import StudySpec, load_study_spec
 from trainer.data.provision import ensure_data
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """How much of a study's wall time the sweep layer adds around `trainer.train`.
 
 Runs a study file (default `studies/smoke.yaml`) in a scratch folder (its own Optuna SQLite storage, MLflow
-SQLite store and checkpoints; see `study_files.py`) through `sweep.study.run_study`, in this process, the
+SQLite store and checkpoints; see `study_files.py`) through `sweep.run.study.run_study`, in this process, the
 way `sweep run --quiet` does. The generated data is made before the clock starts.
 
 Definitions:
@@ -43,45 +43,49 @@ from phase_clock import PhaseClock
 from rich.console import Console
 from study_files import REPO, TINY_DATA_CHANGES, provision_data, write_isolated_study
 
-import sweep.artifacts
-import sweep.objective
-import sweep.study
-from sweep.budget import TrialBudget
-from sweep.disk import CheckpointCleaner
-from sweep.progress import SweepProgress
-from sweep.spec import StudySpec
+import sweep.run.artifacts
+import sweep.run.objective
+import sweep.run.study
+from sweep.run.progress import SweepProgress
+from sweep.spec.study_file import StudySpec
 from sweep.tracking import StudyTracker, TrialRun
+from sweep.trials.budget import TrialBudget
+from sweep.trials.disk import CheckpointCleaner
 
 SMOKE_CHANGES: dict[str, Any] = {"study.n_trials": 2, "train.epochs": 2, **TINY_DATA_CHANGES}
 REPORT = "per-epoch report (inside training)"
 LISTENER = "progress listener, per step (inside training)"
 PHASES: list[tuple[int, str, list[tuple[Any, str]]]] = [
-    (0, "study setup (`prepare_study`)", [(sweep.study, "prepare_study")]),
-    (1, "service preflight", [(sweep.study, "check_services")]),
-    (1, "data check (every listed file)", [(sweep.study, "check_data_present")]),
-    (1, "Optuna storage + study", [(sweep.study, "open_study")]),
+    (0, "study setup (`prepare_study`)", [(sweep.run.study, "prepare_study")]),
+    (1, "service preflight", [(sweep.run.study, "check_services")]),
+    (1, "data check (every listed file)", [(sweep.run.study, "check_data_present")]),
+    (1, "Optuna storage + study", [(sweep.run.study, "open_study")]),
     (1, "MLflow client + experiment", [(StudyTracker, "__init__")]),
     (1, "MLflow parent run", [(StudyTracker, "open_parent")]),
-    (1, "data tags (split checksums)", [(sweep.study, "dataset_tags")]),
+    (1, "data tags (split checksums)", [(sweep.run.study, "dataset_tags")]),
     (0, "Optuna: fail stale trials, per trial", [(optuna.storages, "fail_stale_trials")]),
     (0, "Optuna: ask (new trial)", [(optuna.study.Study, "ask")]),
     (
         0,
         "trial bookkeeping (budget, stream, worker)",
-        [(TrialBudget, "claim"), (sweep.objective, "record_stream"), (sweep.objective, "record_worker")],
+        [(TrialBudget, "claim"), (sweep.run.objective, "record_stream"), (sweep.run.objective, "record_worker")],
     ),
-    (0, "sampling (`suggest`)", [(sweep.objective, "suggest")]),
-    (0, "checkpoint folder + trial config", [(sweep.objective, "trial_checkpoint_dir"), (StudySpec, "trial_config")]),
+    (0, "sampling (`suggest`)", [(sweep.run.objective, "suggest")]),
+    (
+        0,
+        "checkpoint folder + trial config",
+        [(sweep.run.objective, "trial_checkpoint_dir"), (StudySpec, "trial_config")],
+    ),
     (0, "MLflow trial run + config params", [(StudyTracker, "start_trial")]),
-    (0, "network cost (params, GFLOPs, latency)", [(sweep.objective, "measure_model_cost")]),
+    (0, "network cost (params, GFLOPs, latency)", [(sweep.run.objective, "measure_model_cost")]),
     (0, REPORT, []),
     (1, "MLflow epoch metrics", [(TrialRun, "log_epoch")]),
     (1, "Optuna report + should_prune", [(optuna.Trial, "report"), (optuna.Trial, "should_prune")]),
     (1, "progress line", [(SweepProgress, "epoch_end")]),
     (0, LISTENER, []),
-    (0, "trial artifacts (`log_trial_artifacts`)", [(sweep.objective, "log_trial_artifacts")]),
+    (0, "trial artifacts (`log_trial_artifacts`)", [(sweep.run.objective, "log_trial_artifacts")]),
     (1, "uploads (best.pt, CSV, overlays)", [(TrialRun, "log_artifact")]),
-    (1, "overlays (load model, predict)", [(sweep.artifacts, "write_overlays")]),
+    (1, "overlays (load model, predict)", [(sweep.run.artifacts, "write_overlays")]),
     (0, "MLflow backfill check", [(TrialRun, "backfill")]),
     (
         0,
@@ -95,9 +99,9 @@ PHASES: list[tuple[int, str, list[tuple[Any, str]]]] = [
         "after-trial callbacks",
         [(TrialBudget, "after_trial"), (CheckpointCleaner, "__call__"), (StudyTracker, "log_parent_best")],
     ),
-    (0, "study end (`finish_study`)", [(sweep.study, "finish_study")]),
-    (1, "plots", [(sweep.study, "write_plots")]),
-    (1, "trials.csv", [(sweep.study, "write_trials_csv")]),
+    (0, "study end (`finish_study`)", [(sweep.run.study, "finish_study")]),
+    (1, "plots", [(sweep.run.study, "write_plots")]),
+    (1, "trials.csv", [(sweep.run.study, "write_trials_csv")]),
     (1, "plot + CSV upload", [(StudyTracker, "log_parent_artifacts")]),
     (1, "reconcile trial runs", [(StudyTracker, "reconcile_trial_runs")]),
 ]
@@ -114,7 +118,7 @@ def startup_seconds(repeats: int) -> tuple[float, float]:
             times.append(time.perf_counter() - started)
         return min(times)
 
-    return best("pass"), best("import sweep.cli.run, sweep.study, sweep.progress, trainer.interrupt")
+    return best("pass"), best("import sweep.cli.run, sweep.run.study, sweep.run.progress, trainer.interrupt")
 
 
 def create_stores(spec: StudySpec) -> None:
@@ -128,11 +132,11 @@ def run_timed(spec: StudySpec, clock: PhaseClock) -> tuple[float, optuna.Study]:
     for _, label, targets in PHASES:
         for owner, name in targets:
             clock.wrap(owner, name, label)
-    clock.wrap_training(sweep.objective, "train", report_label=REPORT, listener_label=LISTENER)
+    clock.wrap_training(sweep.run.objective, "train", report_label=REPORT, listener_label=LISTENER)
     progress = SweepProgress(Console(file=io.StringIO(), highlight=False))  # `sweep run --quiet`, kept off screen
     try:
         started = time.perf_counter()
-        outcome = sweep.study.run_study(spec, progress)
+        outcome = sweep.run.study.run_study(spec, progress)
         return time.perf_counter() - started, outcome.study
     finally:
         clock.restore()

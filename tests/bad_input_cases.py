@@ -443,7 +443,8 @@ def best_trial_without_its_checkpoint(folder: Path, synth_voc: Path) -> None:
     """A study whose one completed trial names an MLflow run whose `checkpoint/best.pt` was deleted."""
     import optuna
 
-    from sweep.tracking import RUN_ID_ATTR, TrackingStore
+    from sweep.tracking import TrackingStore
+    from sweep.trials.record import RUN_ID_ATTR
 
     store = TrackingStore(f"sqlite:///{folder}/runs/mlflow.db")
     run_id = store.create_run(store.experiment_id("bad-input"), "trial-0", {})
@@ -468,7 +469,8 @@ def best_trial_off_its_record(folder: Path, synth_voc: Path) -> None:
     import optuna
     import torch
 
-    from sweep.tracking import RUN_ID_ATTR, TrackingStore
+    from sweep.tracking import TrackingStore
+    from sweep.trials.record import RUN_ID_ATTR
     from trainer import config_from_dict
     from trainer.checkpoint import BEST_NAME, save_checkpoint
     from trainer.components import build_network

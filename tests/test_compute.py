@@ -8,8 +8,9 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from sweep.compute import AttemptClock, AttemptCompute, StudyCompute, gpu_count, parent_metrics, run_metrics
-from sweep.retries import WARM_START_ATTR, enqueue_retry
+from sweep.trials.compute import AttemptClock, AttemptCompute, StudyCompute, gpu_count, parent_metrics, run_metrics
+from sweep.trials.record import WARM_START_ATTR
+from sweep.trials.retries import enqueue_retry
 
 
 def attempt(state: TrialState, epochs: int, wall_s: float, *, planned: int = 4, **attrs: Any) -> FrozenTrial:

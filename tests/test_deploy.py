@@ -20,7 +20,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from sweep.cli import cli
-from sweep.spec import load_study_spec
+from sweep.spec.study_file import load_study_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SBATCH = ROOT / "deploy" / "slurm" / "sweep.sbatch"
@@ -363,7 +363,7 @@ def test_worker_command_is_a_valid_sweep_run_of_a_valid_study(deployment: str) -
 def test_sweep_run_takes_the_urls_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    import sweep.study
+    import sweep.run.study
 
     seen = {}
 
@@ -371,7 +371,7 @@ def test_sweep_run_takes_the_urls_from_the_environment(monkeypatch: pytest.Monke
         seen.update(storage=spec.storage_url, tracking=spec.tracking_uri)
         raise SystemExit(0)
 
-    monkeypatch.setattr(sweep.study, "run_study", capture)
+    monkeypatch.setattr(sweep.run.study, "run_study", capture)
     env = {"SWEEP_STORAGE": "postgresql+psycopg2://u:p@db:5432/optuna", "MLFLOW_TRACKING_URI": "http://mlflow:5000"}
     CliRunner().invoke(cli, ["run", str(ROOT / "studies" / "smoke.yaml"), "--quiet"], env=env)
     assert seen == {"storage": env["SWEEP_STORAGE"], "tracking": env["MLFLOW_TRACKING_URI"]}

@@ -1,4 +1,4 @@
-"""PostgreSQL restarted in the middle of a study: storage calls ride it out (`sweep.storage_retry`).
+"""PostgreSQL restarted in the middle of a study: storage calls ride it out (`sweep.storage.retry`).
 
 The retry logic is checked on SQLite with simulated failures (a lost commit answer cannot be induced on
 demand), a lost connection on PostgreSQL with `pg_terminate_backend`, and the whole story with a real
@@ -31,11 +31,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
-from sweep import storage_retry
 from sweep.errors import StorageError
-from sweep.retries import chains
-from sweep.storage import CONNECT_TIMEOUT_S, build_storage
-from sweep.storage_retry import CREATION_TOKEN_ATTR, OutageClock, ReconnectingStorage, call_with_retries
+from sweep.storage.rdb import CONNECT_TIMEOUT_S, build_storage
+from sweep.storage import retry as storage_retry
+from sweep.storage.retry import CREATION_TOKEN_ATTR, OutageClock, ReconnectingStorage, call_with_retries
+from sweep.trials.retries import chains
 
 DRIVERS = ["psycopg", "psycopg2"]
 

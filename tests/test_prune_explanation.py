@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from sweep.prune_explanation import PruneExplanation, explain_prune, explanation_from_attrs
+from sweep.trials.prune_explanation import PruneExplanation, explain_prune, explanation_from_attrs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -27,11 +27,12 @@ from optuna.trial import TrialState
 from services import MlflowServer, blackhole, free_port, sweep_command
 
 from sweep.errors import StorageError, TrackingError
-from sweep.preflight import check_services
-from sweep.tracking import BEST_EPOCH_ATTR, RUN_ID_ATTR, StudyTracker, TrackingStore, TrialRun
+from sweep.storage.preflight import check_services
+from sweep.tracking import StudyTracker, TrackingStore, TrialRun
 from sweep.tracking import trial_run as trial_run_module
 from sweep.tracking.batches import Batch
 from sweep.tracking.outages import Patience, call_patiently
+from sweep.trials.record import BEST_EPOCH_ATTR, RUN_ID_ATTR
 from trainer.config import TrainConfig
 
 PASSWORD = "s3cret"

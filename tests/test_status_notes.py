@@ -8,7 +8,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from sweep.cli.output import _notes
-from sweep.reports import trial_row
+from sweep.results.reports import trial_row
 
 
 def row(state: TrialState, user_attrs: dict[str, Any], system_attrs: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -168,7 +168,7 @@ def test_interrupted_run_leaves_nothing_running(
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("sweep.objective.train", interrupted)
+    monkeypatch.setattr("sweep.run.objective.train", interrupted)
     result = CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"])
     assert result.exit_code == 130, result.output
     assert "interrupted: trial 0 stopped by SIGINT during epoch 1; no epoch had finished" in result.output

@@ -18,13 +18,22 @@ from optuna.trial import TrialState, create_trial
 
 from sweep.cli import cli as sweep_cli
 from sweep.cli.output import print_table
-from sweep.compute import EPOCHS_ATTR, GPU_S_ATTR, PLANNED_EPOCHS_ATTR, WALL_S_ATTR, StudyCompute
-from sweep.constraints import INFEASIBLE_ATTR, NETWORK_COST_ATTR, Constraints, judge_trial
-from sweep.distributions import FloatDistribution
-from sweep.own_trials import no_best_reason, own_best_trial
-from sweep.reports import status_rows
-from sweep.spec import study_spec_from_dict
-from sweep.warm_start import copy_trials
+from sweep.results.reports import status_rows
+from sweep.run.warm_start import copy_trials
+from sweep.spec.constraints import Constraints
+from sweep.spec.distributions import FloatDistribution
+from sweep.spec.study_file import study_spec_from_dict
+from sweep.trials.compute import StudyCompute
+from sweep.trials.feasibility import judge_trial
+from sweep.trials.own_trials import no_best_reason, own_best_trial
+from sweep.trials.record import (
+    EPOCHS_ATTR,
+    GPU_S_ATTR,
+    INFEASIBLE_ATTR,
+    NETWORK_COST_ATTR,
+    PLANNED_EPOCHS_ATTR,
+    WALL_S_ATTR,
+)
 from trainer.errors import ConfigError
 from trainer.model_cost import ModelCost
 

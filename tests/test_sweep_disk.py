@@ -18,9 +18,9 @@ from optuna.trial import TrialState, create_trial
 from services import mlflow_uri
 
 from sweep.cli import cli as sweep_cli
-from sweep.disk import CheckpointCleaner, disk_used, human_size
-from sweep.retries import FAILED_FOR_GOOD_ATTR
-from sweep.tracking import RUN_ID_ATTR, StudyTracker, TrackingStore
+from sweep.tracking import StudyTracker, TrackingStore
+from sweep.trials.disk import CheckpointCleaner, disk_used, human_size
+from sweep.trials.record import FAILED_FOR_GOOD_ATTR, RUN_ID_ATTR
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from processes import LiveProcess, sweep_env
 
-import sweep.objective
+import sweep.run.objective
 from sweep.cli import cli
 
 pytestmark = pytest.mark.slow
@@ -82,7 +82,7 @@ def test_a_retry_that_meets_a_corrupt_last_pt_starts_over_with_a_warning_on_its_
 ) -> None:
     monkeypatch.chdir(tmp_path)
     study_file = write_study(tmp_path, synth_voc, "corrupt", n_trials=1)
-    real_train = sweep.objective.train
+    real_train = sweep.run.objective.train
 
     def stops_after_epoch_1(config: Any, report: Any, **options: Any) -> Any:
         def report_then_stop(epoch: int, metrics: Mapping[str, float]) -> None:
@@ -91,14 +91,14 @@ def test_a_retry_that_meets_a_corrupt_last_pt_starts_over_with_a_warning_on_its_
 
         return real_train(config, report_then_stop, **options)
 
-    monkeypatch.setattr(sweep.objective, "train", stops_after_epoch_1)
+    monkeypatch.setattr(sweep.run.objective, "train", stops_after_epoch_1)
     assert CliRunner().invoke(cli, ["run", str(study_file), "--quiet"]).exit_code == 130
     storage = "sqlite:///runs/corrupt/optuna.db"
     (stopped, _) = optuna.load_study(study_name="corrupt", storage=storage).trials
     last = Path(stopped.user_attrs["checkpoint_dir"]) / "last.pt"
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # truncated on disk
 
-    monkeypatch.setattr(sweep.objective, "train", real_train)
+    monkeypatch.setattr(sweep.run.objective, "train", real_train)
     result = CliRunner().invoke(cli, ["run", str(study_file), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "warning:" in result.output and "it starts over from epoch 1" in result.output

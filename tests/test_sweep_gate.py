@@ -21,7 +21,7 @@ from helpers import QUICK_LATENCY, tiny_train
 from mlflow.tracking import MlflowClient
 
 from sweep.cli import cli as sweep_cli
-from sweep.gate import MIOU_TOLERANCE
+from sweep.promote.gate import MIOU_TOLERANCE
 from trainer import config_from_dict
 from trainer.checkpoint import load_checkpoint
 from trainer.data.stats import split_checksum

@@ -1,10 +1,10 @@
-"""`sweep.gate.decide`: which way the alias goes, for every kind of candidate (no training, no MLflow)."""
+"""`sweep.promote.gate.decide`: which way the alias goes, for every kind of candidate (no training, no MLflow)."""
 
 from __future__ import annotations
 
 import pytest
 
-from sweep.gate import Champion, Decision, decide
+from sweep.promote.gate import Champion, Decision, decide
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import optuna
 
-from sweep.plots import MIN_TRIALS_FOR_IMPORTANCE, write_plots
+from sweep.results.plots import MIN_TRIALS_FOR_IMPORTANCE, write_plots
 
 DRAWN = ("optimization_history", "intermediate_values", "parallel_coordinate")
 """The plots of a study with fewer than `MIN_TRIALS_FOR_IMPORTANCE` completed trials."""

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from sweep.cli import cli
-from sweep.model_uris import is_model_uri, resolve_checkpoint
+from sweep.promote.model_uris import is_model_uri, resolve_checkpoint
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
-from sweep.registry import model_requirements
-from sweep.requirements import imported_modules, pip_requirements
+from sweep.promote.registry import model_requirements
+from sweep.promote.requirements import imported_modules, pip_requirements
 
 
 def pinned(distribution: str) -> str:

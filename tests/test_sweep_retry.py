@@ -16,10 +16,10 @@ from helpers import QUICK_LATENCY, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-import sweep.objective
-from sweep.budget import TrialBudget
+import sweep.run.objective
 from sweep.cli import cli
-from sweep.storage import Heartbeat, build_storage
+from sweep.storage.rdb import Heartbeat, build_storage
+from sweep.trials.budget import TrialBudget
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
             }
         )
     )
-    real_train = sweep.objective.train
+    real_train = sweep.run.objective.train
     epochs_trained: list[int] = []
 
     def dies_after_epoch_2(config: Any, report: Any, **options: Any) -> Any:
@@ -54,7 +54,7 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
 
         return real_train(config, report_then_die, **options)
 
-    monkeypatch.setattr(sweep.objective, "train", dies_after_epoch_2)
+    monkeypatch.setattr(sweep.run.objective, "train", dies_after_epoch_2)
     assert CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"]).exit_code == 130
     storage = "sqlite:///runs/retry/optuna.db"
     study = optuna.load_study(study_name="retry", storage=storage)
@@ -63,7 +63,7 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
     assert queued.state == TrialState.WAITING and queued.intermediate_values == dead.intermediate_values
 
     monkeypatch.setattr(
-        sweep.objective,
+        sweep.run.objective,
         "train",
         lambda config, report, **options: real_train(
             config, lambda e, m: (epochs_trained.append(e), report(e, m)), **options
@@ -128,7 +128,7 @@ def test_heartbeats_retry_a_dead_trial_until_its_retries_are_used_up(tmp_path: P
 
 
 def test_a_completed_retry_reports_the_epochs_its_killed_attempt_left_out() -> None:
-    from sweep.objective import _report_missing_epochs
+    from sweep.run.objective import _report_missing_epochs
 
     study = optuna.create_study(direction="maximize")
     trial = study.ask()

@@ -19,14 +19,13 @@ from optuna.trial import TrialState, create_trial
 from processes import sweep_env
 from services import study_document
 
-from sweep.budget import tally
-from sweep.constraints import NETWORK_COST_ATTR
-from sweep.distributions import CategoricalDistribution, FloatDistribution
-from sweep.enqueue import ENQUEUED_ATTR, enqueue_missing
-from sweep.reports import status_rows
-from sweep.retries import SURPLUS_ATTR, WARM_START_ATTR
-from sweep.spec import load_study_spec, study_spec_from_dict
-from sweep.warm_start import copy_trials
+from sweep.results.reports import status_rows
+from sweep.run.enqueue import enqueue_missing
+from sweep.run.warm_start import copy_trials
+from sweep.spec.distributions import CategoricalDistribution, FloatDistribution
+from sweep.spec.study_file import load_study_spec, study_spec_from_dict
+from sweep.trials.budget import tally
+from sweep.trials.record import ENQUEUED_ATTR, NETWORK_COST_ATTR, SURPLUS_ATTR, WARM_START_ATTR
 from trainer.errors import ConfigError
 
 SEARCH = {
@@ -289,8 +288,8 @@ def test_warm_start_copies_what_fits_skips_an_out_of_space_trial_and_never_twice
 
 
 def test_a_copied_trial_is_never_the_best_of_the_study_it_was_copied_into() -> None:
-    from sweep.own_trials import own_best_trial
-    from sweep.retries import WARM_START_ATTR
+    from sweep.trials.own_trials import own_best_trial
+    from sweep.trials.record import WARM_START_ATTR
 
     study = optuna.create_study(direction="maximize")
     assert own_best_trial(study) is None

@@ -11,8 +11,8 @@ import yaml
 from helpers import set_in
 
 from sweep.database_urls import absolute_sqlite_url
-from sweep.distributions import FloatDistribution, describe_space, suggest
-from sweep.samplers import (
+from sweep.spec.distributions import FloatDistribution, describe_space, suggest
+from sweep.spec.samplers import (
     HyperbandPrunerSpec,
     MedianPrunerSpec,
     NoPrunerSpec,
@@ -21,7 +21,7 @@ from sweep.samplers import (
     build_pruner,
     build_sampler,
 )
-from sweep.spec import StudySpec, load_study_spec
+from sweep.spec.study_file import StudySpec, load_study_spec
 from trainer.config import TrainConfig
 from trainer.errors import ConfigError
 

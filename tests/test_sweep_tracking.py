@@ -12,9 +12,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState, create_trial
 
-from sweep.compute import AttemptCompute
-from sweep.tracking import BATCH_LIMIT, PARENT_RUN_ATTR, RUN_ID_ATTR, StudyTracker, TrackingStore, TrialRun
+from sweep.tracking import BATCH_LIMIT, PARENT_RUN_ATTR, StudyTracker, TrackingStore, TrialRun
 from sweep.tracking.tags import BOOKKEEPING_KEYS
+from sweep.trials.compute import AttemptCompute
+from sweep.trials.record import RUN_ID_ATTR
 from trainer.config import TrainConfig
 
 STORAGE = "postgresql+psycopg2://sweeper:secret@db/optuna"

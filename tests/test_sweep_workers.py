@@ -26,15 +26,16 @@ from rich.console import Console
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from sweep.board import WorkerBoard, WorkerState
-from sweep.budget import SurplusTrial, TrialBudget, tally
-from sweep.events import EventProgress, decode
-from sweep.retries import SURPLUS_ATTR, is_surplus
-from sweep.samplers import RandomSamplerSpec, build_sampler
-from sweep.storage import build_storage
-from sweep.streams import WorkerSampler
+from sweep.parallel.board import WorkerBoard, WorkerState
+from sweep.parallel.events import EventProgress, decode
+from sweep.parallel.workers import WorkerPlan, parse_gpus, plan_workers, worker_command, worker_environment
+from sweep.run.streams import WorkerSampler
+from sweep.spec.samplers import RandomSamplerSpec, build_sampler
+from sweep.storage.rdb import build_storage
 from sweep.tracking import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, StudyTracker, mark_parent_pending
-from sweep.workers import WorkerPlan, parse_gpus, plan_workers, worker_command, worker_environment
+from sweep.trials.budget import SurplusTrial, TrialBudget, tally
+from sweep.trials.record import SURPLUS_ATTR
+from sweep.trials.retries import is_surplus
 from trainer.model_cost import ModelCost
 
 # ---------------------------------------------------------------- plans: GPUs, environment, command line

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from sweep.errors import SweepError
-from sweep.spec import StudySpec, load_study_spec
+from sweep.spec.study_file import StudySpec, load_study_spec
 from trainer.console import ErrorHandlingGroup, exit_with_error
 
 STUDY_ARGUMENT = click.argument("study_file", metavar="STUDY.yaml", type=click.Path(dir_okay=False))
@@ -59,7 +59,7 @@ def _warn_if_password_on_command_line(ctx: click.Context, param: click.Parameter
 
 
 def gpu_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
-    from sweep.workers import parse_gpus
+    from sweep.parallel.workers import parse_gpus
 
     try:
         return None if value is None else parse_gpus(value)

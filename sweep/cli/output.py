@@ -9,7 +9,7 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from sweep.own_trials import own_best_value
+from sweep.trials.own_trials import own_best_value
 
 _console = Console(highlight=False)
 
@@ -71,7 +71,7 @@ def leaf(path: str) -> str:
 
 
 def best_value(study: optuna.Study) -> str:
-    """The best feasible own trial's value (`sweep.own_trials`), or why there is none."""
+    """The best feasible own trial's value (`sweep.trials.own_trials`), or why there is none."""
     best = own_best_value(study)
     return "- (no feasible completed trial)" if best is None else f"{best:.4f}"
 

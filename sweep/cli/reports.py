@@ -11,7 +11,7 @@ import click
 from sweep.cli.options import STUDY_ARGUMENT, load_spec, storage_options
 from sweep.cli.output import json_default, print_table
 from sweep.errors import NothingToPromoteError
-from sweep.settings import DEFAULT_TRACKING_URI
+from sweep.spec.settings import DEFAULT_TRACKING_URI
 from trainer.console import prediction_options
 
 
@@ -27,9 +27,9 @@ from trainer.console import prediction_options
 def status(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
     """Show every trial (number, state, best mIoU, epochs run, params, MLflow run id, why it was pruned), the
     study's compute and what pruning saved, and the disk its local checkpoints use."""
-    from sweep.disk import human_size
-    from sweep.reports import status_rows, study_compute, study_disk_used
-    from sweep.study_lookup import load_existing_study
+    from sweep.results.reports import status_rows, study_compute, study_disk_used
+    from sweep.storage.lookup import load_existing_study
+    from sweep.trials.disk import human_size
 
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
     study = load_existing_study(spec)
@@ -52,9 +52,9 @@ def status(study_file: str, storage: str | None, tracking_uri: str | None, as_js
 def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
     """Show the best completed trial that keeps the study's constraints: params, metrics at its best epoch,
     its network's cost and model URIs."""
-    from sweep.own_trials import no_best_reason
-    from sweep.reports import best_summary
-    from sweep.study_lookup import load_existing_study
+    from sweep.results.reports import best_summary
+    from sweep.storage.lookup import load_existing_study
+    from sweep.trials.own_trials import no_best_reason
 
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
     study = load_existing_study(spec)
@@ -96,7 +96,7 @@ def promote(
     The checkpoint is re-evaluated on the val split and must match its recorded mIoU within 0.005. The
     model ALIAS points to now is evaluated on the same split; a model that is not better gets the alias
     `challenger` instead. Both numbers are tagged on the registry version."""
-    from sweep.registry import promote as promote_best
+    from sweep.promote.registry import promote as promote_best
 
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
     promotion = promote_best(spec, alias=alias, name=name, force=force)
@@ -138,7 +138,7 @@ def promote(
 )
 def predict(reference: str, images: tuple[Path, ...], out_dir: Path, device: str, tracking_uri: str) -> None:
     """Segment IMAGES with a registered model and write VOC palette masks and colour overlays to --out."""
-    from sweep.model_uris import resolve_checkpoint
+    from sweep.promote.model_uris import resolve_checkpoint
     from trainer.predict import check_images, load_model, predict_files
     from trainer.runtime import resolve_device
 

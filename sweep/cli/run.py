@@ -12,8 +12,8 @@ from rich.console import Console
 
 from sweep.cli.options import STUDY_ARGUMENT, gpu_list, load_spec, storage_options
 from sweep.cli.output import best_value, print_table
-from sweep.space import describe_space
-from sweep.spec import StudySpec, load_study_spec
+from sweep.spec.space import describe_space
+from sweep.spec.study_file import StudySpec, load_study_spec
 
 
 @click.command()
@@ -88,9 +88,9 @@ def run(
     Several `sweep run` on several hosts may share one study too: point --storage (PostgreSQL) and
     --tracking-uri (an MLflow server) at the same places, through SWEEP_STORAGE and MLFLOW_TRACKING_URI.
     """
-    from sweep.progress import LiveSweepProgress, SweepProgress
-    from sweep.study import run_study
-    from sweep.workers import plan_workers
+    from sweep.parallel.workers import plan_workers
+    from sweep.run.progress import LiveSweepProgress, SweepProgress
+    from sweep.run.study import run_study
     from trainer.interrupt import stop_on_signals
 
     spec = load_spec(
@@ -115,7 +115,7 @@ def run(
         with stop_on_signals() as stop:
             outcome = run_study(spec, progress, stop=stop)
     else:
-        from sweep.supervisor import run_parallel
+        from sweep.parallel.supervisor import run_parallel
 
         outcome = run_parallel(spec, study_file, plans, console=console, live=live, n_trials=n_trials, timeout=timeout)
     _print_outcome(spec, outcome)
@@ -123,8 +123,8 @@ def run(
 
 def _run_worker(spec: StudySpec, events_fd: int | None) -> None:
     """One worker of `sweep run --workers`: the single-process loop, its progress sent as events."""
-    from sweep.events import EventProgress
-    from sweep.study import run_study
+    from sweep.parallel.events import EventProgress
+    from sweep.run.study import run_study
     from trainer.interrupt import Interrupted, stop_on_signals
 
     if events_fd is None:
@@ -139,7 +139,7 @@ def _run_worker(spec: StudySpec, events_fd: int | None) -> None:
 
 
 def _print_outcome(spec: StudySpec, outcome: Any) -> None:
-    from sweep.reports import status_rows, study_compute, study_links
+    from sweep.results.reports import status_rows, study_compute, study_links
 
     rows = status_rows(outcome.study)
     print_table(rows, title=f"study {spec.study.name}")

@@ -3,27 +3,21 @@
 `StudyTracker` and `TrialRun` own the lifecycle of the parent and trial runs; `TrackingStore` is the one
 holder of an `MlflowClient` (runs, batched logging, reading, the model registry); `ui_links` says where a
 study's runs are in MLflow's web UI.
+May import: `sweep.trials` (what a trial records), the base modules and MLflow; never the storage, the run
+loop or anything above.
 """
 
 from sweep.tracking.batches import BATCH_LIMIT
 from sweep.tracking.lifecycle import StudyTracker, mark_parent_pending
 from sweep.tracking.links import UiLinks, ui_links
 from sweep.tracking.store import TrackingStore
-from sweep.tracking.tags import (
-    BEST_EPOCH_ATTR,
-    PARENT_PENDING_ATTR,
-    PARENT_RUN_ATTR,
-    RUN_ID_ATTR,
-    runtime_tags,
-)
+from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, runtime_tags
 from sweep.tracking.trial_run import TrialRun
 
 __all__ = [
     "BATCH_LIMIT",
-    "BEST_EPOCH_ATTR",
     "PARENT_PENDING_ATTR",
     "PARENT_RUN_ATTR",
-    "RUN_ID_ATTR",
     "StudyTracker",
     "TrackingStore",
     "TrialRun",

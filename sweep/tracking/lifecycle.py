@@ -25,22 +25,15 @@ import optuna
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from optuna.trial import TrialState
 
-from sweep.compute import StudyCompute, parent_metrics
 from sweep.database_urls import mask_password
-from sweep.own_trials import own_best_trial
-from sweep.retries import WARM_START_ATTR
 from sweep.tracking.outages import FLUSH, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
 from sweep.tracking.system_metrics import SystemMetrics
-from sweep.tracking.tags import (
-    BEST_EPOCH_ATTR,
-    PARENT_PENDING_ATTR,
-    PARENT_RUN_ATTR,
-    RUN_ID_ATTR,
-    config_params_and_tags,
-    runtime_tags,
-)
+from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, config_params_and_tags, runtime_tags
 from sweep.tracking.trial_run import TrialRun, objective_metrics
+from sweep.trials.compute import StudyCompute, parent_metrics
+from sweep.trials.own_trials import own_best_trial
+from sweep.trials.record import BEST_EPOCH_ATTR, RUN_ID_ATTR, WARM_START_ATTR
 from trainer.config import TrainConfig
 
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
@@ -146,7 +139,7 @@ class StudyTracker:
         self._patiently(lambda: self._store.log_batch(run_id, metrics=metrics, step=best.number, tags=tags))
 
     def log_parent_compute(self, run_id: str, study: optuna.Study) -> None:
-        """Record the study's compute totals and what pruning saved as `compute/...` metrics (`sweep.compute`)."""
+        """Record the study's compute totals and what pruning saved as `compute/...` metrics (`sweep.trials.compute`)."""
         metrics = parent_metrics(StudyCompute.of(study.get_trials(deepcopy=False)))
         self._patiently(lambda: self._store.log_batch(run_id, metrics=metrics, step=0))
 

@@ -23,12 +23,9 @@ import torch
 from trainer.config import TrainConfig
 from trainer.config_loading import flatten
 
-RUN_ID_ATTR = "mlflow_run_id"
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 PARENT_PENDING_ATTR = "mlflow_parent_pending_since"
 """Set (to the time) by the process that created the study, until it records the parent run."""
-BEST_EPOCH_ATTR = "best_epoch"
-"""A completed trial's user attr: the epoch of its best val mIoU (its objective value)."""
 BOOKKEEPING_KEYS = frozenset({"checkpoint.dir", "checkpoint.resume", "data.root", "model.weights_path"})
 """Config keys that say where files are, not how training goes: tags on a trial's run, never params."""
 

@@ -90,7 +90,7 @@ class TrialRun:
 
     def prune(self, epoch: int | None, why: Mapping[str, str] | None = None) -> None:
         """The pruner stopped the trial after `epoch` (None: before any epoch ended), for the reasons in the
-        tags `why` (`sweep.prune_explanation`); the run ends KILLED."""
+        tags `why` (`sweep.trials.prune_explanation`); the run ends KILLED."""
         tags = {"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": str(epoch), **(why or {})}
         self._end(tags, "KILLED")
 

@@ -1,0 +1,8 @@
+"""Promotion: putting a study's best trial into MLflow's model registry behind a gate.
+
+Owns the registry calls and aliases (`registry`), the gate that re-evaluates a candidate against the
+champion (`gate`), the models-from-code pyfunc that serves it (`serving`), the requirements logged with it
+(`requirements`) and resolving `models:/` URIs (`model_uris`).
+May import: `sweep.results`, `sweep.storage`, `sweep.tracking`, `sweep.trials`, `sweep.spec` and the base
+modules; never `sweep.run`, `sweep.parallel` or `sweep.cli`.
+"""

@@ -1,0 +1,157 @@
+"""What `sweep status`, `sweep best` and the end of `sweep run` show: one row per trial, the best trial in
+full, and the study's links in MLflow's UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.spec.study_file import StudySpec
+from sweep.tracking import TrackingStore, UiLinks, ui_links
+from sweep.trials.compute import AttemptCompute, StudyCompute
+from sweep.trials.disk import disk_used
+from sweep.trials.own_trials import own_best_trial
+from sweep.trials.prune_explanation import explanation_from_attrs
+from sweep.trials.record import (
+    BEST_EPOCH_ATTR,
+    ENQUEUED_ATTR,
+    EPOCHS_RUN_ATTR,
+    FAIL_REASON_ATTR,
+    FAILED_FOR_GOOD_ATTR,
+    INFEASIBLE_ATTR,
+    INTERRUPTED_ATTR,
+    NAMESPACE_ATTR,
+    NETWORK_COST_ATTR,
+    RUN_ID_ATTR,
+    WARM_START_ATTR,
+)
+from sweep.trials.retries import is_surplus, retried_number
+
+
+def trial_row(trial: FrozenTrial) -> dict[str, Any]:
+    """Number, state, best val mIoU, epochs run, sampled params and MLflow run id of one trial.
+
+    The state is Optuna's, except INTERRUPTED for an attempt a signal stopped (FAIL in Optuna) and
+    INFEASIBLE for one whose network broke the study's constraints (PRUNED in Optuna); `retry_of`
+    is the first attempt a retry continues, `note` says why an attempt stopped and what came next, and
+    `origin` says where a trial the study did not sample came from: the study file's `enqueue` list, or
+    another study (a warm start's copy, which runs nothing here). `pruned_because` says what the pruner
+    compared (`sweep.trials.prune_explanation`), `compute` what the attempt trained and spent (`sweep.trials.compute`;
+    None when it recorded nothing), `cost` its network's measured figures and `infeasible` the bounds they
+    break (`sweep.spec.constraints`; None when not measured, or when it keeps them).
+    """
+    why = explanation_from_attrs(trial.user_attrs)
+    compute = AttemptCompute.of(trial)
+    epochs = trial.user_attrs.get(EPOCHS_RUN_ATTR, len(trial.intermediate_values))
+    best_reported = max(trial.intermediate_values.values(), default=None)
+    interrupted = trial.user_attrs.get(INTERRUPTED_ATTR)
+    infeasible = trial.user_attrs.get(INFEASIBLE_ATTR)
+    state = trial.state.name
+    if interrupted and trial.state == TrialState.FAIL:
+        state = "INTERRUPTED"
+    elif infeasible and trial.state == TrialState.PRUNED:
+        state = "INFEASIBLE"
+    cost = trial.user_attrs.get(NETWORK_COST_ATTR)
+    return {
+        "number": trial.number,
+        "state": state,
+        "best_miou": trial.value if trial.state == TrialState.COMPLETE else best_reported,
+        "epochs_run": epochs,
+        "params": dict(trial.params),
+        "mlflow_run_id": trial.user_attrs.get(RUN_ID_ATTR),
+        "fail_reason": trial.user_attrs.get(FAIL_REASON_ATTR),
+        "retry_of": retried_number(trial),
+        "note": interrupted or trial.user_attrs.get(FAILED_FOR_GOOD_ATTR),
+        "origin": _origin(trial),
+        "pruned_because": None if why is None else why.text(),
+        "compute": None
+        if compute is None
+        else {"epochs": compute.epochs, "wall_s": compute.wall_s, "gpu_s": compute.gpu_s},
+        "cost": cost,
+        "infeasible": infeasible,
+    }
+
+
+def _origin(trial: FrozenTrial) -> str | None:
+    copied = trial.user_attrs.get(WARM_START_ATTR)
+    if copied is not None:
+        return f"copied from study {copied['study']!r} trial {copied['trial']}"
+    return "enqueued" if ENQUEUED_ATTR in trial.user_attrs else None
+
+
+def status_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per trial; surplus trials (created after the budget was taken, never run) are left out."""
+    return [trial_row(trial) for trial in study.get_trials(deepcopy=False) if not is_surplus(trial)]
+
+
+def study_compute(study: optuna.Study) -> StudyCompute:
+    """What the study's own attempts trained and spent, and what pruning saved (`sweep.trials.compute`)."""
+    return StudyCompute.of(study.get_trials(deepcopy=False))
+
+
+def study_disk_used(spec: StudySpec, study: optuna.Study) -> int:
+    """Bytes of the study's local checkpoint folders (`<artifacts_dir>/<namespace>`)."""
+    namespace = study.user_attrs.get(NAMESPACE_ATTR)
+    return 0 if namespace is None else disk_used(spec.artifacts_dir / str(namespace))
+
+
+def best_summary(spec: StudySpec, study: optuna.Study) -> dict[str, Any] | None:
+    """The best feasible completed trial (`own_best_trial`) with its final metrics from MLflow, its network's
+    cost and where its model is; None if none."""
+    best = own_best_trial(study)
+    if best is None:
+        return None
+    summary = trial_row(best)
+    run_id = summary["mlflow_run_id"]
+    summary.update(
+        metrics={},
+        best_epoch=best.user_attrs.get(BEST_EPOCH_ATTR),
+        checkpoint_uri=None,
+        registered_model_uris=[],
+        model_uri=None,
+    )
+    if run_id is not None:
+        store = TrackingStore(spec.tracking_uri)
+        latest = store.latest_metrics(run_id)  # also fails clearly when the run is gone
+        summary["metrics"] = _metrics_at(store, run_id, latest, summary["best_epoch"])
+        summary["checkpoint_uri"] = f"runs:/{run_id}/checkpoint/best.pt"
+        summary["registered_model_uris"] = _registered_model_uris(store, spec.registered_model_name, run_id)
+        # Before `sweep promote` there is no MLflow model yet; the checkpoint URI works with `trainer predict`.
+        summary["model_uri"] = (summary["registered_model_uris"] or [summary["checkpoint_uri"]])[0]
+    return summary
+
+
+def _metrics_at(store: TrackingStore, run_id: str, latest: dict[str, float], epoch: int | None) -> dict[str, float]:
+    """Each headline metric's value at the best epoch (MLflow's run summary keeps only the last epoch's)."""
+    if epoch is None:
+        return latest
+    values = {}
+    for key in ("val/miou", "val/pixel_accuracy", "val/mean_class_accuracy", "val/fw_iou", "train/loss"):
+        at_epoch = [value for step, value in store.metric_history(run_id, key) if step == epoch]
+        if at_epoch:
+            values[key] = at_epoch[-1]
+    return values
+
+
+def _registered_model_uris(store: TrackingStore, name: str, run_id: str) -> list[str]:
+    """`models:/NAME@ALIAS` then `models:/NAME/VERSION` for each version registered from the run."""
+    versions = store.model_versions_for_run(name, run_id)
+    aliases = store.model_aliases(name) if versions else {}
+    uris = []
+    for version in versions:
+        uris += [f"models:/{name}@{alias}" for alias, aliased in aliases.items() if aliased == version]
+        uris.append(f"models:/{name}/{version}")
+    return uris
+
+
+def study_links(spec: StudySpec, study: optuna.Study) -> UiLinks | None:
+    """The study's experiment runs page and best run in MLflow's UI; None when the experiment does not exist
+    (no trial ever started) or the tracking URI has no UI links (`ui_links`)."""
+    experiment_id = TrackingStore(spec.tracking_uri).find_experiment_id(spec.experiment_name)
+    if experiment_id is None:
+        return None
+    best = own_best_trial(study)
+    best_run_id = None if best is None else best.user_attrs.get(RUN_ID_ATTR)
+    return ui_links(spec.tracking_uri, experiment_id, None if best_run_id is None else str(best_run_id))

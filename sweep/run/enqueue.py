@@ -1,0 +1,37 @@
+"""Queueing the study file's `enqueue` sets as WAITING trials, which Optuna hands out before it samples any.
+
+Optuna takes a queued set's values as fixed (`trial.suggest_*` returns them), while the keys a set leaves out
+are sampled as usual. Each queued trial carries its set in the user attr `ENQUEUED_ATTR`, which tells it apart
+from a WAITING retry (whose `failed_trial` system attr `sweep.trials.retries` reads) and makes queueing
+idempotent: a set already carried by a trial of the study is not queued again, so a rerun runs nothing twice.
+Exactly one process queues, at a time when no other does: the study's creator (`sweep.run.seeding`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+
+from sweep.trials.record import ENQUEUED_ATTR
+from sweep.trials.retries import is_surplus
+
+
+def enqueue_missing(study: optuna.Study, sets: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Queue each set that no trial of the study carries yet; the indexes of those queued, in order.
+
+    A surplus trial (created after the budget was taken, never run) does not count as carrying its set,
+    so a rerun with a larger `n_trials` queues it again.
+    """
+    carried = [
+        trial.user_attrs[ENQUEUED_ATTR]
+        for trial in study.get_trials(deepcopy=False)
+        if ENQUEUED_ATTR in trial.user_attrs and not is_surplus(trial)
+    ]
+    queued = []
+    for index, params in enumerate(sets):
+        if dict(params) not in carried:
+            study.enqueue_trial(dict(params), user_attrs={ENQUEUED_ATTR: dict(params)})
+            queued.append(index)
+    return queued

@@ -1,0 +1,69 @@
+"""Seeding a study: queueing the study file's `enqueue` sets and copying a warm start's trials, once.
+
+Both are idempotent, by a mark on each trial they add (`sweep.spec.enqueue.ENQUEUED_ATTR`, the warm start's
+origin), but a check-then-add is no atomic step: two processes seeding at the same moment could both add.
+So one process seeds at a time:
+- on a new study, its creator (the storage's unique study name makes it one), before it records the
+  parent run (`PARENT_RUN_ATTR`) that the other processes wait for;
+- on a study whose parent run is recorded (so its creator is done seeding), a later `sweep run` adds
+  what is missing: sets added to the file since, a warm start asked for now, trials the other study
+  finished since;
+- a worker of `sweep run --workers` never seeds: the parent did, before starting it.
+A process that finds the study neither its own nor with a parent run leaves the seeding to its creator.
+Two separate `sweep run`s started at the same moment on an existing study must not both ask for new
+seeds; `--workers` (whose parent seeds alone) is the way to start several at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+
+from sweep.database_urls import mask_password, same_database
+from sweep.run.enqueue import enqueue_missing
+from sweep.run.warm_start import WarmStartReport, copy_trials
+from sweep.spec.study_file import StudySpec, load_study_spec
+from sweep.storage.lookup import load_existing_study
+from sweep.tracking import PARENT_RUN_ATTR
+from trainer.config_loading import flatten
+from trainer.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    """What seeding did: the indexes of the `enqueue` sets queued now, and the warm start's report."""
+
+    queued: list[int]
+    warm_start: WarmStartReport | None
+
+    def lines(self) -> list[str]:
+        """Lines for the console: nothing when nothing was asked for."""
+        lines = [f"queued enqueue[{index}] to run first" for index in self.queued]
+        return lines + ([] if self.warm_start is None else self.warm_start.lines())
+
+
+def seed_study(study: optuna.Study, spec: StudySpec, *, created: bool) -> SeedReport | None:
+    """Queue `spec.enqueue`'s missing sets and copy the warm start's missing trials; None when this
+    process is not the one to seed (see the module's docstring)."""
+    if not (created or PARENT_RUN_ATTR in study.user_attrs):
+        return None
+    queued = enqueue_missing(study, spec.enqueue)
+    warm = None if spec.warm_start is None else _warm_start(study, spec, load_study_spec(spec.warm_start.study_file))
+    return SeedReport(queued, warm)
+
+
+def _warm_start(study: optuna.Study, spec: StudySpec, source: StudySpec) -> WarmStartReport:
+    if source.study.name == spec.study.name and same_database(source.storage_url, spec.storage_url):
+        raise ConfigError(
+            "warm_start.from", f"{source.source} is this study ({spec.study.name!r}); name another", source=spec.source
+        )
+    return copy_trials(
+        study,
+        load_existing_study(source),
+        storage=mask_password(source.storage_url),
+        search=spec.search,
+        train=flatten(spec.train.to_dict()),
+        source_train=flatten(source.train.to_dict()),
+        constraints=spec.constraints,
+    )

@@ -1,0 +1,44 @@
+"""Where a trial keeps its checkpoints: one folder per chain of attempts, under the study's namespace.
+
+A trial's checkpoints live in `<artifacts_dir>/<namespace>/trial-<N>`, where N is the number of the
+*original* trial: a retry (`sweep.trials.retries`) gets the same folder, so `trainer.train` resumes it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import optuna
+
+from sweep.trials.record import NAMESPACE_ATTR
+from sweep.trials.retries import first_attempt
+
+
+def stored_trial(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    """The trial as stored now: its system attrs, params and intermediate values."""
+    return trial.study.get_trials(deepcopy=False)[trial.number]
+
+
+def trial_key(trial: optuna.Trial) -> int:
+    """The number of the trial this one retries, or its own number when it is not a retry."""
+    return first_attempt(stored_trial(trial))
+
+
+def ensure_namespace(study: optuna.Study) -> str:
+    """The study's checkpoint namespace, drawn now if it has none (done once by the study's creator)."""
+    namespace = study.user_attrs.get(NAMESPACE_ATTR)
+    if namespace is None:
+        study.set_user_attr(NAMESPACE_ATTR, uuid.uuid4().hex[:12])
+        namespace = study.user_attrs[NAMESPACE_ATTR]
+    return str(namespace)
+
+
+def trial_checkpoint_dir(artifacts_dir: Path, trial: optuna.Trial) -> Path:
+    """`<artifacts_dir>/<study namespace>/trial-<original number>`.
+
+    The namespace is a random token kept in the study's user attrs, so a study deleted and created
+    again under the same name never picks up the old study's checkpoints, while a retried trial finds
+    its original's. Read fresh for each trial, so workers that raced to set it agree afterwards.
+    """
+    return artifacts_dir / ensure_namespace(trial.study) / f"trial-{trial_key(trial)}"
