@@ -28,8 +28,9 @@ from sqlalchemy.engine import make_url
 
 from sweep.parallel.board import WorkerBoard, WorkerState
 from sweep.parallel.events import EventProgress, decode
-from sweep.parallel.workers import WorkerPlan, parse_gpus, plan_workers, worker_command, worker_environment
+from sweep.parallel.workers import StudyLaunch, WorkerPlan, parse_gpus, plan_workers, worker_command, worker_environment
 from sweep.run.streams import WorkerSampler
+from sweep.spec import load_study_spec
 from sweep.spec.samplers import RandomSamplerSpec, build_sampler
 from sweep.storage.rdb import build_storage
 from sweep.tracking import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, StudyTracker, mark_parent_pending
@@ -37,6 +38,8 @@ from sweep.trials.budget import SurplusTrial, TrialBudget, tally
 from sweep.trials.record import SURPLUS_ATTR
 from sweep.trials.retries import is_surplus
 from trainer.model_cost import ModelCost
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------- plans: GPUs, environment, command line
 
@@ -104,7 +107,8 @@ def test_worker_environment_pins_the_gpu_and_carries_the_urls() -> None:
 
 
 def test_worker_command_line_holds_no_url() -> None:
-    command = worker_command("study.yaml", WorkerPlan(3, "1"), 9, n_trials=7, timeout=None)
+    launch = StudyLaunch("study.yaml", load_study_spec(ROOT / "studies" / "smoke.yaml"), n_trials=7)
+    command = worker_command(launch, WorkerPlan(3, "1"), 9)
     assert command[1:] == [
         "-m",
         "sweep.cli",
@@ -254,7 +258,8 @@ def test_board_prints_one_line_per_event_with_the_worker_and_sums_what_workers_r
     assert "[w0] started (pid 100, CUDA_VISIBLE_DEVICES=0)" in out
     assert "[w0] trial 2/4 (#1) optim.lr=0.0123" in out
     assert "[w0]   trial #1 network: 11.73 M params, 3.3 GFLOPs at 64², 210.8 ms per 513² image on cpu" in out
-    assert "[w0]   trial #1 epoch 1/2  loss 1.5000  val mIoU 0.2500  best -  ETA ?" in out
+    # The ETA counts epochs, so it has a figure after the first one (tests/test_sweep_eta.py checks its value).
+    assert re.search(r"\[w0\]   trial #1 epoch 1/2  loss 1\.5000  val mIoU 0\.2500  best -  ETA \d\d:\d\d:\d\d", out)
     assert "[w0] trial #1 COMPLETE val mIoU 0.2500  best 0.2500  ETA" in out
     assert "[w1] exited with signal 9" in out
     assert board.ran == 2, "w0 reported 1; w1 died after ending 1"

@@ -88,7 +88,7 @@ def run(
     Several `sweep run` on several hosts may share one study too: point --storage (PostgreSQL) and
     --tracking-uri (an MLflow server) at the same places, through SWEEP_STORAGE and MLFLOW_TRACKING_URI.
     """
-    from sweep.parallel.workers import plan_workers
+    from sweep.parallel.workers import StudyLaunch, plan_workers
     from sweep.run.progress import LiveSweepProgress, SweepProgress
     from sweep.run.study import run_study
     from trainer.interrupt import stop_on_signals
@@ -117,7 +117,8 @@ def run(
     else:
         from sweep.parallel.supervisor import run_parallel
 
-        outcome = run_parallel(spec, study_file, plans, console=console, live=live, n_trials=n_trials, timeout=timeout)
+        launch = StudyLaunch(study_file, spec, n_trials=n_trials, timeout=timeout)
+        outcome = run_parallel(launch, plans, console=console, live=live)
     _print_outcome(spec, outcome)
 
 

@@ -8,7 +8,6 @@ themselves (warnings, errors) are relayed the same way.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,9 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+from sweep.run.eta import StudyEta
+from sweep.run.progress import RESULT_STATES
 
 
 @dataclass
@@ -46,7 +48,7 @@ class WorkerBoard:
         self.finished_now = 0
         self.started_now = 0
         self.best = -math.inf
-        self.started = time.monotonic()
+        self.eta = StudyEta()
         self._live = Live(console=console, get_renderable=self._render, refresh_per_second=4) if live else None
 
     def __enter__(self) -> WorkerBoard:
@@ -59,7 +61,8 @@ class WorkerBoard:
             self._live.stop()
 
     def study_start(self, name: str, n_trials: int, done: int, best: float | None) -> None:
-        self.total, self.finished_before, self.started = n_trials, done, time.monotonic()
+        self.total, self.finished_before = n_trials, done
+        self.eta.study_start(n_trials - done)
         self.best = -math.inf if best is None else best
         self._print(f"study {name}: {done}/{n_trials} trials finished, running the rest on {len(self.workers)} workers")
 
@@ -81,6 +84,7 @@ class WorkerBoard:
             if retry_of is None:  # a retry runs in its first attempt's place
                 self.started_now += 1
             worker.trial, worker.epoch, worker.iterations = event["number"], f"0/{event['epochs']}", ""
+            self.eta.trial_start(index, event["epochs"])
             worker.loss, worker.miou, worker.status = math.nan, math.nan, "training"
             params = ", ".join(f"{key}={_short(value)}" for key, value in event["params"].items())
             retry = "" if retry_of is None else f", retry of #{retry_of}"
@@ -88,6 +92,7 @@ class WorkerBoard:
                 index, f"trial {self.finished_before + self.started_now}/{self.total} (#{worker.trial}{retry}) {params}"
             )
         elif kind == "resume":
+            self.eta.trial_resumed(index, event["epoch"])
             self._line(index, f"  trial #{event['number']} resumes after epoch {event['epoch']}")
         elif kind == "model_cost":
             self._line(index, event["text"])
@@ -118,15 +123,17 @@ class WorkerBoard:
         metrics = event["metrics"]
         epochs = worker.epoch.split("/")[-1]
         worker.epoch, worker.iterations = f"{event['epoch']}/{epochs}", ""
+        self.eta.epoch_end(index, event["epoch"])
         worker.loss, worker.miou = metrics.get("train/loss", math.nan), metrics.get("val/miou", math.nan)
         self._line(
             index,
             f"  trial #{event['number']} epoch {worker.epoch}  loss {worker.loss:.4f}  val mIoU {worker.miou:.4f}  "
-            f"best {self._best_text()}  ETA {self.eta_text()}",
+            f"best {self._best_text()}  ETA {self.eta.text()}",
         )
 
     def _trial_end(self, index: int, worker: WorkerState, event: dict[str, Any]) -> None:
         self.finished_now += 1
+        self.eta.trial_end(index, result=event["state"] in RESULT_STATES)
         worker.trials_ended += 1
         worker.status = f"#{event['number']} {event['state']}"
         value = event["value"]
@@ -136,16 +143,8 @@ class WorkerBoard:
         said = f": {event['note']}" if event.get("note") else ""
         self._line(
             index,
-            f"trial #{event['number']} {event['state']}{shown}{said}  best {self._best_text()}  ETA {self.eta_text()}",
+            f"trial #{event['number']} {event['state']}{shown}{said}  best {self._best_text()}  ETA {self.eta.text()}",
         )
-
-    def eta_text(self) -> str:
-        """Time left for the study at the rate this invocation has finished trials so far (all workers)."""
-        if self.finished_now == 0:
-            return "?"
-        per_trial = (time.monotonic() - self.started) / self.finished_now
-        left = max(self.total - self.finished_before - self.finished_now, 0)
-        return time.strftime("%H:%M:%S", time.gmtime(per_trial * left))
 
     def _line(self, index: int, text: str, *, force: bool = False) -> None:
         if self._live is None or force or not text.startswith("  "):  # the live table shows epochs itself
@@ -173,7 +172,7 @@ class WorkerBoard:
                 worker.status,
             )
         finished = self.finished_before + self.finished_now
-        header = Text(f"{finished}/{self.total} trials finished  best {self._best_text()}  ETA {self.eta_text()}")
+        header = Text(f"{finished}/{self.total} trials finished  best {self._best_text()}  ETA {self.eta.text()}")
         return Group(header, table)
 
 

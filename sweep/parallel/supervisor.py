@@ -26,10 +26,9 @@ from rich.console import Console
 from sweep.errors import WorkerError
 from sweep.parallel.board import WorkerBoard, WorkerState
 from sweep.parallel.events import decode
-from sweep.parallel.workers import WorkerPlan, worker_command, worker_environment
+from sweep.parallel.workers import StudyLaunch, WorkerPlan, worker_command, worker_environment
 from sweep.run.progress import SweepProgress
 from sweep.run.study import StudyInterrupted, SweepOutcome, finish_study, prepare_study, resume_command
-from sweep.spec.study_file import StudySpec
 from sweep.trials.own_trials import own_best_value
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
@@ -42,18 +41,10 @@ class _Message:
     payload: Any
 
 
-def run_parallel(
-    spec: StudySpec,
-    study_file: str,
-    plans: Sequence[WorkerPlan],
-    *,
-    console: Console,
-    live: bool,
-    n_trials: int | None = None,
-    timeout: int | None = None,
-) -> SweepOutcome:
-    """Run the study on `plans` worker processes; raise `StudyInterrupted` on SIGINT/SIGTERM (after every
-    worker has stopped), and `WorkerError` if a worker failed and the study's work is not done."""
+def run_parallel(launch: StudyLaunch, plans: Sequence[WorkerPlan], *, console: Console, live: bool) -> SweepOutcome:
+    """Run the study of `launch` on `plans` worker processes; raise `StudyInterrupted` on SIGINT/SIGTERM (after
+    every worker has stopped), and `WorkerError` if a worker failed and the study's work is not done."""
+    spec = launch.spec
     started = time.monotonic()
     prepared = prepare_study(spec)
     study = prepared.study
@@ -69,7 +60,7 @@ def run_parallel(
     board = WorkerBoard(console, [WorkerState(plan.index, plan.gpu) for plan in plans], live=live)
     board.study_start(spec.study.name, prepared.n_trials, prepared.finished, own_best_value(study))
     with board:
-        returncodes, signal_number = _supervise(spec, study_file, plans, board, n_trials=n_trials, timeout=timeout)
+        returncodes, signal_number = _supervise(launch, plans, board)
     failed = {index: code for index, code in returncodes.items() if code != 0}
     done = finish_study(prepared, interrupted=signal_number is not None, spec=spec)
     if signal_number is not None:
@@ -85,13 +76,7 @@ def run_parallel(
 
 
 def _supervise(
-    spec: StudySpec,
-    study_file: str,
-    plans: Sequence[WorkerPlan],
-    board: WorkerBoard,
-    *,
-    n_trials: int | None,
-    timeout: int | None,
+    launch: StudyLaunch, plans: Sequence[WorkerPlan], board: WorkerBoard
 ) -> tuple[dict[int, int], int | None]:
     """Start the workers, relay their events and output until all have exited.
 
@@ -114,7 +99,7 @@ def _supervise(
         for plan in plans:
             if received:
                 break
-            processes[plan.index] = _start(spec, study_file, plan, len(plans), messages, n_trials, timeout)
+            processes[plan.index] = _start(launch, plan, len(plans), messages)
             board.spawned(plan.index, processes[plan.index].pid)
         returncodes: dict[int, int] = {}
         while len(returncodes) < len(processes):
@@ -136,26 +121,20 @@ def _supervise(
 
 
 def _start(
-    spec: StudySpec,
-    study_file: str,
-    plan: WorkerPlan,
-    workers: int,
-    messages: queue.Queue[_Message],
-    n_trials: int | None,
-    timeout: int | None,
+    launch: StudyLaunch, plan: WorkerPlan, workers: int, messages: queue.Queue[_Message]
 ) -> subprocess.Popen[bytes]:
     environment = worker_environment(
         plan,
         os.environ,
-        storage_url=spec.storage_url,
-        tracking_uri=spec.tracking_uri,
+        storage_url=launch.spec.storage_url,
+        tracking_uri=launch.spec.tracking_uri,
         workers=workers,
         cpus=os.cpu_count() or 1,
     )
     read_end, write_end = os.pipe()
     try:
         process = subprocess.Popen(
-            worker_command(study_file, plan, write_end, n_trials=n_trials, timeout=timeout),
+            worker_command(launch, plan, write_end),
             env=environment,
             pass_fds=(write_end,),
             stdin=subprocess.DEVNULL,

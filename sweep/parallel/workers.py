@@ -13,9 +13,23 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sweep.spec.study_file import StudySpec
+
 STORAGE_ENV = "SWEEP_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 _GPU_ID = re.compile(r"\d+|(GPU|MIG)-[0-9A-Za-z-]+")
+
+
+@dataclass(frozen=True)
+class StudyLaunch:
+    """What one `sweep run` was asked to run, built once by the CLI: the study file as given (each worker
+    loads it again), the spec loaded from it with every override applied, and the `--n-trials` and
+    `--timeout` overrides that the workers' command lines repeat (None: the study file's own)."""
+
+    study_file: str
+    spec: StudySpec
+    n_trials: int | None = None
+    timeout: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,14 +95,12 @@ def worker_environment(
     return environment
 
 
-def worker_command(
-    study_file: str, plan: WorkerPlan, events_fd: int, *, n_trials: int | None, timeout: int | None
-) -> list[str]:
+def worker_command(launch: StudyLaunch, plan: WorkerPlan, events_fd: int) -> list[str]:
     """`python -m sweep.cli run STUDY.yaml --worker-index I --events-fd FD [...]`; no URL, no secret."""
-    command = [sys.executable, "-m", "sweep.cli", "run", study_file, "--worker-index", str(plan.index)]
+    command = [sys.executable, "-m", "sweep.cli", "run", launch.study_file, "--worker-index", str(plan.index)]
     command += ["--events-fd", str(events_fd), "--quiet"]
-    if n_trials is not None:
-        command += ["--n-trials", str(n_trials)]
-    if timeout is not None:
-        command += ["--timeout", str(timeout)]
+    if launch.n_trials is not None:
+        command += ["--n-trials", str(launch.n_trials)]
+    if launch.timeout is not None:
+        command += ["--timeout", str(launch.timeout)]
     return command

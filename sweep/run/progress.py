@@ -7,7 +7,6 @@ terminal); `LiveSweepProgress` adds a live bar for the running epoch.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +14,15 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from sweep.run.eta import StudyEta
 from trainer.listener import TrainingListener
 
 if TYPE_CHECKING:
     from trainer.model_cost import ModelCost
+
+
+RESULT_STATES = ("COMPLETE", "PRUNED", "INFEASIBLE")
+"""How a trial ends with a result; any other end (INTERRUPTED, FAIL) leaves its place to a retry."""
 
 
 class SweepProgress(TrainingListener):
@@ -29,7 +33,7 @@ class SweepProgress(TrainingListener):
         self.total = 0
         self.finished_before = 0
         self.finished_now = 0
-        self.started = time.monotonic()
+        self.eta = StudyEta()
         self.best = -math.inf
         self.trial_number = -1
         self.epochs = 0
@@ -46,18 +50,21 @@ class SweepProgress(TrainingListener):
             )
 
     def study_start(self, name: str, n_trials: int, done: int, best: float | None = None) -> None:
-        self.total, self.finished_before, self.started = n_trials, done, time.monotonic()
+        self.total, self.finished_before = n_trials, done
+        self.eta.study_start(n_trials - done)
         self.best = -math.inf if best is None else best
         self.console.print(f"study {name}: {done}/{n_trials} trials finished, running the rest")
 
     def trial_start(self, number: int, params: Mapping[str, Any], epochs: int, retry_of: int | None = None) -> None:
         """Trial `number` starts; `retry_of` is the first attempt it continues (None for a new trial)."""
         self.trial_number, self.epochs = number, epochs
+        self.eta.trial_start(0, epochs)
         shown = ", ".join(f"{key}={_short(value)}" for key, value in params.items())
         retry = "" if retry_of is None else f", retry of #{retry_of}"
         self.console.print(f"trial {self._position()}/{self.total} (#{number}{retry}) {shown}")
 
     def on_resume(self, epoch: int, checkpoint: Path) -> None:
+        self.eta.trial_resumed(0, epoch)
         self.console.print(f"  trial #{self.trial_number} resumes after epoch {epoch} from {checkpoint}")
 
     def on_checkpoint_discarded(self, path: Path, reason: str) -> None:
@@ -68,9 +75,10 @@ class SweepProgress(TrainingListener):
         self.console.print(model_cost_text(self.trial_number, cost))
 
     def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        self.eta.epoch_end(0, epoch)
         self.console.print(
             f"  trial #{self.trial_number} epoch {epoch}/{self.epochs}  loss {metrics['train/loss']:.4f}  "
-            f"val mIoU {metrics['val/miou']:.4f}  best {self._best_text()}  ETA {self._eta_text()}"
+            f"val mIoU {metrics['val/miou']:.4f}  best {self._best_text()}  ETA {self.eta.text()}"
         )
 
     def trial_end(self, number: int, state: str, value: float | None, note: str = "") -> None:
@@ -78,26 +86,20 @@ class SweepProgress(TrainingListener):
 
         Only results (COMPLETE, PRUNED, INFEASIBLE) advance the count: a retry runs in the place of the attempt
         it retries."""
-        if state in ("COMPLETE", "PRUNED", "INFEASIBLE"):
-            self.finished_now += 1
+        result = state in RESULT_STATES
+        self.finished_now += result
+        self.eta.trial_end(0, result=result)
         if value is not None:
             self.best = max(self.best, value)
         shown = f" val mIoU {value:.4f}" if value is not None else ""
         said = f": {note}" if note else ""
-        self.console.print(f"trial #{number} {state}{shown}{said}  best {self._best_text()}  ETA {self._eta_text()}")
+        self.console.print(f"trial #{number} {state}{shown}{said}  best {self._best_text()}  ETA {self.eta.text()}")
 
     def _position(self) -> int:
         return self.finished_before + self.finished_now + 1
 
     def _best_text(self) -> str:
         return "-" if self.best == -math.inf else f"{self.best:.4f}"
-
-    def _eta_text(self) -> str:
-        if self.finished_now == 0:
-            return "?"
-        per_trial = (time.monotonic() - self.started) / self.finished_now
-        left = max(self.total - self.finished_before - self.finished_now, 0)
-        return time.strftime("%H:%M:%S", time.gmtime(per_trial * left))
 
 
 def model_cost_text(number: int, cost: ModelCost) -> str:
