@@ -1,7 +1,9 @@
-"""benchmarks/gpu_sweep.sh: its figures follow from what the trials recorded."""
+"""benchmarks/gpu_sweep.sh: its figures follow from what the trials recorded, and its smoke run takes the
+GPU run's whole path on the CPU (what CI runs, so that a typo cannot reach the GPU machine)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -133,3 +135,30 @@ def test_the_installer_names_its_arguments() -> None:
     done = subprocess.run(["bash", "benchmarks/install-gpu-sweep-wheels.sh"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr == "usage: bash benchmarks/install-gpu-sweep-wheels.sh PYTHON VENV\n"
+
+
+@pytest.mark.slow
+def test_smoke_run_sweeps_both_arms_and_reports_them(tmp_path: Path) -> None:
+    out, scratch = tmp_path / "out", tmp_path / "tmp"
+    out.mkdir()
+    scratch.mkdir()
+    env = {**os.environ, "OUT": str(out), "TMPDIR": str(scratch), "PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        ["bash", "benchmarks/gpu_sweep.sh", "--smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((out / "gpu_sweep.json").read_text())
+    # 4 trials of 2 epochs of 16 images (4 batches of 4) in each arm; the CPU has no GPU to sample.
+    expected_missing = {"gpu_utilisation_mean", "gpu_utilisation_max", "gpu_memory_max_mb"}
+    for arm, workers in zip(report["arms"], (2, 1), strict=True):
+        assert arm["workers_per_gpu"] == workers and arm["study"] == f"gpu-sweep-{workers}-per-gpu"
+        assert (arm["complete"], arm["pruned"], arm["failed"], arm["most_at_once"]) == (4, 0, 0, workers)
+        assert arm["train_images"] == 128
+        assert set(arm["missing"]) == expected_missing
+        assert all(arm["figures"][name] is None for name in expected_missing)
+        assert arm["figures"]["gpu_img_s"] == pytest.approx(128 / arm["figures"]["wall_s"])
+    (gain,) = report["speedups"]
+    assert (gain["arm"], gain["baseline"]) == (2, 1) and gain["gpu_img_s"] > 0
+    assert "| 2 per GPU (`gpu-sweep-2-per-gpu`) | 4 / 0 / 0 | 2 |" in done.stdout
+    assert "command: bash benchmarks/gpu_sweep.sh --smoke" in done.stdout
+    assert list(scratch.iterdir()) == []  # the data, stores and checkpoints went with the scratch folder
