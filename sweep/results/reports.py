@@ -3,6 +3,8 @@ full, and the study's links in MLflow's UI."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -13,11 +15,14 @@ from sweep.tracking import TrackingStore, UiLinks, ui_links
 from sweep.trials.compute import StudyCompute
 from sweep.trials.disk import disk_used
 from sweep.trials.own_trials import own_best_trial
+from sweep.trials.record_values import AttemptCompute, NetworkCost
 from sweep.trials.record_view import Origin, TrialRecord, checkpoint_namespace
 
 
-def trial_row(trial: FrozenTrial) -> dict[str, Any]:
-    """Number, state, best val mIoU, epochs run, sampled params and MLflow run id of one trial.
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as `sweep status` shows it: number, state, best val mIoU, epochs run, sampled params and MLflow
+    run id.
 
     The state is Optuna's, except INTERRUPTED for an attempt a signal stopped (FAIL in Optuna) and
     INFEASIBLE for one whose network broke the study's constraints (PRUNED in Optuna); `retry_of`
@@ -28,35 +33,50 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     None when it recorded nothing), `cost` its network's measured figures and `infeasible` the bounds they
     break (`sweep.spec.constraints`; None when not measured, or when it keeps them).
     """
+
+    number: int
+    state: str
+    best_miou: float | None
+    epochs_run: int
+    params: Mapping[str, Any]
+    mlflow_run_id: str | None
+    fail_reason: str | None
+    retry_of: int | None
+    note: str | None
+    origin: str | None
+    pruned_because: str | None
+    compute: AttemptCompute | None
+    cost: NetworkCost | None
+    infeasible: str | None
+
+
+def trial_row(trial: FrozenTrial) -> TrialRow:
+    """The row of `trial`, from its record (`sweep.trials.record_view`)."""
     record = TrialRecord.of(trial)
     attempt = record.attempt
-    why = record.prune_explanation
-    compute = attempt.compute
-    epochs = len(trial.intermediate_values) if record.epochs_run is None else record.epochs_run
-    best_reported = max(trial.intermediate_values.values(), default=None)
     state = trial.state.name
     if attempt.interrupted and trial.state == TrialState.FAIL:
         state = "INTERRUPTED"
     elif record.infeasible and trial.state == TrialState.PRUNED:
         state = "INFEASIBLE"
-    return {
-        "number": trial.number,
-        "state": state,
-        "best_miou": trial.value if trial.state == TrialState.COMPLETE else best_reported,
-        "epochs_run": epochs,
-        "params": dict(trial.params),
-        "mlflow_run_id": record.mlflow_run_id,
-        "fail_reason": attempt.fail_reason,
-        "retry_of": record.origin.retry_of,
-        "note": attempt.interrupted or attempt.failed_for_good,
-        "origin": _origin(record.origin),
-        "pruned_because": None if why is None else why.text(),
-        "compute": None
-        if compute is None
-        else {"epochs": compute.epochs, "wall_s": compute.wall_s, "gpu_s": compute.gpu_s},
-        "cost": None if record.network_cost is None else record.network_cost.attr_value(),
-        "infeasible": record.infeasible,
-    }
+    why = record.prune_explanation
+    best_reported = max(trial.intermediate_values.values(), default=None)
+    return TrialRow(
+        number=trial.number,
+        state=state,
+        best_miou=trial.value if trial.state == TrialState.COMPLETE else best_reported,
+        epochs_run=len(trial.intermediate_values) if record.epochs_run is None else record.epochs_run,
+        params=dict(trial.params),
+        mlflow_run_id=record.mlflow_run_id,
+        fail_reason=attempt.fail_reason,
+        retry_of=record.origin.retry_of,
+        note=attempt.interrupted or attempt.failed_for_good,
+        origin=_origin(record.origin),
+        pruned_because=None if why is None else why.text(),
+        compute=attempt.compute,
+        cost=record.network_cost,
+        infeasible=record.infeasible,
+    )
 
 
 def _origin(origin: Origin) -> str | None:
@@ -66,7 +86,7 @@ def _origin(origin: Origin) -> str | None:
     return "enqueued" if origin.enqueued is not None else None
 
 
-def status_rows(study: optuna.Study) -> list[dict[str, Any]]:
+def status_rows(study: optuna.Study) -> list[TrialRow]:
     """One row per trial; surplus trials (created after the budget was taken, never run) are left out."""
     trials = study.get_trials(deepcopy=False)
     return [trial_row(trial) for trial in trials if TrialRecord.of(trial).surplus is None]
@@ -83,30 +103,39 @@ def study_disk_used(spec: StudySpec, study: optuna.Study) -> int:
     return 0 if namespace is None else disk_used(spec.artifacts_dir / namespace)
 
 
-def best_summary(spec: StudySpec, study: optuna.Study) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class BestSummary:
+    """The best trial's row, its headline metrics at its best epoch, and where its model is: its checkpoint in
+    MLflow, the registry's versions of it (aliases first), and the URI to use, the first of those. A trial
+    with no MLflow run has no metrics and no URIs."""
+
+    row: TrialRow
+    metrics: Mapping[str, float]
+    best_epoch: int | None
+    checkpoint_uri: str | None
+    registered_model_uris: list[str]
+    model_uri: str | None
+
+
+def best_summary(spec: StudySpec, study: optuna.Study) -> BestSummary | None:
     """The best feasible completed trial (`own_best_trial`) with its final metrics from MLflow, its network's
     cost and where its model is; None if none."""
     best = own_best_trial(study)
     if best is None:
         return None
-    summary = trial_row(best)
-    run_id = summary["mlflow_run_id"]
-    summary.update(
-        metrics={},
-        best_epoch=TrialRecord.of(best).best_epoch,
-        checkpoint_uri=None,
-        registered_model_uris=[],
-        model_uri=None,
-    )
-    if run_id is not None:
-        store = TrackingStore(spec.tracking_uri)
-        latest = store.latest_metrics(run_id)  # also fails clearly when the run is gone
-        summary["metrics"] = _metrics_at(store, run_id, latest, summary["best_epoch"])
-        summary["checkpoint_uri"] = f"runs:/{run_id}/checkpoint/best.pt"
-        summary["registered_model_uris"] = _registered_model_uris(store, spec.registered_model_name, run_id)
-        # Before `sweep promote` there is no MLflow model yet; the checkpoint URI works with `trainer predict`.
-        summary["model_uri"] = (summary["registered_model_uris"] or [summary["checkpoint_uri"]])[0]
-    return summary
+    row = trial_row(best)
+    best_epoch = TrialRecord.of(best).best_epoch
+    run_id = row.mlflow_run_id
+    if run_id is None:
+        return BestSummary(row, {}, best_epoch, None, [], None)
+    store = TrackingStore(spec.tracking_uri)
+    latest = store.latest_metrics(run_id)  # also fails clearly when the run is gone
+    metrics = _metrics_at(store, run_id, latest, best_epoch)
+    checkpoint_uri = f"runs:/{run_id}/checkpoint/best.pt"
+    registered = _registered_model_uris(store, spec.registered_model_name, run_id)
+    # Before `sweep promote` there is no MLflow model yet; the checkpoint URI works with `trainer predict`.
+    model_uri = (registered or [checkpoint_uri])[0]
+    return BestSummary(row, metrics, best_epoch, checkpoint_uri, registered, model_uri)
 
 
 def _metrics_at(store: TrackingStore, run_id: str, latest: dict[str, float], epoch: int | None) -> dict[str, float]:
