@@ -8,8 +8,9 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from sweep.trials.compute import AttemptClock, AttemptCompute, StudyCompute, gpu_count, parent_metrics, run_metrics
+from sweep.trials.compute import AttemptClock, StudyCompute, gpu_count, parent_metrics, run_metrics
 from sweep.trials.record import WARM_START_ATTR
+from sweep.trials.record_values import AttemptCompute
 from sweep.trials.retries import enqueue_retry
 
 

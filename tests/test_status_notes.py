@@ -8,10 +8,10 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from sweep.cli.output import _notes
-from sweep.results.reports import trial_row
+from sweep.results.reports import TrialRow, trial_row
 
 
-def row(state: TrialState, user_attrs: dict[str, Any], system_attrs: dict[str, Any] | None = None) -> dict[str, Any]:
+def row(state: TrialState, user_attrs: dict[str, Any], system_attrs: dict[str, Any] | None = None) -> TrialRow:
     value = 0.5 if state == TrialState.COMPLETE else None
     return trial_row(create_trial(state=state, value=value, user_attrs=user_attrs, system_attrs=system_attrs))
 
@@ -63,5 +63,5 @@ def test_each_way_an_attempt_ends_has_its_note(
     state: TrialState, user_attrs: dict[str, Any], system_attrs: dict[str, Any] | None, shown_state: str, notes: str
 ) -> None:
     shown = row(state, user_attrs, system_attrs)
-    assert shown["state"] == shown_state
+    assert shown.state == shown_state
     assert _notes(shown) == notes

@@ -175,7 +175,7 @@ def test_copy_trials_copies_what_fits_skips_the_rest_and_never_twice() -> None:
     assert copies[1].intermediate_values == {1: 0.1, 2: 0.2}, "what the median pruner compares against"
     assert copies[0].user_attrs == {WARM_START_ATTR: {"study": "a", "storage": "sqlite:///a.db", "trial": 0}}
     assert tally(copies, max_retries=2).held == 0, "copied trials take no place of n_trials"
-    assert [row["origin"] for row in status_rows(study)] == [
+    assert [row.origin for row in status_rows(study)] == [
         "copied from study 'a' trial 0",
         "copied from study 'a' trial 1",
     ]

@@ -14,8 +14,8 @@ from optuna.trial import TrialState, create_trial
 
 from sweep.tracking import BATCH_LIMIT, PARENT_RUN_ATTR, StudyTracker, TrackingStore, TrialRun
 from sweep.tracking.tags import BOOKKEEPING_KEYS
-from sweep.trials.compute import AttemptCompute
 from sweep.trials.record import RUN_ID_ATTR
+from sweep.trials.record_values import AttemptCompute
 from trainer.config import TrainConfig
 
 STORAGE = "postgresql+psycopg2://sweeper:secret@db/optuna"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from rich.console import Console
@@ -11,52 +12,55 @@ from rich.table import Table
 
 from sweep.trials.own_trials import own_best_value
 
+if TYPE_CHECKING:  # the reports import MLflow, which a command loads only when it reads a study
+    from sweep.results.reports import BestSummary, TrialRow
+    from sweep.trials.record_values import NetworkCost
+
 _console = Console(highlight=False)
 
 
-def print_table(rows: list[dict[str, Any]], *, title: str) -> None:
+def print_table(rows: list[TrialRow], *, title: str) -> None:
     table = Table(title=title)
     for column in ("#", "state", "best mIoU", "epochs", "params", "ms", "MLflow run", "notes"):
         table.add_column(column)
     for row in rows:
-        value = row["best_miou"]
+        value = row.best_miou
         params = " ".join(
-            f"{leaf(k)}={v:.3g}" if isinstance(v, float) else f"{leaf(k)}={v}" for k, v in row["params"].items()
+            f"{leaf(k)}={v:.3g}" if isinstance(v, float) else f"{leaf(k)}={v}" for k, v in row.params.items()
         )
         table.add_row(
-            str(row["number"]),
-            row["state"],
+            str(row.number),
+            row.state,
             "-" if value is None else f"{value:.4f}",
-            str(row["epochs_run"]),
+            str(row.epochs_run),
             params,
-            _latency(row["cost"]),
-            (row["mlflow_run_id"] or "-")[:12],
+            _latency(row.cost),
+            (row.mlflow_run_id or "-")[:12],
             _notes(row),
         )
     _console.print(table)
 
 
-def _latency(cost: dict[str, Any] | None) -> str:
+def _latency(cost: NetworkCost | None) -> str:
     """The measured ms per image, or `-` for a trial whose network was not measured."""
-    latency = (cost or {}).get("latency_ms")
-    return "-" if latency is None else f"{latency:.1f}"
+    return "-" if cost is None else f"{cost.latency_ms:.1f}"
 
 
-def _notes(row: dict[str, Any]) -> str:
+def _notes(row: TrialRow) -> str:
     """Where the trial came from (`enqueued`, `copied from ...`), `retry of #3`, and why the attempt stopped:
     the constraints its network broke, the signal, the error and whether it is retried, or what the pruner
     compared."""
-    notes = [] if row["origin"] is None else [str(row["origin"])]
-    notes += [] if row["retry_of"] is None else [f"retry of #{row['retry_of']}"]
-    if row["infeasible"]:
-        notes.append(str(row["infeasible"]))
-    if row["pruned_because"]:
-        notes.append(str(row["pruned_because"]))
-    elif row["state"] == "INTERRUPTED":
-        notes.append(str(row["note"]))
-    elif row["fail_reason"]:
-        notes.append(_shorten(str(row["fail_reason"]), 70) + ("" if row["note"] else "; retried"))
-    elif row["state"] == "FAIL":
+    notes = [] if row.origin is None else [row.origin]
+    notes += [] if row.retry_of is None else [f"retry of #{row.retry_of}"]
+    if row.infeasible:
+        notes.append(row.infeasible)
+    if row.pruned_because:
+        notes.append(row.pruned_because)
+    elif row.state == "INTERRUPTED":
+        notes.append(str(row.note))
+    elif row.fail_reason:
+        notes.append(_shorten(row.fail_reason, 70) + ("" if row.note else "; retried"))
+    elif row.state == "FAIL":
         notes.append("its worker died (process gone, or no heartbeat)")
     return "; ".join(notes)
 
@@ -74,6 +78,33 @@ def best_value(study: optuna.Study) -> str:
     """The best feasible own trial's value (`sweep.trials.own_trials`), or why there is none."""
     best = own_best_value(study)
     return "- (no feasible completed trial)" if best is None else f"{best:.4f}"
+
+
+def row_json(row: TrialRow) -> dict[str, Any]:
+    """The row as `--json` prints it: its fields in order, the attempt's compute as `{epochs, wall_s, gpu_s}`
+    and the network's cost as the trial stores it."""
+    compute = row.compute
+    shown = {field.name: getattr(row, field.name) for field in dataclasses.fields(row)}
+    return {
+        **shown,
+        "params": dict(row.params),
+        "compute": None
+        if compute is None
+        else {"epochs": compute.epochs, "wall_s": compute.wall_s, "gpu_s": compute.gpu_s},
+        "cost": None if row.cost is None else row.cost.attr_value(),
+    }
+
+
+def best_json(best: BestSummary) -> dict[str, Any]:
+    """`sweep best --json`: the best trial's row, then its metrics and where its model is."""
+    return {
+        **row_json(best.row),
+        "metrics": dict(best.metrics),
+        "best_epoch": best.best_epoch,
+        "checkpoint_uri": best.checkpoint_uri,
+        "registered_model_uris": list(best.registered_model_uris),
+        "model_uri": best.model_uri,
+    }
 
 
 def json_default(value: Any) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from sweep.cli.options import STUDY_ARGUMENT, load_spec, storage_options
-from sweep.cli.output import json_default, print_table
+from sweep.cli.output import best_json, json_default, print_table, row_json
 from sweep.errors import NothingToPromoteError
 from sweep.spec.settings import DEFAULT_TRACKING_URI
 from trainer.console import prediction_options
@@ -37,7 +37,7 @@ def status(study_file: str, storage: str | None, tracking_uri: str | None, as_js
     used = study_disk_used(spec, study)
     compute = study_compute(study)
     if as_json:
-        report = {"trials": rows, "compute": compute.summary(), "disk_used_bytes": used}
+        report = {"trials": [row_json(row) for row in rows], "compute": compute.summary(), "disk_used_bytes": used}
         click.echo(json.dumps(report, default=json_default))
     else:
         print_table(rows, title=f"study {spec.study.name}")
@@ -62,22 +62,21 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
     if summary is None:
         raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {study_file}')}")
     if as_json:
-        click.echo(json.dumps(summary, default=json_default))
+        click.echo(json.dumps(best_json(summary), default=json_default))
         return
-    click.echo(
-        f"best trial #{summary['number']}: val mIoU {summary['best_miou']:.4f} (epoch {summary.get('best_epoch')})"
-    )
-    for key, value in summary["params"].items():
+    row = summary.row
+    click.echo(f"best trial #{row.number}: val mIoU {row.best_miou:.4f} (epoch {summary.best_epoch})")
+    for key, value in row.params.items():
         click.echo(f"  {key} = {value}")
-    for key, value in summary["metrics"].items():
+    for key, value in summary.metrics.items():
         click.echo(f"  {key}: {value:.4f}")
-    cost = summary["cost"]
+    cost = row.cost
     if cost:
         click.echo(
-            f"network: {cost['params_m']:.2f} M params, {cost['gflops']:.3g} GFLOPs, {cost['latency_ms']:.1f} ms per "
-            f"image ({cost['measured_on']})"
+            f"network: {cost.params_m:.2f} M params, {cost.gflops:.3g} GFLOPs, {cost.latency_ms:.1f} ms per "
+            f"image ({cost.measured_on})"
         )
-    click.echo(f"model: {summary.get('model_uri')}")
+    click.echo(f"model: {summary.model_uri}")
 
 
 @click.command()

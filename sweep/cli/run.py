@@ -144,9 +144,9 @@ def _print_outcome(spec: StudySpec, outcome: Any) -> None:
 
     rows = status_rows(outcome.study)
     print_table(rows, title=f"study {spec.study.name}")
-    states = [row["state"] for row in rows]
-    failed_for_good = sum(1 for row in rows if row["state"] == "FAIL" and row["note"])
-    retried = sum(1 for row in rows if row["retry_of"] is not None)
+    states = [row.state for row in rows]
+    failed_for_good = sum(1 for row in rows if row.state == "FAIL" and row.note)
+    retried = sum(1 for row in rows if row.retry_of is not None)
     best = best_value(outcome.study)
     click.echo(
         f"ran {outcome.ran} trials in {outcome.wall_seconds:.1f} s; study has {states.count('COMPLETE')} complete, "

@@ -34,6 +34,7 @@ from sweep.storage.lookup import load_existing_study
 from sweep.tracking import TrackingStore
 from sweep.trials.own_trials import no_best_reason, own_best_trial
 from sweep.trials.record import RUN_ID_ATTR
+from sweep.trials.record_view import TrialRecord
 from trainer import TrainConfig
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
@@ -88,10 +89,9 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
     if best is None:
         raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {spec.source}')}")
     assert best.value is not None  # the best trial is a completed one
-    run_id = best.user_attrs.get(RUN_ID_ATTR)
+    run_id = TrialRecord.of(best).mlflow_run_id
     if run_id is None:
         raise NothingToPromoteError(f"best trial #{best.number} has no MLflow run id (user attr {RUN_ID_ATTR!r})")
-    run_id = str(run_id)
     model_name = name or spec.registered_model_name
     store = TrackingStore(spec.tracking_uri)
     with tempfile.TemporaryDirectory(prefix="sweep-promote-") as scratch:

@@ -3,6 +3,8 @@ full, and the study's links in MLflow's UI."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -10,28 +12,17 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.spec.study_file import StudySpec
 from sweep.tracking import TrackingStore, UiLinks, ui_links
-from sweep.trials.compute import AttemptCompute, StudyCompute
+from sweep.trials.compute import StudyCompute
 from sweep.trials.disk import disk_used
 from sweep.trials.own_trials import own_best_trial
-from sweep.trials.prune_explanation import explanation_from_attrs
-from sweep.trials.record import (
-    BEST_EPOCH_ATTR,
-    ENQUEUED_ATTR,
-    EPOCHS_RUN_ATTR,
-    FAIL_REASON_ATTR,
-    FAILED_FOR_GOOD_ATTR,
-    INFEASIBLE_ATTR,
-    INTERRUPTED_ATTR,
-    NAMESPACE_ATTR,
-    NETWORK_COST_ATTR,
-    RUN_ID_ATTR,
-    WARM_START_ATTR,
-)
-from sweep.trials.retries import is_surplus, retried_number
+from sweep.trials.record_values import AttemptCompute, NetworkCost
+from sweep.trials.record_view import Origin, TrialRecord, checkpoint_namespace
 
 
-def trial_row(trial: FrozenTrial) -> dict[str, Any]:
-    """Number, state, best val mIoU, epochs run, sampled params and MLflow run id of one trial.
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as `sweep status` shows it: number, state, best val mIoU, epochs run, sampled params and MLflow
+    run id.
 
     The state is Optuna's, except INTERRUPTED for an attempt a signal stopped (FAIL in Optuna) and
     INFEASIBLE for one whose network broke the study's constraints (PRUNED in Optuna); `retry_of`
@@ -42,48 +33,63 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     None when it recorded nothing), `cost` its network's measured figures and `infeasible` the bounds they
     break (`sweep.spec.constraints`; None when not measured, or when it keeps them).
     """
-    why = explanation_from_attrs(trial.user_attrs)
-    compute = AttemptCompute.of(trial)
-    epochs = trial.user_attrs.get(EPOCHS_RUN_ATTR, len(trial.intermediate_values))
-    best_reported = max(trial.intermediate_values.values(), default=None)
-    interrupted = trial.user_attrs.get(INTERRUPTED_ATTR)
-    infeasible = trial.user_attrs.get(INFEASIBLE_ATTR)
+
+    number: int
+    state: str
+    best_miou: float | None
+    epochs_run: int
+    params: Mapping[str, Any]
+    mlflow_run_id: str | None
+    fail_reason: str | None
+    retry_of: int | None
+    note: str | None
+    origin: str | None
+    pruned_because: str | None
+    compute: AttemptCompute | None
+    cost: NetworkCost | None
+    infeasible: str | None
+
+
+def trial_row(trial: FrozenTrial) -> TrialRow:
+    """The row of `trial`, from its record (`sweep.trials.record_view`)."""
+    record = TrialRecord.of(trial)
+    attempt = record.attempt
     state = trial.state.name
-    if interrupted and trial.state == TrialState.FAIL:
+    if attempt.interrupted and trial.state == TrialState.FAIL:
         state = "INTERRUPTED"
-    elif infeasible and trial.state == TrialState.PRUNED:
+    elif record.infeasible and trial.state == TrialState.PRUNED:
         state = "INFEASIBLE"
-    cost = trial.user_attrs.get(NETWORK_COST_ATTR)
-    return {
-        "number": trial.number,
-        "state": state,
-        "best_miou": trial.value if trial.state == TrialState.COMPLETE else best_reported,
-        "epochs_run": epochs,
-        "params": dict(trial.params),
-        "mlflow_run_id": trial.user_attrs.get(RUN_ID_ATTR),
-        "fail_reason": trial.user_attrs.get(FAIL_REASON_ATTR),
-        "retry_of": retried_number(trial),
-        "note": interrupted or trial.user_attrs.get(FAILED_FOR_GOOD_ATTR),
-        "origin": _origin(trial),
-        "pruned_because": None if why is None else why.text(),
-        "compute": None
-        if compute is None
-        else {"epochs": compute.epochs, "wall_s": compute.wall_s, "gpu_s": compute.gpu_s},
-        "cost": cost,
-        "infeasible": infeasible,
-    }
+    why = record.prune_explanation
+    best_reported = max(trial.intermediate_values.values(), default=None)
+    return TrialRow(
+        number=trial.number,
+        state=state,
+        best_miou=trial.value if trial.state == TrialState.COMPLETE else best_reported,
+        epochs_run=len(trial.intermediate_values) if record.epochs_run is None else record.epochs_run,
+        params=dict(trial.params),
+        mlflow_run_id=record.mlflow_run_id,
+        fail_reason=attempt.fail_reason,
+        retry_of=record.origin.retry_of,
+        note=attempt.interrupted or attempt.failed_for_good,
+        origin=_origin(record.origin),
+        pruned_because=None if why is None else why.text(),
+        compute=attempt.compute,
+        cost=record.network_cost,
+        infeasible=record.infeasible,
+    )
 
 
-def _origin(trial: FrozenTrial) -> str | None:
-    copied = trial.user_attrs.get(WARM_START_ATTR)
+def _origin(origin: Origin) -> str | None:
+    copied = origin.warm_start
     if copied is not None:
-        return f"copied from study {copied['study']!r} trial {copied['trial']}"
-    return "enqueued" if ENQUEUED_ATTR in trial.user_attrs else None
+        return f"copied from study {copied.study!r} trial {copied.trial}"
+    return "enqueued" if origin.enqueued is not None else None
 
 
-def status_rows(study: optuna.Study) -> list[dict[str, Any]]:
+def status_rows(study: optuna.Study) -> list[TrialRow]:
     """One row per trial; surplus trials (created after the budget was taken, never run) are left out."""
-    return [trial_row(trial) for trial in study.get_trials(deepcopy=False) if not is_surplus(trial)]
+    trials = study.get_trials(deepcopy=False)
+    return [trial_row(trial) for trial in trials if TrialRecord.of(trial).surplus is None]
 
 
 def study_compute(study: optuna.Study) -> StudyCompute:
@@ -93,34 +99,43 @@ def study_compute(study: optuna.Study) -> StudyCompute:
 
 def study_disk_used(spec: StudySpec, study: optuna.Study) -> int:
     """Bytes of the study's local checkpoint folders (`<artifacts_dir>/<namespace>`)."""
-    namespace = study.user_attrs.get(NAMESPACE_ATTR)
-    return 0 if namespace is None else disk_used(spec.artifacts_dir / str(namespace))
+    namespace = checkpoint_namespace(study)
+    return 0 if namespace is None else disk_used(spec.artifacts_dir / namespace)
 
 
-def best_summary(spec: StudySpec, study: optuna.Study) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class BestSummary:
+    """The best trial's row, its headline metrics at its best epoch, and where its model is: its checkpoint in
+    MLflow, the registry's versions of it (aliases first), and the URI to use, the first of those. A trial
+    with no MLflow run has no metrics and no URIs."""
+
+    row: TrialRow
+    metrics: Mapping[str, float]
+    best_epoch: int | None
+    checkpoint_uri: str | None
+    registered_model_uris: list[str]
+    model_uri: str | None
+
+
+def best_summary(spec: StudySpec, study: optuna.Study) -> BestSummary | None:
     """The best feasible completed trial (`own_best_trial`) with its final metrics from MLflow, its network's
     cost and where its model is; None if none."""
     best = own_best_trial(study)
     if best is None:
         return None
-    summary = trial_row(best)
-    run_id = summary["mlflow_run_id"]
-    summary.update(
-        metrics={},
-        best_epoch=best.user_attrs.get(BEST_EPOCH_ATTR),
-        checkpoint_uri=None,
-        registered_model_uris=[],
-        model_uri=None,
-    )
-    if run_id is not None:
-        store = TrackingStore(spec.tracking_uri)
-        latest = store.latest_metrics(run_id)  # also fails clearly when the run is gone
-        summary["metrics"] = _metrics_at(store, run_id, latest, summary["best_epoch"])
-        summary["checkpoint_uri"] = f"runs:/{run_id}/checkpoint/best.pt"
-        summary["registered_model_uris"] = _registered_model_uris(store, spec.registered_model_name, run_id)
-        # Before `sweep promote` there is no MLflow model yet; the checkpoint URI works with `trainer predict`.
-        summary["model_uri"] = (summary["registered_model_uris"] or [summary["checkpoint_uri"]])[0]
-    return summary
+    row = trial_row(best)
+    best_epoch = TrialRecord.of(best).best_epoch
+    run_id = row.mlflow_run_id
+    if run_id is None:
+        return BestSummary(row, {}, best_epoch, None, [], None)
+    store = TrackingStore(spec.tracking_uri)
+    latest = store.latest_metrics(run_id)  # also fails clearly when the run is gone
+    metrics = _metrics_at(store, run_id, latest, best_epoch)
+    checkpoint_uri = f"runs:/{run_id}/checkpoint/best.pt"
+    registered = _registered_model_uris(store, spec.registered_model_name, run_id)
+    # Before `sweep promote` there is no MLflow model yet; the checkpoint URI works with `trainer predict`.
+    model_uri = (registered or [checkpoint_uri])[0]
+    return BestSummary(row, metrics, best_epoch, checkpoint_uri, registered, model_uri)
 
 
 def _metrics_at(store: TrackingStore, run_id: str, latest: dict[str, float], epoch: int | None) -> dict[str, float]:
@@ -153,5 +168,5 @@ def study_links(spec: StudySpec, study: optuna.Study) -> UiLinks | None:
     if experiment_id is None:
         return None
     best = own_best_trial(study)
-    best_run_id = None if best is None else best.user_attrs.get(RUN_ID_ATTR)
-    return ui_links(spec.tracking_uri, experiment_id, None if best_run_id is None else str(best_run_id))
+    best_run_id = None if best is None else TrialRecord.of(best).mlflow_run_id
+    return ui_links(spec.tracking_uri, experiment_id, best_run_id)

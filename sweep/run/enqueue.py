@@ -1,7 +1,7 @@
 """Queueing the study file's `enqueue` sets as WAITING trials, which Optuna hands out before it samples any.
 
 Optuna takes a queued set's values as fixed (`trial.suggest_*` returns them), while the keys a set leaves out
-are sampled as usual. Each queued trial carries its set in the user attr `ENQUEUED_ATTR`, which tells it apart
+are sampled as usual. Each queued trial carries its set (its record's `origin.enqueued`), which tells it apart
 from a WAITING retry (whose `failed_trial` system attr `sweep.trials.retries` reads) and makes queueing
 idempotent: a set already carried by a trial of the study is not queued again, so a rerun runs nothing twice.
 Exactly one process queues, at a time when no other does: the study's creator (`sweep.run.seeding`).
@@ -14,8 +14,8 @@ from typing import Any
 
 import optuna
 
-from sweep.trials.record import ENQUEUED_ATTR
-from sweep.trials.retries import is_surplus
+from sweep.trials.record_view import TrialRecord
+from sweep.trials.record_writes import enqueued_attrs
 
 
 def enqueue_missing(study: optuna.Study, sets: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -24,14 +24,13 @@ def enqueue_missing(study: optuna.Study, sets: Sequence[Mapping[str, Any]]) -> l
     A surplus trial (created after the budget was taken, never run) does not count as carrying its set,
     so a rerun with a larger `n_trials` queues it again.
     """
+    records = [TrialRecord.of(trial) for trial in study.get_trials(deepcopy=False)]
     carried = [
-        trial.user_attrs[ENQUEUED_ATTR]
-        for trial in study.get_trials(deepcopy=False)
-        if ENQUEUED_ATTR in trial.user_attrs and not is_surplus(trial)
+        record.origin.enqueued for record in records if record.origin.enqueued is not None and record.surplus is None
     ]
     queued = []
     for index, params in enumerate(sets):
         if dict(params) not in carried:
-            study.enqueue_trial(dict(params), user_attrs={ENQUEUED_ATTR: dict(params)})
+            study.enqueue_trial(dict(params), user_attrs=enqueued_attrs(params))
             queued.append(index)
     return queued

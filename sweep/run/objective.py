@@ -34,18 +34,19 @@ from sweep.spec.study_file import StudySpec
 from sweep.tracking import StudyTracker, TrialRun
 from sweep.tracking.warnings_listener import WarningsOnRun
 from sweep.trials.budget import TrialBudget
-from sweep.trials.compute import AttemptClock, AttemptCompute, run_metrics
+from sweep.trials.compute import AttemptClock, run_metrics
 from sweep.trials.feasibility import TrialInfeasible, cost_metrics, judge_trial
 from sweep.trials.folders import stored_trial, trial_checkpoint_dir, trial_key
 from sweep.trials.prune_explanation import PruneExplanation, explain_prune
-from sweep.trials.record import (
-    BEST_EPOCH_ATTR,
-    CHECKPOINT_ATTR,
-    CHECKPOINT_DIR_ATTR,
-    EPOCHS_RUN_ATTR,
-    FAIL_REASON_ATTR,
-    FAILED_FOR_GOOD_ATTR,
-    INTERRUPTED_ATTR,
+from sweep.trials.record_view import TrialRecord
+from sweep.trials.record_writes import (
+    write_checkpoint_dir,
+    write_compute,
+    write_fail_reason,
+    write_failed_for_good,
+    write_interruption,
+    write_prune_explanation,
+    write_result,
 )
 from sweep.trials.retries import chains, counted_failures, enqueue_retry, record_worker
 from trainer.config import TrainConfig
@@ -108,7 +109,7 @@ class TrialObjective:
             params = suggest(trial, self.spec.search)
             checkpoint_dir = trial_checkpoint_dir(self.spec.artifacts_dir, trial)
             config = self.spec.trial_config(params, checkpoint_dir=checkpoint_dir)
-            trial.set_user_attr(CHECKPOINT_DIR_ATTR, str(checkpoint_dir))
+            write_checkpoint_dir(trial, checkpoint_dir)
             clock.planned(device=config.device, epochs=config.epochs)
             run = self.tracker.start_trial(
                 trial, config, self.parent_run_id, self.data_tags, system_metrics=self.spec.tracking.system_metrics
@@ -124,8 +125,7 @@ class TrialObjective:
                 self.progress.epoch_end(epoch, metrics)
                 if trial.should_prune():
                     why = explain_prune(trial.study, stored_trial(trial))
-                    for key, value in why.user_attrs().items():
-                        trial.set_user_attr(key, value)
+                    write_prune_explanation(trial, why)
                     pruned[:] = [why]
                     raise optuna.TrialPruned(why.text())
 
@@ -183,16 +183,15 @@ class TrialObjective:
     def _record_compute(self, trial: optuna.Trial, run: TrialRun | None, clock: AttemptClock) -> None:
         """The attempt's epochs, wall and GPU seconds as user attrs, and its chain's totals (which a retry's
         run, the same run, adds to) as metrics on its run, before the run ends (`sweep.trials.compute`)."""
-        for key, value in clock.stop().user_attrs().items():
-            trial.set_user_attr(key, value)
+        write_compute(trial, clock.stop())
         if run is not None:
             attempts = chains(trial.study.get_trials(deepcopy=False))[trial_key(trial)]
-            figures = [AttemptCompute.of(attempt) for attempt in attempts]
+            figures = [TrialRecord.of(attempt).attempt.compute for attempt in attempts]
             self._best_effort(run.log_summary, run_metrics(f for f in figures if f is not None))
 
     def _record_interruption(self, trial: optuna.Trial, run: TrialRun | None, interrupted: TrainingInterrupted) -> None:
         reason = f"{interrupted}; resumes at epoch {interrupted.resume_epoch + 1}"
-        trial.set_user_attr(INTERRUPTED_ATTR, reason)
+        write_interruption(trial, reason)
         retry = enqueue_retry(trial.study, stored_trial(trial))
         if run is not None:
             self._best_effort(run.interrupt, reason)
@@ -200,14 +199,14 @@ class TrialObjective:
 
     def _record_failure(self, trial: optuna.Trial, run: TrialRun | None, error: Exception) -> None:
         """Queue a retry or fail the trial for good, before Optuna records the attempt as FAIL."""
-        trial.set_user_attr(FAIL_REASON_ATTR, f"{type(error).__name__}: {error}"[:1000])
+        write_fail_reason(trial, error)
         attempts = chains(trial.study.get_trials(deepcopy=False))[trial_key(trial)]
         used = counted_failures(attempts) + 1  # this attempt is still RUNNING
         max_retries = self.spec.study.max_retries
         if isinstance(error, NOT_RETRIED) or used > max_retries:
             why = "the same params would fail again" if isinstance(error, NOT_RETRIED) else f"it failed {used} times"
             note = f"failed for good: {why} (study.max_retries: {max_retries})"
-            trial.set_user_attr(FAILED_FOR_GOOD_ATTR, note)
+            write_failed_for_good(trial, note)
         else:
             note = f"retry {used} of {max_retries} queued as trial #{enqueue_retry(trial.study, stored_trial(trial))}"
         if run is not None:
@@ -224,9 +223,7 @@ class TrialObjective:
             self.progress.console.print(f"warning: MLflow did not record it ({type(error).__name__}: {error})")
 
     def _record_success(self, trial: optuna.Trial, run: TrialRun, result: TrainResult) -> None:
-        trial.set_user_attr(BEST_EPOCH_ATTR, result.best_epoch)
-        trial.set_user_attr(EPOCHS_RUN_ATTR, result.epochs_run)
-        trial.set_user_attr(CHECKPOINT_ATTR, str(result.checkpoint))
+        write_result(trial, best_epoch=result.best_epoch, epochs_run=result.epochs_run, checkpoint=result.checkpoint)
         log_trial_artifacts(run, result, self.spec.train.data)
         run.backfill(result.history)  # epochs an outage or a dead worker kept from the run
         _report_missing_epochs(trial, result.history)

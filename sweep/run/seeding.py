@@ -1,8 +1,8 @@
 """Seeding a study: queueing the study file's `enqueue` sets and copying a warm start's trials, once.
 
-Both are idempotent, by a mark on each trial they add (`sweep.spec.enqueue.ENQUEUED_ATTR`, the warm start's
-origin), but a check-then-add is no atomic step: two processes seeding at the same moment could both add.
-So one process seeds at a time:
+Both are idempotent, by a mark on each trial they add (the enqueued set, the warm start's origin: user
+attrs named in `sweep.trials.record`), but a check-then-add is no atomic step: two processes seeding at the
+same moment could both add. So one process seeds at a time:
 - on a new study, its creator (the storage's unique study name makes it one), before it records the
   parent run (`PARENT_RUN_ATTR`) that the other processes wait for;
 - on a study whose parent run is recorded (so its creator is done seeding), a later `sweep run` adds

@@ -18,7 +18,7 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.trials.record import STREAM_ATTR
+from sweep.trials.record_writes import write_sampler_stream
 
 
 class WorkerSampler(BaseSampler):
@@ -66,4 +66,4 @@ def record_stream(trial: optuna.Trial) -> None:
     """Keep the stream the trial was sampled from in its user attrs (`sampler_stream`)."""
     sampler = trial.study.sampler
     if isinstance(sampler, WorkerSampler) and sampler.stream is not None:
-        trial.set_user_attr(STREAM_ATTR, sampler.stream)
+        write_sampler_stream(trial, sampler.stream)

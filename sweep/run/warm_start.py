@@ -9,7 +9,7 @@ distribution can produce, taken from the trial's params or, for a key the other 
 from that study's `train` section (the value the trial trained with); and a key the trial searched but
 this study does not must have this study's `train` value. The others are skipped, each with the reason.
 
-A copied trial carries `WARM_START_ATTR` = {study, storage (password masked), trial}: its origin, which
+A copied trial carries its origin (`WarmStartOrigin`: study, storage with its password masked, trial), which
 makes copying idempotent (an origin already in the study is not copied again) and keeps the trial out of
 the budget (`sweep.retries.chains` leaves it out, so `n_trials` counts only the study's own trials). It
 also carries its network's measured figures, judged against this study's `constraints` as Optuna
@@ -30,7 +30,9 @@ from optuna.trial import FrozenTrial, TrialState
 from sweep.spec.constraints import Constraints
 from sweep.spec.distributions import AnyDistribution
 from sweep.trials.feasibility import copied_cost
-from sweep.trials.record import WARM_START_ATTR
+from sweep.trials.record_values import WarmStartOrigin
+from sweep.trials.record_view import TrialRecord
+from sweep.trials.record_writes import copied_attrs
 
 COPIED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -76,29 +78,26 @@ def copy_trials(
     """
     constraints = constraints or Constraints()
     report = WarmStartReport(f"study {source.study_name!r} ({storage})")
-    done = [
-        trial.user_attrs[WARM_START_ATTR]
-        for trial in study.get_trials(deepcopy=False)
-        if WARM_START_ATTR in trial.user_attrs
-    ]
+    copied_before = {TrialRecord.of(trial).origin.warm_start for trial in study.get_trials(deepcopy=False)}
     copies = []
     for trial in source.get_trials(deepcopy=False, states=COPIED_STATES):
-        origin = {"study": source.study_name, "storage": storage, "trial": trial.number}
-        if origin in done:
+        origin = WarmStartOrigin(source.study_name, storage, trial.number)
+        if origin in copied_before:
             report.already.append(trial.number)
             continue
         params, reason = _fitting_params(trial, search, train, source_train)
-        cost = copied_cost(trial.user_attrs, constraints)
-        if reason is not None or isinstance(cost, str):
-            report.skipped[trial.number] = reason or str(cost)
+        measured = TrialRecord.of(trial).network_cost
+        judged = copied_cost(measured, constraints)
+        if reason is not None or isinstance(judged, str):
+            report.skipped[trial.number] = reason or str(judged)
             continue
-        measured, excess = cost
+        infeasible, excess = judged
         copy = optuna.trial.create_trial(
             state=trial.state,
             values=trial.values,
             params=params,
             distributions={path: search[path].to_optuna() for path in params},
-            user_attrs={WARM_START_ATTR: origin, **measured},
+            user_attrs=copied_attrs(origin, measured, infeasible),
             intermediate_values=trial.intermediate_values,
         )
         for key, value in excess.items():

@@ -32,8 +32,10 @@ from sweep.tracking.system_metrics import SystemMetrics
 from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, config_params_and_tags, runtime_tags
 from sweep.tracking.trial_run import TrialRun, objective_metrics
 from sweep.trials.compute import StudyCompute, parent_metrics
+from sweep.trials.folders import stored_trial
 from sweep.trials.own_trials import own_best_trial
-from sweep.trials.record import BEST_EPOCH_ATTR, RUN_ID_ATTR, WARM_START_ATTR
+from sweep.trials.record_view import TrialRecord
+from sweep.trials.record_writes import write_run_id
 from trainer.config import TrainConfig
 
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
@@ -61,7 +63,7 @@ def _any_trial_started(study: optuna.Study) -> bool:
     """Whether a trial of the study's own has left the queue; enqueued sets (WAITING) and warm-start copies,
     which the study's creator adds before it records the parent run, do not count."""
     started = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, *_RUN_STATUS))
-    return any(WARM_START_ATTR not in trial.user_attrs for trial in started)
+    return any(not TrialRecord.of(trial).is_copied for trial in started)
 
 
 class StudyTracker:
@@ -151,11 +153,11 @@ class StudyTracker:
         ranked = sorted(completed, key=lambda trial: (-(trial.value or 0.0), trial.number))
         dropped = []
         for trial in ranked[k:]:
-            run_id = trial.user_attrs.get(RUN_ID_ATTR)
-            if run_id is None or self._store.model_versions_for_run(registered_model, str(run_id)):
+            run_id = TrialRecord.of(trial).mlflow_run_id
+            if run_id is None or self._store.model_versions_for_run(registered_model, run_id):
                 continue
-            if self._store.delete_artifacts(str(run_id), CHECKPOINT_ARTIFACT):
-                dropped.append(str(run_id))
+            if self._store.delete_artifacts(run_id, CHECKPOINT_ARTIFACT):
+                dropped.append(run_id)
         return dropped
 
     def log_parent_artifacts(self, run_id: str, files: Iterable[Path], artifact_path: str | None = None) -> None:
@@ -178,7 +180,7 @@ class StudyTracker:
 
         Waits out a tracking server that is away for up to `FLUSH` patience, then raises `TrackingError`.
         """
-        run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        inherited = TrialRecord.of(stored_trial(trial)).mlflow_run_id  # a retry's: its chain's run
         params, config_tags = config_params_and_tags(config)
         tags = {
             **self.common_tags,
@@ -188,16 +190,17 @@ class StudyTracker:
             "optuna.trial_number": str(trial.number),
             MLFLOW_PARENT_RUN_ID: parent_run_id,
         }
-        reopened = run_id is not None
-        if run_id is None:
+        reopened = inherited is not None
+        if inherited is None:
             run_id = self._patiently(lambda: self._store.create_run(self.experiment_id, f"trial-{trial.number}", tags))
-            trial.set_user_attr(RUN_ID_ATTR, run_id)
+            write_run_id(trial, run_id)
         else:
-            self._patiently(lambda: self._store.reopen_run(str(run_id)))
+            run_id = inherited
+            self._patiently(lambda: self._store.reopen_run(run_id))
             tags[MLFLOW_RUN_NAME] = f"trial-{trial.number}"
-        self._patiently(lambda: self._store.log_batch(str(run_id), params=params, tags=tags))
-        monitor = SystemMetrics(self._store.tracking_uri, str(run_id), resume=reopened) if system_metrics else None
-        return TrialRun(self._store, str(run_id), monitor)
+        self._patiently(lambda: self._store.log_batch(run_id, params=params, tags=tags))
+        monitor = SystemMetrics(self._store.tracking_uri, run_id, resume=reopened) if system_metrics else None
+        return TrialRun(self._store, run_id, monitor)
 
     def reconcile_trial_runs(self, study: optuna.Study) -> int:
         """End the runs that finished trials left RUNNING (their end never reached the server); returns how many.
@@ -208,13 +211,13 @@ class StudyTracker:
         latest: dict[str, optuna.trial.FrozenTrial] = {}
         in_use: set[str] = set()
         for trial in study.get_trials(deepcopy=False):  # by number: a retry comes after the trial it retries
-            run_id = trial.user_attrs.get(RUN_ID_ATTR)
+            run_id = TrialRecord.of(trial).mlflow_run_id
             if run_id is None:
                 continue
             if trial.state in _RUN_STATUS:
-                latest[str(run_id)] = trial
+                latest[run_id] = trial
             else:
-                in_use.add(str(run_id))
+                in_use.add(run_id)
         return sum(self._end_run_as(run_id, trial) for run_id, trial in latest.items() if run_id not in in_use)
 
     def _end_run_as(self, run_id: str, trial: optuna.trial.FrozenTrial) -> bool:
@@ -225,7 +228,7 @@ class StudyTracker:
         metrics: dict[str, float] = {}
         step = 0
         if trial.state == TrialState.COMPLETE and trial.value is not None:
-            step = int(trial.user_attrs.get(BEST_EPOCH_ATTR, 0))
+            step = TrialRecord.of(trial).best_epoch or 0
             metrics = objective_metrics(trial.value, step)
         tags = {"optuna.state": trial.state.name}
         self._patiently(lambda: self._store.log_batch(run_id, metrics=metrics, step=step, tags=tags))

@@ -24,7 +24,7 @@ import optuna
 from optuna.storages import fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.trials.record import SURPLUS_ATTR
+from sweep.trials.record_writes import write_surplus
 from sweep.trials.retries import (
     ChainState,
     RetryDeadTrial,
@@ -115,7 +115,7 @@ class TrialBudget:
             message = f"created after all {self.n_trials} trials of the budget were taken by other workers"
         else:
             return
-        trial.set_user_attr(SURPLUS_ATTR, message)
+        write_surplus(trial, message)
         self.discarded.add(trial.number)
         raise SurplusTrial(f"trial {trial.number} {message}")
 

@@ -1,6 +1,7 @@
 """Compute accounting: what each trial attempt trained and spent, what the study spent, and what pruning saved.
 
-Each attempt of a trial records its own figures as user attrs (`AttemptCompute`): the epochs it trained
+Each attempt of a trial records its own figures as user attrs (`AttemptCompute`, read back as the
+`attempt.compute` of its `TrialRecord`): the epochs it trained
 (those it reported; an epoch a signal or an error cut short is not counted, its seconds are), its wall
 seconds from the objective's start to its end, and its GPU-seconds. A retry resumes its chain from the
 last checkpoint, so each attempt counts only what it trained itself, and the chain's figures are the sums
@@ -21,18 +22,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.trials.record import (
-    EPOCHS_ATTR,
-    GPU_S_ATTR,
-    INFEASIBLE_ATTR,
-    PLANNED_EPOCHS_ATTR,
-    WALL_S_ATTR,
-)
+from sweep.trials.record_values import AttemptCompute
+from sweep.trials.record_view import TrialRecord
 from sweep.trials.retries import chains
 
 
@@ -40,38 +35,6 @@ def gpu_count(device: str) -> int:
     """GPUs one trial on `device` (a `TrainConfig.device`) occupies: 1 on CUDA (one trial per GPU), 0 on the
     CPU, which has no GPU-seconds; `auto` is CUDA when CUDA is available."""
     return int(device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()))
-
-
-@dataclass(frozen=True)
-class AttemptCompute:
-    """What one attempt trained (`epochs` of its `planned_epochs`) and spent: wall seconds, and GPU-seconds
-    (GPUs times wall seconds)."""
-
-    epochs: int
-    wall_s: float
-    gpu_s: float
-    planned_epochs: int
-
-    def user_attrs(self) -> dict[str, Any]:
-        return {
-            EPOCHS_ATTR: self.epochs,
-            WALL_S_ATTR: self.wall_s,
-            GPU_S_ATTR: self.gpu_s,
-            PLANNED_EPOCHS_ATTR: self.planned_epochs,
-        }
-
-    @staticmethod
-    def of(trial: FrozenTrial) -> AttemptCompute | None:
-        """The figures stored on `trial`; None when it recorded none."""
-        attrs = trial.user_attrs
-        if EPOCHS_ATTR not in attrs:
-            return None
-        return AttemptCompute(
-            int(attrs[EPOCHS_ATTR]),
-            float(attrs[WALL_S_ATTR]),
-            float(attrs[GPU_S_ATTR]),
-            int(attrs[PLANNED_EPOCHS_ATTR]),
-        )
 
 
 def run_metrics(attempts: Iterable[AttemptCompute]) -> dict[str, float]:
@@ -137,11 +100,12 @@ class StudyCompute:
         epochs, no_pruning_epochs, wall_s, gpu_s = 0, 0, 0.0, 0.0
         completed_epochs, completed_s = 0, 0.0
         for attempts in chains(trials).values():
-            spent = [(trial, AttemptCompute.of(trial)) for trial in attempts]
+            spent = [(trial, TrialRecord.of(trial).attempt.compute) for trial in attempts]
             recorded = [figures for _, figures in spent if figures is not None]
             trained = sum(figures.epochs for figures in recorded)
             last = attempts[-1]
-            pruned = last.state == TrialState.PRUNED and INFEASIBLE_ATTR not in last.user_attrs and bool(recorded)
+            infeasible = TrialRecord.of(last).infeasible is not None
+            pruned = last.state == TrialState.PRUNED and not infeasible and bool(recorded)
             epochs += trained
             no_pruning_epochs += max(recorded[-1].planned_epochs, trained) if pruned else trained
             wall_s += sum(figures.wall_s for figures in recorded)

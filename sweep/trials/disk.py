@@ -5,7 +5,7 @@ removed by an Optuna callback, which runs only after the trial's state is stored
 process ran to an end:
 - COMPLETE: its `best.pt` is already logged to MLflow as `checkpoint/best.pt` (with the overlays drawn
   from it), so the folder goes unless the study sets `keep_checkpoints: all`;
-- PRUNED, or FAIL for good (`sweep.trials.retries.FAILED_FOR_GOOD_ATTR`): no retry will come.
+- PRUNED, or FAIL for good (its record's `attempt.failed_for_good`): no retry will come.
 
 A FAIL with a retry queued (an error a retry may cure, or a signal) keeps its folder, which the retry
 resumes from; so does the trial of a worker that dies and never reaches the callback.
@@ -20,7 +20,7 @@ from typing import Literal
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.trials.record import CHECKPOINT_DIR_ATTR, FAILED_FOR_GOOD_ATTR
+from sweep.trials.record_view import TrialRecord
 from sweep.trials.retries import ChainState, chain_state, chains
 
 KeepCheckpoints = Literal["best_in_mlflow", "all"]
@@ -34,12 +34,13 @@ class CheckpointCleaner:
         self.keep = keep
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        folder = trial.user_attrs.get(CHECKPOINT_DIR_ATTR)
+        record = TrialRecord.of(trial)
+        folder = record.checkpoint_dir
         if folder is None:  # a surplus trial never got one
             return
         if trial.state == TrialState.COMPLETE and self.keep == "all":
             return
-        failed_for_good = trial.state == TrialState.FAIL and FAILED_FOR_GOOD_ATTR in trial.user_attrs
+        failed_for_good = trial.state == TrialState.FAIL and record.attempt.failed_for_good is not None
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or failed_for_good:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -49,8 +50,8 @@ def remove_failed_chain_folders(study: optuna.Study, max_retries: int) -> list[s
     that died on the chain's last allowed attempt. Run when the study ends; returns the folders removed."""
     removed = []
     for attempts in chains(study.get_trials(deepcopy=False)).values():
-        folder = attempts[-1].user_attrs.get(CHECKPOINT_DIR_ATTR)
-        if folder is not None and chain_state(attempts, max_retries) == ChainState.FAILED and Path(folder).exists():
+        folder = TrialRecord.of(attempts[-1]).checkpoint_dir
+        if folder is not None and chain_state(attempts, max_retries) == ChainState.FAILED and folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(str(folder))
     return removed

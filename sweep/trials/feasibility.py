@@ -2,8 +2,8 @@
 
 Every trial measures its network first (`trainer.model_cost`): millions of parameters, GFLOPs of one
 forward pass at the crop size, and the median latency of one `study.latency.image_size`² image on the
-trial's device. The figures become one user attr of the trial (`NETWORK_COST_ATTR`, written in one call, so
-a worker killed while recording leaves all or nothing) and metrics of its run (`model/...`), whatever the
+trial's device. The figures become one user attr of the trial (`NetworkCost`, written in one call, so a
+worker killed while recording leaves all or nothing) and metrics of its run (`model/...`), whatever the
 study declares.
 
 A study may bound them:
@@ -16,7 +16,7 @@ Each declared bound goes to Optuna as the trial's constraint `figure - max` (`Tr
 feasible when every value is 0 or less), before training starts. Optuna 5 deprecates the samplers'
 `constraints_func` for this call, which also reaches pruned trials and is set before the trial ends; TPE
 reads it to steer away from infeasible regions (random sampling ignores it). A trial that breaks a bound
-stops there: Optuna records it PRUNED, with `INFEASIBLE_ATTR` saying which bound by how much, so it trained
+stops there: Optuna records it PRUNED, with its record's `infeasible` saying which bound by how much, so it trained
 nothing and failed nothing. `sweep best` and `sweep promote` choose among feasible trials only
 (`sweep.trials.own_trials`). A trial copied by a warm start is judged against this study's bounds from the
 figures its study measured.
@@ -24,14 +24,14 @@ figures its study measured.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial
 
-from sweep.spec.constraints import FIGURES, Constraints, Infeasible
-from sweep.trials.record import INFEASIBLE_ATTR, NETWORK_COST_ATTR
+from sweep.spec.constraints import Constraints, Infeasible
+from sweep.trials.record_values import NetworkCost
+from sweep.trials.record_writes import write_infeasible, write_network_cost
 
 if TYPE_CHECKING:  # measuring imports torch, which loading a study file does not need
     from trainer.model_cost import ModelCost
@@ -45,15 +45,10 @@ class TrialInfeasible(optuna.TrialPruned):
         super().__init__(infeasible.text())
 
 
-def network_cost(cost: ModelCost) -> dict[str, Any]:
-    """A measurement as the value of `NETWORK_COST_ATTR`: the `FIGURES` and where the latency was measured."""
-    return {**cost.figures(), "measured_on": f"{cost.device} {cost.precision} {cost.latency_image_size}px"}
-
-
-def stored_figures(user_attrs: Mapping[str, Any]) -> dict[str, float]:
-    """The figures stored on a trial with `user_attrs` (none when its network was not measured)."""
-    stored = user_attrs.get(NETWORK_COST_ATTR) or {}
-    return {key: float(stored[key]) for key in FIGURES if key in stored}
+def network_cost(cost: ModelCost) -> NetworkCost:
+    """A measurement as a trial records it: the figures and where the latency was measured."""
+    measured_on = f"{cost.device} {cost.precision} {cost.latency_image_size}px"
+    return NetworkCost(cost.params_m, cost.gflops, cost.latency_ms, measured_on)
 
 
 def cost_metrics(cost: ModelCost) -> dict[str, float]:
@@ -63,12 +58,12 @@ def cost_metrics(cost: ModelCost) -> dict[str, float]:
 
 def judge_trial(trial: optuna.Trial, cost: ModelCost, constraints: Constraints) -> Infeasible | None:
     """Store `cost` on `trial` and give Optuna its constraint values; returns the bounds it breaks."""
-    trial.set_user_attr(NETWORK_COST_ATTR, network_cost(cost))
+    write_network_cost(trial, network_cost(cost))
     for key, value in constraints.excess(cost.figures()).items():
         trial.set_constraint(key, value)
     infeasible = constraints.judge(cost.figures())
     if infeasible is not None:
-        trial.set_user_attr(INFEASIBLE_ATTR, infeasible.text())
+        write_infeasible(trial, infeasible)
     return infeasible
 
 
@@ -77,18 +72,12 @@ def is_feasible(trial: FrozenTrial) -> bool:
     return all(value <= 0 for value in trial.constraints.values())
 
 
-def copied_cost(
-    user_attrs: Mapping[str, Any], constraints: Constraints
-) -> tuple[dict[str, Any], dict[str, float]] | str:
-    """For a warm start's copy of a trial with `user_attrs`: its measured figures (as attrs) and its
-    constraint values under this study's `constraints`, or why it cannot be judged (a bound on a figure
-    its study did not measure)."""
-    figures = stored_figures(user_attrs)
+def copied_cost(cost: NetworkCost | None, constraints: Constraints) -> tuple[Infeasible | None, dict[str, float]] | str:
+    """For a warm start's copy of a trial whose study measured `cost` (None: nothing): the bounds of this
+    study's `constraints` it breaks and its constraint values under them, or why it cannot be judged (a
+    bound on a figure its study did not measure)."""
+    figures = {} if cost is None else cost.figures()
     unmeasured = [key for key in constraints.bounds() if key not in figures]
     if unmeasured:
         return f"its study measured no {', '.join(unmeasured)}, which this study's constraints bound"
-    attrs: dict[str, Any] = {NETWORK_COST_ATTR: user_attrs[NETWORK_COST_ATTR]} if figures else {}
-    infeasible = constraints.judge(figures)
-    if infeasible is not None:
-        attrs[INFEASIBLE_ATTR] = infeasible.text()
-    return attrs, constraints.excess(figures)
+    return constraints.judge(figures), constraints.excess(figures)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import optuna
 
-from sweep.trials.record import NAMESPACE_ATTR
+from sweep.trials.record_view import checkpoint_namespace
+from sweep.trials.record_writes import write_checkpoint_namespace
 from sweep.trials.retries import first_attempt
 
 
@@ -27,11 +28,12 @@ def trial_key(trial: optuna.Trial) -> int:
 
 def ensure_namespace(study: optuna.Study) -> str:
     """The study's checkpoint namespace, drawn now if it has none (done once by the study's creator)."""
-    namespace = study.user_attrs.get(NAMESPACE_ATTR)
+    namespace = checkpoint_namespace(study)
     if namespace is None:
-        study.set_user_attr(NAMESPACE_ATTR, uuid.uuid4().hex[:12])
-        namespace = study.user_attrs[NAMESPACE_ATTR]
-    return str(namespace)
+        write_checkpoint_namespace(study, uuid.uuid4().hex[:12])
+        namespace = checkpoint_namespace(study)  # the one stored: the last writer's, when workers raced
+    assert namespace is not None, "it was just written"
+    return namespace
 
 
 def trial_checkpoint_dir(artifacts_dir: Path, trial: optuna.Trial) -> Path:

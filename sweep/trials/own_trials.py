@@ -1,6 +1,6 @@
 """Trials a study ran itself, as opposed to copies of another study's trials (a warm start).
 
-A copy (user attr `WARM_START_ATTR`) informs the sampler and the pruner, but it has no MLflow run,
+A copy (its record's `origin.warm_start`) informs the sampler and the pruner, but it has no MLflow run,
 checkpoint or model in this study, so whatever reports, tags or promotes "the best trial" asks here.
 The best trial is also a feasible one: a trial whose network breaks the study's `constraints` is no
 candidate, whatever its val mIoU (`sweep.spec.constraints`).
@@ -12,13 +12,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.trials.feasibility import is_feasible
-from sweep.trials.record import INFEASIBLE_ATTR, WARM_START_ATTR
+from sweep.trials.record_view import TrialRecord
 
 
 def own_trials(study: optuna.Study, state: TrialState) -> list[FrozenTrial]:
     """The study's trials of its own (no warm-start copies) in `state`, feasible or not."""
     trials = study.get_trials(deepcopy=False, states=(state,))
-    return [trial for trial in trials if WARM_START_ATTR not in trial.user_attrs]
+    return [trial for trial in trials if not TrialRecord.of(trial).is_copied]
 
 
 def own_best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -45,7 +45,8 @@ def no_best_reason(study: optuna.Study, rerun: str) -> str:
             f"has {len(completed)} completed trials but none keeps its constraints (trials "
             f"{_numbers(completed)} break them)"
         )
-    infeasible = [trial for trial in own_trials(study, TrialState.PRUNED) if INFEASIBLE_ATTR in trial.user_attrs]
+    pruned = own_trials(study, TrialState.PRUNED)
+    infeasible = [trial for trial in pruned if TrialRecord.of(trial).infeasible is not None]
     if infeasible:
         return (
             f"has no completed trial: its networks broke the study's constraints before training (trials "

@@ -1,9 +1,11 @@
 """The names of everything the sweep records on an Optuna trial, in one place.
 
 A trial's user attrs are the sweep's record of it, read back by `sweep status`, `best`, `promote`, the
-retry logic, the budget and the reports, on any host and after any restart. Each key below is written by
-one module (named in its docstring) and read through these names only. Keys that start with
-`PER_ATTEMPT_PREFIX` describe one attempt: a retry does not inherit them.
+retry logic, the budget and the reports, on any host and after any restart. Each key below is recorded by
+one module (named in its docstring) through a writer of `sweep.trials.record_writes`, and read back as a
+field of `sweep.trials.record_view.TrialRecord`; the values with several parts have their format in
+`sweep.trials.record_values`. Keys that start with `PER_ATTEMPT_PREFIX` describe one attempt: a retry does
+not inherit them.
 """
 
 from __future__ import annotations

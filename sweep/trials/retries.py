@@ -8,8 +8,8 @@ form a *chain*, linked by Optuna's own `failed_trial` system attr, so Optuna's t
 
 A chain ends in one of three ways (`ChainState`):
 - DONE: its latest attempt is COMPLETE or PRUNED;
-- FAILED: its latest attempt is FAIL and no retry will come: the objective said so (`FAILED_FOR_GOOD_ATTR`:
-  a diverged loss, bad data), or the chain has used up its retries;
+- FAILED: its latest attempt is FAIL and no retry will come: the objective said so (the record's
+  `failed_for_good`: a diverged loss, bad data), or the chain has used up its retries;
 - LIVE otherwise: an attempt runs or waits, or a dead worker's attempt is about to be queued again.
 
 Who queues a retry, always after checking that none exists yet:
@@ -27,25 +27,15 @@ import enum
 import os
 import socket
 import time
-import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import optuna
 import psutil
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.trials.record import (
-    FAILED_FOR_GOOD_ATTR,
-    INTERRUPTED_ATTR,
-    PER_ATTEMPT_ATTRS,
-    PER_ATTEMPT_PREFIX,
-    PROCESS_ATTR,
-    SURPLUS_ATTR,
-    WARM_START_ATTR,
-    WORKER_ATTR,
-)
+from sweep.trials.record_values import WorkerProcess
+from sweep.trials.record_view import TrialRecord
+from sweep.trials.record_writes import retry_attrs, write_worker
 
 ORPHAN_AFTER_S = 60.0
 """A dead worker's FAIL with retries left and no retry this long after it: its reaper died in between."""
@@ -57,26 +47,18 @@ class ChainState(enum.Enum):
     FAILED = "failed"
 
 
-def retried_number(trial: FrozenTrial) -> int | None:
-    """The number of the chain's first attempt when `trial` is a retry; None for a first attempt."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        original = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
-    return None if original is None else int(original)
-
-
 def first_attempt(trial: FrozenTrial) -> int:
     """The number of the first attempt of the chain `trial` belongs to."""
-    original = retried_number(trial)
+    return _first_attempt(trial, TrialRecord.of(trial))
+
+
+def _first_attempt(trial: FrozenTrial, record: TrialRecord) -> int:
+    original = record.origin.retry_of
     return trial.number if original is None else original
 
 
 def is_surplus(trial: FrozenTrial) -> bool:
-    return SURPLUS_ATTR in trial.user_attrs
-
-
-def is_copied(trial: FrozenTrial) -> bool:
-    return WARM_START_ATTR in trial.user_attrs
+    return TrialRecord.of(trial).surplus is not None
 
 
 def chains(trials: Iterable[FrozenTrial]) -> dict[int, list[FrozenTrial]]:
@@ -84,14 +66,15 @@ def chains(trials: Iterable[FrozenTrial]) -> dict[int, list[FrozenTrial]]:
     another study belong to none."""
     grouped: dict[int, list[FrozenTrial]] = {}
     for trial in sorted(trials, key=lambda t: t.number):
-        if not (is_surplus(trial) or is_copied(trial)):
-            grouped.setdefault(first_attempt(trial), []).append(trial)
+        record = TrialRecord.of(trial)
+        if record.surplus is None and not record.is_copied:
+            grouped.setdefault(_first_attempt(trial, record), []).append(trial)
     return grouped
 
 
 def counted_failures(attempts: Sequence[FrozenTrial]) -> int:
     """Failed attempts that count against `max_retries`: every FAIL except those a signal stopped."""
-    return sum(1 for a in attempts if a.state == TrialState.FAIL and INTERRUPTED_ATTR not in a.user_attrs)
+    return sum(1 for a in attempts if a.state == TrialState.FAIL and TrialRecord.of(a).attempt.interrupted is None)
 
 
 def chain_state(attempts: Sequence[FrozenTrial], max_retries: int) -> ChainState:
@@ -100,7 +83,7 @@ def chain_state(attempts: Sequence[FrozenTrial], max_retries: int) -> ChainState
         return ChainState.DONE
     if latest.state != TrialState.FAIL:
         return ChainState.LIVE
-    if FAILED_FOR_GOOD_ATTR in latest.user_attrs or counted_failures(attempts) > max_retries:
+    if TrialRecord.of(latest).attempt.failed_for_good is not None or counted_failures(attempts) > max_retries:
         return ChainState.FAILED
     return ChainState.LIVE  # its retry is being queued
 
@@ -116,16 +99,11 @@ def enqueue_retry(study: optuna.Study, trial: FrozenTrial) -> int | None:
         return None
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
     system_attrs = {**trial.system_attrs, "failed_trial": first_attempt(trial), "retry_history": history}
-    user_attrs = {
-        key: value
-        for key, value in trial.user_attrs.items()
-        if key not in PER_ATTEMPT_ATTRS and not key.startswith(PER_ATTEMPT_PREFIX)
-    }
     copy = optuna.create_trial(
         state=TrialState.WAITING,
         params=trial.params,
         distributions=trial.distributions,
-        user_attrs=user_attrs,
+        user_attrs=retry_attrs(trial),
         system_attrs=system_attrs,
         intermediate_values=trial.intermediate_values,
     )
@@ -152,16 +130,14 @@ class RetryDeadTrial:
 def record_worker(trial: optuna.Trial) -> None:
     """Record which process on which host runs the attempt, so that a rerun can tell if it died."""
     process = psutil.Process()
-    host = socket.gethostname()
-    trial.set_user_attr(WORKER_ATTR, f"{host}:{process.pid}")
-    trial.set_user_attr(PROCESS_ATTR, {"host": host, "pid": process.pid, "started": process.create_time()})
+    write_worker(trial, WorkerProcess(socket.gethostname(), process.pid, process.create_time()))
 
 
-def process_gone(record: Any) -> bool:
+def process_gone(recorded: WorkerProcess) -> bool:
     """Whether the process that `record_worker` recorded on this host has ended (a reused pid counts)."""
     try:
-        process = psutil.Process(int(record["pid"]))
-        return abs(process.create_time() - float(record["started"])) > 0.01 or process.status() == psutil.STATUS_ZOMBIE
+        process = psutil.Process(recorded.pid)
+        return abs(process.create_time() - recorded.started) > 0.01 or process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
 
@@ -175,10 +151,10 @@ def reap_dead_local_trials(study: optuna.Study, on_dead: RetryDeadTrial) -> list
     host = socket.gethostname()
     reaped = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        record = trial.user_attrs.get(PROCESS_ATTR)
-        if not isinstance(record, dict) or record.get("host") != host or record.get("pid") == os.getpid():
+        recorded = TrialRecord.of(trial).attempt.process
+        if recorded is None or recorded.host != host or recorded.pid == os.getpid():
             continue
-        if not process_gone(record):
+        if not process_gone(recorded):
             continue
         try:
             changed = study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
