@@ -32,8 +32,8 @@ from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from sweep.errors import StorageError
-from sweep.storage.rdb import CONNECT_TIMEOUT_S, build_storage
 from sweep.storage import retry as storage_retry
+from sweep.storage.rdb import CONNECT_TIMEOUT_S, build_storage
 from sweep.storage.retry import CREATION_TOKEN_ATTR, OutageClock, ReconnectingStorage, call_with_retries
 from sweep.trials.retries import chains
 
