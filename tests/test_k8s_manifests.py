@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"
 STEP_AND_CHECKPOINT_S = 60
-"""The step in progress (about a second on a GPU) plus an epoch-end checkpoint write that SIGTERM may catch
-under way: about 1 GB for ResNet-101 with Adam's state (last.pt and best.pt), on shared network storage."""
+"""The step in progress plus an epoch-end checkpoint write that SIGTERM may catch under way. Measured on an
+H200 (ResNet-101, 513 px, batch 16, bf16, AdamW): 56 ms a step, last.pt 713 MB and best.pt 238 MB written
+in 1.2 s to local disk; the same 0.95 GB takes 10-30 s on shared network storage at 30-100 MB/s."""
 
 
 def kubectl() -> str:
