@@ -166,6 +166,14 @@ def test_each_worker_replica_claims_a_gpu_of_the_reservation() -> None:
     assert "COPY --chmod=755 docker/claim-gpu.sh /usr/local/bin/claim-gpu" in (ROOT / "Dockerfile").read_text()
 
 
+def test_a_stopped_worker_gets_the_grace_period_of_a_kubernetes_pod_and_an_init_that_passes_sigterm_on() -> None:
+    worker = load_compose()["services"]["worker"]
+    (job,) = k8s_documents("sweep-job.yaml")
+    grace_s = job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert worker["stop_grace_period"] == "5m" and grace_s == 5 * 60
+    assert worker["init"] is True
+
+
 def test_mlflow_server_runs_the_client_image_and_takes_its_database_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
