@@ -38,9 +38,7 @@ from optuna.trial import FrozenTrial
 
 from sweep.spec.study_file import StudySpec, load_study_spec
 from sweep.tracking import TrackingStore
-from sweep.trials.compute import AttemptCompute
-from sweep.trials.record import RUN_ID_ATTR
-from sweep.trials.retries import is_copied, is_surplus
+from sweep.trials.record_view import TrialRecord as SweepTrialRecord
 from trainer.data.voc import read_split_ids
 
 COLUMNS = (
@@ -62,8 +60,13 @@ def read_arm(workers_per_gpu: int, study_file: Path) -> ArmRecord:
     spec = load_study_spec(study_file)
     study = optuna.load_study(study_name=spec.study.name, storage=spec.storage_url)
     store = TrackingStore(spec.tracking_uri)
-    trials = [trial for trial in study.get_trials(deepcopy=False) if not (is_surplus(trial) or is_copied(trial))]
-    run_ids = [str(trial.user_attrs[RUN_ID_ATTR]) for trial in trials if RUN_ID_ATTR in trial.user_attrs]
+    records = {trial.number: SweepTrialRecord.of(trial) for trial in study.get_trials(deepcopy=False)}
+    trials = [
+        trial
+        for trial in study.get_trials(deepcopy=False)
+        if records[trial.number].surplus is None and not records[trial.number].is_copied
+    ]
+    run_ids = [run_id for trial in trials if (run_id := records[trial.number].mlflow_run_id) is not None]
 
     def samples(metric: str) -> tuple[float, ...]:
         return tuple(value for run_id in run_ids for _, value in store.metric_history(run_id, metric))
@@ -78,7 +81,7 @@ def read_arm(workers_per_gpu: int, study_file: Path) -> ArmRecord:
 
 
 def _trial_record(spec: StudySpec, trial: FrozenTrial) -> TrialRecord:
-    compute = AttemptCompute.of(trial)
+    compute = SweepTrialRecord.of(trial).attempt.compute
     images = 0
     if compute is not None:
         data = spec.trial_config(trial.params, checkpoint_dir=spec.artifacts_dir).data
