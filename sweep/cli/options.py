@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from sweep.database_urls import TrackingUri, parse_tracking_uri
 from sweep.errors import SweepError
 from sweep.spec.study_file import StudySpec, load_study_spec
 from trainer.console import ErrorHandlingGroup, exit_with_error
@@ -56,6 +57,14 @@ def _warn_if_password_on_command_line(ctx: click.Context, param: click.Parameter
             f"warning: a password on the command line is visible in `ps`; set {variable} instead", fg="yellow", err=True
         )
     return value
+
+
+def tracking_uri_option(ctx: click.Context, param: click.Parameter, value: str) -> TrackingUri:
+    """`sweep predict --tracking-uri`: parsed where it enters; a bad one is a usage error."""
+    try:
+        return parse_tracking_uri(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def gpu_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
