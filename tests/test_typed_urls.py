@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from sqlalchemy.exc import OperationalError
 
 import sweep.database_urls.parsing
+import sweep.storage.lookup
+from sweep.cli import cli
 from sweep.database_urls import (
     CONNECT_TIMEOUT_S,
     DatabaseUrl,
@@ -20,7 +23,8 @@ from sweep.database_urls import (
     parse_storage_url,
     parse_tracking_uri,
 )
-from sweep.spec.study_file import load_study_spec
+from sweep.errors import StudyNotFoundError
+from sweep.spec.study_file import StudySpec, load_study_spec
 
 STORAGE_EXAMPLES = (
     "sqlite:///PATH, postgresql://USER@HOST/DB, postgresql+psycopg2://USER@HOST/DB or mysql://USER@HOST/DB"
@@ -217,3 +221,59 @@ def test_a_study_file_parses_each_url_once(tmp_path: Path, monkeypatch: pytest.M
         "http://mlflow:5000",
     )
     assert len(parsed) == 2, "overrides that are parsed already, and the spec's own URLs, are not parsed again"
+
+
+# --- The CLI: options parsed where they enter, and the last-resort handler ----------------------------------
+
+STUDY = {
+    "study": {"name": "scrub", "n_trials": 1},
+    "train": {"epochs": 1},
+    "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.1}},
+}
+
+
+@pytest.mark.parametrize(
+    ("study", "environment"),
+    [
+        ({}, {"SWEEP_STORAGE": "postgresql://sweeper:s3cret@db/optuna"}),
+        ({"storage": "postgresql://sweeper:s3cret@db/optuna"}, {}),
+        ({}, {"MLFLOW_TRACKING_URI": "postgresql://sweeper:s3cret@db/mlflow"}),
+    ],
+    ids=["storage-from-the-environment", "storage-from-the-study-file", "tracking-from-the-environment"],
+)
+def test_the_last_resort_handler_scrubs_every_password_the_command_read(
+    study: dict[str, str], environment: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(yaml.safe_dump({**STUDY, "study": {**STUDY["study"], **study}}))
+
+    def driver_fails(spec: object) -> None:  # a driver that echoes the password it was given
+        raise OperationalError("SELECT 1", {}, Exception('password "s3cret" refused\nDETAIL: s3cret'))
+
+    monkeypatch.setattr(sweep.storage.lookup, "load_existing_study", driver_fails)
+    result = CliRunner().invoke(cli, ["status", "study.yaml"], env=environment)
+    assert result.exit_code == 1
+    assert result.output == (
+        'error: cannot use the Optuna storage: OperationalError: (builtins.Exception) password "***" refused\n'
+    )
+
+
+def test_a_password_typed_on_the_command_line_is_warned_about_but_not_one_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("study.yaml").write_text(yaml.safe_dump(STUDY))
+    seen = []
+
+    def stop_after_loading(spec: StudySpec) -> None:
+        seen.append(spec.storage_url)
+        raise StudyNotFoundError("stopped here")
+
+    monkeypatch.setattr(sweep.storage.lookup, "load_existing_study", stop_after_loading)
+    url = "postgresql://sweeper:s3cret@db/optuna"
+    typed = CliRunner().invoke(cli, ["status", "study.yaml", "--storage", url])
+    warning = "warning: a password on the command line is visible in `ps`; set SWEEP_STORAGE instead"
+    assert typed.output == f"{warning}\nerror: stopped here\n"
+    from_environment = CliRunner().invoke(cli, ["status", "study.yaml"], env={"SWEEP_STORAGE": url})
+    assert from_environment.output == "error: stopped here\n"
+    assert [type(storage) for storage in seen] == [DatabaseUrl, DatabaseUrl] and seen == [url, url]
