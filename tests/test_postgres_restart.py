@@ -31,9 +31,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
+from sweep.database_urls import CONNECT_TIMEOUT_S
 from sweep.errors import StorageError
 from sweep.storage import retry as storage_retry
-from sweep.storage.rdb import CONNECT_TIMEOUT_S, build_storage
+from sweep.storage.rdb import build_storage
 from sweep.storage.retry import CREATION_TOKEN_ATTR, OutageClock, ReconnectingStorage, call_with_retries
 from sweep.trials.retries import chains
 

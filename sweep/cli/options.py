@@ -3,30 +3,42 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
+from sweep.database_urls import StoreUrl, TrackingUri, describe_error, parse_storage_url, parse_tracking_uri
 from sweep.errors import SweepError
 from sweep.spec.study_file import StudySpec, load_study_spec
 from trainer.console import ErrorHandlingGroup, exit_with_error
+from trainer.errors import ConfigError
 
 STUDY_ARGUMENT = click.argument("study_file", metavar="STUDY.yaml", type=click.Path(dir_okay=False))
+_URLS_READ = "sweep.urls_read"
+"""`ctx.meta` key: the store URLs this command has read, whose passwords `SweepErrorGroup` scrubs."""
 
 
 def load_spec(study_file: str, **overrides: Any) -> StudySpec:
     spec = load_study_spec(study_file)
-    return spec.with_overrides(**overrides) if any(v is not None for v in overrides.values()) else spec
+    spec = spec.with_overrides(**overrides) if any(v is not None for v in overrides.values()) else spec
+    _remember(click.get_current_context(), spec.storage_url, spec.tracking_uri)
+    return spec
 
 
 def storage_options(command: Any) -> Any:
-    """`--storage` and `--tracking-uri`, also read from the environment, where a password stays out of `ps`."""
+    """`--storage` and `--tracking-uri`, also read from the environment, where a password stays out of `ps`.
+
+    Each is parsed where it enters, into the typed URL the command passes on; a bad one is a config error
+    of `command line`, like a bad value in the study file.
+    """
     command = click.option(
         "--storage",
         envvar="SWEEP_STORAGE",
         show_envvar=True,
         default=None,
-        callback=_warn_if_password_on_command_line,
+        callback=_parsed_by(parse_storage_url, key="study.storage"),
         help="Optuna storage URL (overrides study.storage); prefer the variable when it holds a password.",
     )(command)
     return click.option(
@@ -34,28 +46,48 @@ def storage_options(command: Any) -> Any:
         envvar="MLFLOW_TRACKING_URI",
         show_envvar=True,
         default=None,
-        callback=_warn_if_password_on_command_line,
+        callback=_parsed_by(parse_tracking_uri, key="tracking.uri"),
         help="MLflow tracking URI (overrides tracking.uri).",
     )(command)
 
 
-def _warn_if_password_on_command_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from click.core import ParameterSource
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    if value is None or ctx.get_parameter_source(str(param.name)) != ParameterSource.COMMANDLINE:
-        return value
+def tracking_uri_option(ctx: click.Context, param: click.Parameter, value: str) -> TrackingUri:
+    """`sweep predict --tracking-uri`: parsed where it enters; a bad one is a usage error."""
     try:
-        has_password = make_url(value).password is not None
-    except ArgumentError:  # not a database URL (e.g. http://): MLflow reads its credentials from the environment
-        return value
-    if has_password:
-        variable = "SWEEP_STORAGE" if param.name == "storage" else "MLFLOW_TRACKING_URI"
-        click.secho(
-            f"warning: a password on the command line is visible in `ps`; set {variable} instead", fg="yellow", err=True
-        )
-    return value
+        uri = parse_tracking_uri(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    _remember(ctx, uri)
+    return uri
+
+
+def _parsed_by(
+    parse: Callable[[str], StoreUrl], *, key: str
+) -> Callable[[click.Context, click.Parameter, str | None], StoreUrl | None]:
+    """An option callback that parses the URL with `parse` (raising `ConfigError` at `key` on a bad one)
+    and warns when a password was typed on the command line, where `ps` shows it."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> StoreUrl | None:
+        if value is None:
+            return None
+        try:
+            url = parse(value)
+        except ValueError as error:
+            raise ConfigError(key, str(error), source="command line") from None
+        _remember(ctx, url)
+        if url.password is not None and ctx.get_parameter_source(str(param.name)) == ParameterSource.COMMANDLINE:
+            click.secho(
+                f"warning: a password on the command line is visible in `ps`; set {param.envvar} instead",
+                fg="yellow",
+                err=True,
+            )
+        return url
+
+    return callback
+
+
+def _remember(ctx: click.Context, *urls: StoreUrl) -> None:
+    ctx.meta.setdefault(_URLS_READ, []).extend(urls)
 
 
 def gpu_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
@@ -68,7 +100,9 @@ def gpu_list(ctx: click.Context, param: click.Parameter, value: str | None) -> l
 
 
 class SweepErrorGroup(ErrorHandlingGroup):
-    """Also prints a `SweepError` (its exit code) and an unusable Optuna storage or MLflow server (1) as one line."""
+    """Also prints a `SweepError` (its exit code) and an unusable Optuna storage or MLflow server (1) as one
+    line, with the password of every store URL the command read (its options, the environment, the study
+    file) scrubbed."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from sqlalchemy.exc import SQLAlchemyError
@@ -78,13 +112,12 @@ class SweepErrorGroup(ErrorHandlingGroup):
         except SweepError as error:
             exit_with_error(str(error), error.exit_code)
         except SQLAlchemyError as error:
-            exit_with_error(
-                f"cannot use the Optuna storage: {error.__class__.__name__}: {str(error).splitlines()[0]}", 1
-            )
+            reason = describe_error(error, *ctx.meta.get(_URLS_READ, ()))
+            exit_with_error(f"cannot use the Optuna storage: {error.__class__.__name__}: {reason}", 1)
         except Exception as error:
             if not _is_mlflow_error(error):
                 raise
-            exit_with_error(f"MLflow: {str(error).splitlines()[0]}", 1)
+            exit_with_error(f"MLflow: {describe_error(error, *ctx.meta.get(_URLS_READ, ()))}", 1)
 
 
 def _is_mlflow_error(error: Exception) -> bool:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from sweep.cli.options import STUDY_ARGUMENT, load_spec, storage_options
+from sweep.cli.options import STUDY_ARGUMENT, load_spec, storage_options, tracking_uri_option
 from sweep.cli.output import best_json, json_default, print_table, row_json
+from sweep.database_urls import TrackingUri
 from sweep.errors import NothingToPromoteError
 from sweep.spec.settings import DEFAULT_TRACKING_URI
 from trainer.console import prediction_options
@@ -132,10 +133,11 @@ def promote(
 @click.option(
     "--tracking-uri",
     default=lambda: os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
+    callback=tracking_uri_option,
     show_default=f"$MLFLOW_TRACKING_URI or {DEFAULT_TRACKING_URI}",
     help="MLflow tracking URI that holds the model.",
 )
-def predict(reference: str, images: tuple[Path, ...], out_dir: Path, device: str, tracking_uri: str) -> None:
+def predict(reference: str, images: tuple[Path, ...], out_dir: Path, device: str, tracking_uri: TrackingUri) -> None:
     """Segment IMAGES with a registered model and write VOC palette masks and colour overlays to --out."""
     from sweep.promote.model_uris import resolve_checkpoint
     from trainer.predict import check_images, load_model, predict_files

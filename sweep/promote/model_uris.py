@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from sweep.database_urls import absolute_sqlite_url, sqlite_path
+from sweep.database_urls import TrackingUri, describe_error
 from trainer.errors import CheckpointError
 
 MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
@@ -22,7 +22,7 @@ def is_model_uri(reference: str | Path) -> bool:
     return str(reference).startswith(MODEL_URI_SCHEMES)
 
 
-def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None) -> Path:
+def resolve_checkpoint(reference: str | Path, *, tracking_uri: TrackingUri | None = None) -> Path:
     """A local checkpoint path for `reference`: a file path as is, an MLflow URI by downloading its artifacts.
 
     Raises `CheckpointError` for an unknown model or alias, an unreachable store, or artifacts without a
@@ -31,7 +31,7 @@ def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None
     text = str(reference)
     if not is_model_uri(text):
         return Path(text)
-    database = sqlite_path(tracking_uri) if tracking_uri is not None else None
+    database = tracking_uri.sqlite_file if tracking_uri is not None else None
     if database is not None and not database.is_file():  # MLflow would create an empty store there
         raise CheckpointError(
             f"{text}: cannot download the model: no MLflow database at {database}; "
@@ -41,7 +41,7 @@ def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None
     from mlflow.exceptions import MlflowException
 
     if tracking_uri is not None:
-        mlflow.set_tracking_uri(absolute_sqlite_url(tracking_uri))
+        mlflow.set_tracking_uri(tracking_uri.absolute())
     # One folder per URI, reused: repeated predictions do not pile up copies of the same model.
     downloads = Path(tempfile.gettempdir()) / "trainer-models"
     destination = downloads / hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -54,7 +54,7 @@ def resolve_checkpoint(reference: str | Path, *, tracking_uri: str | None = None
             shutil.rmtree(destination, ignore_errors=True)
         if downloads in made:
             _remove_if_empty(downloads)
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        message = describe_error(error, *(() if tracking_uri is None else (tracking_uri,)))
         raise CheckpointError(
             f"{text}: cannot download the model ({message}); `sweep best STUDY.yaml` prints a study's model URIs"
         ) from error

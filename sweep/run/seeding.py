@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import optuna
 
-from sweep.database_urls import mask_password, same_database
 from sweep.run.enqueue import enqueue_missing
 from sweep.run.warm_start import WarmStartReport, copy_trials
 from sweep.spec.study_file import StudySpec, load_study_spec
@@ -54,14 +53,14 @@ def seed_study(study: optuna.Study, spec: StudySpec, *, created: bool) -> SeedRe
 
 
 def _warm_start(study: optuna.Study, spec: StudySpec, source: StudySpec) -> WarmStartReport:
-    if source.study.name == spec.study.name and same_database(source.storage_url, spec.storage_url):
+    if source.study.name == spec.study.name and source.storage_url.same_database(spec.storage_url):
         raise ConfigError(
             "warm_start.from", f"{source.source} is this study ({spec.study.name!r}); name another", source=spec.source
         )
     return copy_trials(
         study,
         load_existing_study(source),
-        storage=mask_password(source.storage_url),
+        storage=source.storage_url.masked,
         search=spec.search,
         train=flatten(spec.train.to_dict()),
         source_train=flatten(source.train.to_dict()),

@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator, model_validator
+from pydantic_core import CoreSchema, core_schema
 
-from sweep.database_urls import check_sqlite_url
+from sweep.database_urls import DatabaseUrl, StoreUrl, TrackingUri, parse_storage_url, parse_tracking_uri
 from sweep.spec.constraints import LatencyProbe
 from sweep.spec.samplers import MedianPrunerSpec, PrunerSpec, SamplerSpec, TPESamplerSpec
 from trainer.config_errors import RuleViolation
 
-DEFAULT_TRACKING_URI = "sqlite:///runs/mlflow.db"
-_STORAGE_EXAMPLES = (
-    "sqlite:///PATH, postgresql://USER@HOST/DB, postgresql+psycopg2://USER@HOST/DB or mysql://USER@HOST/DB"
-)
-_TRACKING_EXAMPLES = "sqlite:///PATH, postgresql://..., mysql://..., mssql://..., http(s)://HOST or databricks"
-_FILE_STORE = (
-    "is an MLflow file store (a plain path or file:// URI), which MLflow deprecated and refuses from 3.13 on; "
-    f"use a database such as {DEFAULT_TRACKING_URI} or a tracking server http(s)://HOST"
-)
+DEFAULT_TRACKING_URI = DatabaseUrl.for_sqlite_file(Path("runs/mlflow.db"))
 NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _ParsedBy:
+    """A URL field: a string, parsed once by `parse` (whose `ValueError` says what is wrong); a value that
+    is parsed already (`with_overrides`, a command-line option) is kept as it is."""
+
+    def __init__(self, parse: Callable[[str], StoreUrl]) -> None:
+        self._parse = parse
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_wrap_validator_function(self._validate, handler(str))
+
+    def _validate(self, value: Any, as_string: core_schema.ValidatorFunctionWrapHandler) -> StoreUrl:
+        # Pydantic's string check would turn a parsed value back into a plain `str`.
+        return self._parse(value if isinstance(value, StoreUrl) else as_string(value))
+
+
+StorageUrl = Annotated[DatabaseUrl, _ParsedBy(parse_storage_url)]
+TrackingUriField = Annotated[TrackingUri, _ParsedBy(parse_tracking_uri)]
 
 
 class _Section(BaseModel):
@@ -64,7 +76,7 @@ class StudySettings(_Section):
     timeout: Annotated[int, Field(ge=1)] | None = None
     sampler: SamplerSpec = TPESamplerSpec()
     pruner: PrunerSpec = MedianPrunerSpec()
-    storage: str | None = None
+    storage: StorageUrl | None = None
     artifacts_dir: Path | None = None
     keep_checkpoints: Literal["best_in_mlflow", "all"] = "best_in_mlflow"
     keep_top_k: Annotated[int, Field(ge=1)] | None = None
@@ -111,17 +123,6 @@ class StudySettings(_Section):
             )
         return self
 
-    @field_validator("storage")
-    @classmethod
-    def _storage_is_an_optuna_database(cls, url: str | None) -> str | None:
-        if url is None:
-            return url
-        scheme = urlsplit(url).scheme
-        if scheme.split("+")[0] not in {"sqlite", "postgresql", "mysql"}:
-            raise ValueError(f"{url!r} is not an Optuna database URL; accepted: {_STORAGE_EXAMPLES}")
-        check_sqlite_url(url)
-        return url
-
 
 class TrackingSettings(_Section):
     """The MLflow server or database, and the names used there (None: the study's name).
@@ -131,20 +132,7 @@ class TrackingSettings(_Section):
     (`MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL` changes that); `false` records none.
     """
 
-    uri: str | None = None
+    uri: TrackingUriField | None = None
     experiment: NonEmpty | None = None
     registered_model: NonEmpty | None = None
     system_metrics: bool = True
-
-    @field_validator("uri")
-    @classmethod
-    def _uri_is_not_a_file_store(cls, uri: str | None) -> str | None:
-        if uri is None or uri == "databricks":
-            return uri
-        scheme = urlsplit(uri).scheme
-        if scheme == "file" or len(scheme) <= 1:  # "" is a plain path, "c" a Windows drive
-            raise ValueError(f"{uri!r} {_FILE_STORE}")
-        if scheme.split("+")[0] not in {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}:
-            raise ValueError(f"unsupported scheme {scheme!r} in {uri!r}; accepted: {_TRACKING_EXAMPLES}")
-        check_sqlite_url(uri)
-        return uri

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
-from sweep.database_urls import absolute_sqlite_url, same_database
+from sweep.database_urls import DatabaseUrl, TrackingUri
 from sweep.spec.constraints import Constraints
 from sweep.spec.distributions import AnyDistribution, Distribution
 from sweep.spec.enqueue import check_enqueued
@@ -74,12 +74,15 @@ class StudySpec(BaseModel):
         return copy.deepcopy(self._train_data)
 
     @property
-    def storage_url(self) -> str:
-        return absolute_sqlite_url(self.study.storage or f"sqlite:///runs/{self.study.name}/optuna.db")
+    def storage_url(self) -> DatabaseUrl:
+        """`study.storage`, by default `sqlite:///runs/<name>/optuna.db`, an SQLite path made absolute."""
+        default = DatabaseUrl.for_sqlite_file(Path("runs") / self.study.name / "optuna.db")
+        return (self.study.storage or default).absolute()
 
     @property
-    def tracking_uri(self) -> str:
-        return absolute_sqlite_url(self.tracking.uri or DEFAULT_TRACKING_URI)
+    def tracking_uri(self) -> TrackingUri:
+        """`tracking.uri`, by default `sqlite:///runs/mlflow.db`, an SQLite path made absolute."""
+        return (self.tracking.uri or DEFAULT_TRACKING_URI).absolute()
 
     @property
     def experiment_name(self) -> str:
@@ -107,11 +110,13 @@ class StudySpec(BaseModel):
         *,
         n_trials: int | None = None,
         timeout: int | None = None,
-        storage: str | None = None,
-        tracking_uri: str | None = None,
+        storage: DatabaseUrl | str | None = None,
+        tracking_uri: TrackingUri | str | None = None,
         warm_start_from: str | Path | None = None,
     ) -> StudySpec:
         """A copy with command-line values (None: keep) validated like the file's; errors name `command line`.
+
+        `storage` and `tracking_uri` are parsed here unless they are parsed already (the CLI's options are).
 
         `warm_start_from` (a study file, relative to the working directory) replaces any `warm_start`."""
         changes = {"n_trials": n_trials, "timeout": timeout, "storage": storage}
@@ -139,11 +144,11 @@ class StudySpec(BaseModel):
         """
         study = {
             **self.study.model_dump(mode="json"),
-            "storage": self.storage_url,
+            "storage": str(self.storage_url),
             "artifacts_dir": str(self.artifacts_dir),
         }
         tracking = {
-            "uri": self.tracking_uri,
+            "uri": str(self.tracking_uri),
             "experiment": self.experiment_name,
             "registered_model": self.registered_model_name,
             "system_metrics": self.tracking.system_metrics,
@@ -264,9 +269,9 @@ def _check_warm_start(
 
 
 def _check_separate_databases(spec: StudySpec, *, source: str | Path | None) -> None:
-    if same_database(spec.storage_url, spec.tracking_uri):
+    if spec.storage_url.same_database(spec.tracking_uri):
         raise ConfigError(
             "study.storage",
-            f"{spec.storage_url!r} is also tracking.uri; Optuna's and MLflow's tables clash in one database (optuna#2866): give each its own",
+            f"{spec.storage_url.masked!r} is also tracking.uri; Optuna's and MLflow's tables clash in one database (optuna#2866): give each its own",
             source=source,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import optuna
 from sqlalchemy import create_engine, inspect, text
 
-from sweep.database_urls import mask_password, missing_driver, sqlite_path
+from sweep.database_urls import DatabaseUrl
 from sweep.errors import StorageError, StudyNotFoundError
 from sweep.spec.study_file import StudySpec
 from sweep.storage.rdb import build_storage
@@ -20,18 +20,18 @@ STUDIES_TABLE = "studies"
 """The table of Optuna's RDB schema that names each study (`study_name`)."""
 
 
-def study_in_storage(url: str, study_name: str) -> bool:
+def study_in_storage(url: DatabaseUrl, study_name: str) -> bool:
     """True when the database at `url` holds Optuna's tables and a study named `study_name`.
 
     An SQLite URL whose file does not exist is False without connecting (connecting would create the file).
     """
-    database = sqlite_path(url)
+    database = url.sqlite_file
     if database is not None and not database.is_file():
         return False
     try:
-        engine = create_engine(url)
+        engine = create_engine(url.parts)
     except ImportError as error:  # SQLAlchemy found no driver for the URL's database
-        raise StorageError(missing_driver(url, error)) from None
+        raise StorageError(url.missing_driver(error)) from None
     try:
         with engine.connect() as connection:
             if not inspect(connection).has_table(STUDIES_TABLE):
@@ -50,12 +50,12 @@ def load_existing_study(spec: StudySpec) -> optuna.Study:
     """
     url = spec.storage_url
     run_first = f"run `sweep run {spec.source}` first"
-    database = sqlite_path(url)
+    database = url.sqlite_file
     if database is not None and not database.is_file():
-        raise StudyNotFoundError(f"study {spec.study.name!r}: no storage at {mask_password(url)}; {run_first}")
+        raise StudyNotFoundError(f"study {spec.study.name!r}: no storage at {url.masked}; {run_first}")
     if not study_in_storage(url, spec.study.name):
-        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {mask_password(url)}; {run_first}")
+        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {url.masked}; {run_first}")
     try:
         return optuna.load_study(study_name=spec.study.name, storage=build_storage(url))
     except KeyError:  # deleted since it was found
-        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {mask_password(url)}; {run_first}") from None
+        raise StudyNotFoundError(f"study {spec.study.name!r} is not in {url.masked}; {run_first}") from None

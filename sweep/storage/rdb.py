@@ -14,8 +14,8 @@ Table creation is not atomic either: on SQLite a file lock serialises it between
 on a server database, a process that loses the creation race retries once the winner's tables exist.
 
 On a server database the storage rides out a restart of the server (`sweep.storage.retry`): pooled
-connections are pinged before use, PostgreSQL connection attempts time out after `CONNECT_TIMEOUT_S`, and
-calls retry a lost connection for a bounded time.
+connections are pinged before use, connection attempts time out (`DatabaseUrl.connect_args`), and calls
+retry a lost connection for a bounded time.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
-from sweep.database_urls import mask_password, missing_driver, scrub_password, sqlite_path
+from sweep.database_urls import DatabaseUrl, describe_error, parse_storage_url
 from sweep.errors import StorageError
 from sweep.locks import exclusive_file_lock, init_lock_path
 from sweep.storage.retry import ReconnectingStorage
@@ -40,10 +40,6 @@ from sweep.trials.retries import RetryDeadTrial
 
 SQLITE_BUSY_TIMEOUT_S = 300
 """How long an SQLite writer waits for the lock; a trial writes a few rows per epoch, so waits are short."""
-CONNECT_TIMEOUT_S = 10
-"""How long a PostgreSQL connection attempt may take: a server that is down or unreachable fails fast."""
-_POSTGRES_DRIVERS = ("psycopg", "psycopg2")
-"""Drivers that take libpq's `connect_timeout` keyword."""
 _CREATION_ATTEMPTS = 4
 
 
@@ -57,14 +53,16 @@ class Heartbeat:
     max_retries: int
 
 
-def build_storage(url: str, *, heartbeat: Heartbeat | None = None) -> RDBStorage:
-    """Optuna's RDB storage; with `heartbeat`, running trials record heartbeats and dead ones are retried.
+def build_storage(url: DatabaseUrl | str, *, heartbeat: Heartbeat | None = None) -> RDBStorage:
+    """Optuna's RDB storage at `url` (a string is parsed here); with `heartbeat`, running trials record
+    heartbeats and dead ones are retried.
 
     Only processes that run trials need heartbeats (`sweep run`); readers such as `sweep status` open the
     storage without them.
     """
+    url = parse_storage_url(url)
     try:
-        database = sqlite_path(url)
+        database = url.sqlite_file
         if database is None:
             return _open_server_database(url, heartbeat)
         database.parent.mkdir(parents=True, exist_ok=True)
@@ -75,15 +73,14 @@ def build_storage(url: str, *, heartbeat: Heartbeat | None = None) -> RDBStorage
         _begin_immediate(storage.engine)
         return storage
     except ImportError as error:  # SQLAlchemy found no driver for the URL's database
-        raise StorageError(missing_driver(url, error)) from None
+        raise StorageError(url.missing_driver(error)) from None
     except SQLAlchemyError as error:
-        first_line = scrub_password(str(error).splitlines()[0], url)
         raise StorageError(
-            f"cannot use the Optuna storage: {type(error).__name__}: {first_line} ({mask_password(url)})"
+            f"cannot use the Optuna storage: {type(error).__name__}: {describe_error(error, url)} ({url.masked})"
         ) from None
 
 
-def _open_server_database(url: str, heartbeat: Heartbeat | None) -> RDBStorage:
+def _open_server_database(url: DatabaseUrl, heartbeat: Heartbeat | None) -> RDBStorage:
     """PostgreSQL or MySQL; hosts that start together may race to create the tables, and the losers retry."""
     for attempt in range(1, _CREATION_ATTEMPTS + 1):
         try:
@@ -95,19 +92,16 @@ def _open_server_database(url: str, heartbeat: Heartbeat | None) -> RDBStorage:
     raise AssertionError("unreachable")
 
 
-def server_engine_kwargs(url: str) -> dict[str, Any]:
+def server_engine_kwargs(url: DatabaseUrl) -> dict[str, Any]:
     """SQLAlchemy engine options for a server database: a connection is pinged before each use (after a
-    restart of the server every pooled one is dead), and psycopg's connection attempts time out unless the
-    URL sets `connect_timeout` itself. Optuna sets `pool_pre_ping` for MySQL only."""
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    parsed = make_url(url)
-    if parsed.get_driver_name() in _POSTGRES_DRIVERS and "connect_timeout" not in parsed.query:
-        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
-    return kwargs
+    restart of the server every pooled one is dead), and connection attempts time out
+    (`DatabaseUrl.connect_args`). Optuna sets `pool_pre_ping` for MySQL only."""
+    connect_args = url.connect_args()
+    return {"pool_pre_ping": True, **({"connect_args": connect_args} if connect_args else {})}
 
 
 def _rdb_storage(
-    storage_class: type[RDBStorage], url: str, engine_kwargs: dict[str, Any], heartbeat: Heartbeat | None
+    storage_class: type[RDBStorage], url: DatabaseUrl, engine_kwargs: dict[str, Any], heartbeat: Heartbeat | None
 ) -> RDBStorage:
     if heartbeat is None:
         return storage_class(url, engine_kwargs=engine_kwargs)

@@ -43,7 +43,7 @@ from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from sweep.database_urls import mask_password, scrub_password
+from sweep.database_urls import DatabaseUrl, describe_error, parse_storage_url
 from sweep.errors import StorageError
 
 OUTAGE_S = 60.0
@@ -73,12 +73,13 @@ class OutageClock:
         self.began: float | None = None
 
 
-def call_with_retries(url: str, what: str, attempt: Callable[[bool], _R], outage: OutageClock) -> _R:
+def call_with_retries(url: DatabaseUrl | str, what: str, attempt: Callable[[bool], _R], outage: OutageClock) -> _R:
     """`attempt(retrying)` until it does not fail on the connection; `retrying` is True after a failure.
 
-    Raises `StorageError` naming the masked `url` once the server has not answered for `OUTAGE_S`, by
-    `outage`'s clock; other errors pass through.
+    Raises `StorageError` naming the masked `url` (a string is parsed here) once the server has not
+    answered for `OUTAGE_S`, by `outage`'s clock; other errors pass through.
     """
+    url = parse_storage_url(url)
     started = time.monotonic()
     delay = FIRST_BACKOFF_S
     retrying = False
@@ -91,24 +92,22 @@ def call_with_retries(url: str, what: str, attempt: Callable[[bool], _R], outage
             now = time.monotonic()
             if outage.began is None:
                 outage.began = now
-            cause = error.__cause__ if isinstance(error, StorageInternalError) else error
-            reason = scrub_password(f"{type(cause).__name__}: {str(cause).splitlines()[0]}", url)
+            cause = (error.__cause__ if isinstance(error, StorageInternalError) else None) or error
+            reason = f"{type(cause).__name__}: {describe_error(cause, url)}"
             if now - outage.began + delay > OUTAGE_S:
                 raise StorageError(
-                    f"lost the Optuna storage {mask_password(url)}: {what} failed, and the server has not "
+                    f"lost the Optuna storage {url.masked}: {what} failed, and the server has not "
                     f"answered for {now - outage.began:.0f} s ({reason})"
                 ) from error
             if not retrying:
-                _log.warning("Optuna storage %s: %s failed (%s); retrying", mask_password(url), what, reason)
+                _log.warning("Optuna storage %s: %s failed (%s); retrying", url.masked, what, reason)
             time.sleep(delay)
             delay = min(2 * delay, MAX_BACKOFF_S)
             retrying = True
             continue
         outage.began = None
         if retrying:
-            _log.warning(
-                "Optuna storage %s: %s succeeded after %.1f s", mask_password(url), what, time.monotonic() - started
-            )
+            _log.warning("Optuna storage %s: %s succeeded after %.1f s", url.masked, what, time.monotonic() - started)
         return result
 
 
@@ -132,13 +131,14 @@ class ReconnectingStorage(RDBStorage):
     ones call them too, so those are the ones retried.
     """
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
+    def __init__(self, url: DatabaseUrl, **kwargs: Any) -> None:
         self.outage = OutageClock()
+        self.database_url = url  # Optuna keeps a plain string of it in `url`
         super().__init__(url, **kwargs)
 
     def retrying(self, what: str, attempt: Callable[[bool], _R]) -> _R:
         """`call_with_retries` on this storage."""
-        return call_with_retries(self.url, what, attempt, self.outage)
+        return call_with_retries(self.database_url, what, attempt, self.outage)
 
     get_study_id_from_name = _retried(RDBStorage.get_study_id_from_name)
     get_study_name_from_id = _retried(RDBStorage.get_study_name_from_id)

@@ -25,7 +25,7 @@ import optuna
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from optuna.trial import TrialState
 
-from sweep.database_urls import mask_password
+from sweep.database_urls import DatabaseUrl, TrackingUri, mask_password
 from sweep.tracking.outages import FLUSH, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
 from sweep.tracking.system_metrics import SystemMetrics
@@ -70,7 +70,10 @@ class StudyTracker:
     """The MLflow side of one study: its experiment (tagged `EXPERIMENT_TAGS`), its parent run and a child
     run per trial."""
 
-    def __init__(self, tracking_uri: str, experiment: str, *, study_name: str, storage_url: str) -> None:
+    def __init__(
+        self, tracking_uri: TrackingUri | str, experiment: str, *, study_name: str, storage_url: DatabaseUrl | str
+    ) -> None:
+        """Tracks into `tracking_uri` (a string is parsed here); `storage_url` is tagged on every run, masked."""
         self._store = TrackingStore(tracking_uri)
         self.study_name = study_name
         self.experiment_id = self._store.experiment_id(experiment, EXPERIMENT_TAGS)

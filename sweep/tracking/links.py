@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from sweep.database_urls import mask_password
+from sweep.database_urls import DatabaseUrl, TrackingServer, TrackingUri, parse_tracking_uri
 from sweep.tracking.trial_run import OBJECTIVE_METRIC
 
 LOCAL_UI = "http://127.0.0.1:5000"
@@ -35,22 +35,15 @@ class UiLinks:
     serve: str | None
 
 
-def ui_links(tracking_uri: str, experiment_id: str, best_run_id: str | None) -> UiLinks | None:
-    """The study's links in the UI of `tracking_uri`; None for Databricks."""
-    scheme = urlsplit(tracking_uri).scheme
-    if scheme in ("http", "https"):
-        base, serve = _without_credentials(tracking_uri), None
-    elif scheme.split("+")[0] in ("sqlite", "postgresql", "mysql", "mssql"):
-        base, serve = LOCAL_UI, f"mlflow ui --backend-store-uri {shlex.quote(mask_password(tracking_uri))}"
+def ui_links(tracking_uri: TrackingUri | str, experiment_id: str, best_run_id: str | None) -> UiLinks | None:
+    """The study's links in the UI of `tracking_uri` (a string is parsed here); None for Databricks."""
+    tracking_uri = parse_tracking_uri(tracking_uri)
+    if isinstance(tracking_uri, TrackingServer):
+        base, serve = tracking_uri.without_credentials, None
+    elif isinstance(tracking_uri, DatabaseUrl):
+        base, serve = LOCAL_UI, f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri.masked)}"
     else:
         return None
     experiment = f"{base}/#/experiments/{experiment_id}"
     best_run = None if best_run_id is None else f"{experiment}/runs/{best_run_id}?{MODEL_TRAINING}"
     return UiLinks(runs=f"{experiment}/runs?{MODEL_TRAINING}&{_BY_OBJECTIVE}", best_run=best_run, serve=serve)
-
-
-def _without_credentials(url: str) -> str:
-    """`https://user:secret@host:5000/mlflow/` becomes `https://host:5000/mlflow`: a link to share and print."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}".rstrip("/")

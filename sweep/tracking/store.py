@@ -28,7 +28,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from sweep.database_urls import mask_password, scrub_password, sqlite_path
+from sweep.database_urls import TrackingUri, describe_error, parse_tracking_uri
 from sweep.errors import TrackingError
 from sweep.locks import exclusive_file_lock, init_lock_path
 from sweep.tracking.batches import Batch, make_batches
@@ -40,14 +40,15 @@ _TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 class TrackingStore:
     """One MLflow tracking URI: experiments, runs and their statuses, logging, reading and the model registry."""
 
-    def __init__(self, tracking_uri: str) -> None:
-        self.tracking_uri = tracking_uri
+    def __init__(self, tracking_uri: TrackingUri | str) -> None:
+        """A client of `tracking_uri` (a string is parsed here)."""
+        self.tracking_uri = parse_tracking_uri(tracking_uri)
         try:
-            self._client = _open_client(tracking_uri)
+            self._client = _open_client(self.tracking_uri)
         except (MlflowException, SQLAlchemyError) as error:
-            first_line = scrub_password((str(error) or type(error).__name__).splitlines()[0], tracking_uri)
             raise TrackingError(
-                f"cannot use the MLflow tracking store: {first_line} ({mask_password(tracking_uri)})"
+                f"cannot use the MLflow tracking store: {describe_error(error, self.tracking_uri)} "
+                f"({self.tracking_uri.masked})"
             ) from None
 
     def experiment_id(self, name: str, tags: Mapping[str, str] | None = None) -> str:
@@ -252,9 +253,9 @@ def _fluent_tracking_uri(tracking_uri: str) -> Iterator[None]:
             os.environ[_TRACKING_URI_VARIABLE] = exported
 
 
-def _open_client(tracking_uri: str) -> MlflowClient:
+def _open_client(tracking_uri: TrackingUri) -> MlflowClient:
     """A client on `tracking_uri`; a local SQLite store is created (tables, WAL) by one process at a time."""
-    database = sqlite_path(tracking_uri)
+    database = tracking_uri.sqlite_file
     if database is None:
         return MlflowClient(tracking_uri)
     with exclusive_file_lock(init_lock_path(database)):
@@ -264,12 +265,12 @@ def _open_client(tracking_uri: str) -> MlflowClient:
     return client
 
 
-def _default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
+def _default_artifact_location(tracking_uri: TrackingUri, experiment: str) -> str | None:
     """Artifacts beside a local SQLite store (`runs/mlflow.db` -> `runs/mlartifacts/<experiment>`).
 
     A tracking server decides its own (and proxies the uploads), so nothing is set for other URIs.
     """
-    database = sqlite_path(tracking_uri)
+    database = tracking_uri.sqlite_file
     if database is None:
         return None
     return (database.parent / "mlartifacts" / experiment).resolve().as_uri()
