@@ -1,7 +1,7 @@
 """The bad-input catalogue: each case is a real `sweep` or `trainer` command run in a fresh folder.
 
 A case names what it writes into the folder, the command, the exit code and a pattern its error line must
-match. `tests/test_bad_input.py` runs every case; docs/reliability.md's table is generated from the same
+match. `tests/e2e/test_bad_input.py` runs every case; docs/reliability.md's table is generated from the same
 cases by running this file (all cases, or the ids given):
 
     PYTHONPATH=. python tests/bad_input_cases.py [CASE_ID ...]
@@ -34,6 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "reliability.md"
 TABLE_START, TABLE_END = "<!-- bad-input table: start -->", "<!-- bad-input table: end -->"
 TABLE_HEADER = "| case | input | message (the error line of stderr) | exit | nothing created |\n|---|---|---|---|---|\n"
+REGENERATE = "regenerate the table: PYTHONPATH=. python tests/bad_input_cases.py"
+"""What to do when the doc's table and the cases disagree."""
 VOC = "voc"
 """Where a case's copy of the synthetic data set goes, inside its folder."""
 

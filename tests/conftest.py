@@ -1,4 +1,11 @@
-"""Shared fixtures: a small synthetic VOC root that every test module may read (never write)."""
+"""Shared fixtures, and the two folders every test lives in.
+
+`tests/unit/` is the fast loop (`pytest tests/unit`, about two minutes on two cores): code called in this
+process, no subprocess, no service, no training beyond one epoch of the tiny config, no study run.
+`tests/e2e/` holds everything else: the CLIs as subprocesses, real services, multi-epoch training and whole
+studies. Each test is marked `unit` or `e2e` after its folder; the helper modules beside this file
+(helpers, processes, services, bad_input_cases) are importable from both.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,23 @@ from pathlib import Path
 import pytest
 
 from trainer.data.synth import synthesize
+
+TESTS = Path(__file__).parent
+FOLDERS = ("unit", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test under tests/ after its folder; a test module outside both folders is a usage error."""
+    for item in items:
+        if not item.path.is_relative_to(TESTS):
+            continue
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder not in FOLDERS:
+            raise pytest.UsageError(
+                f"{item.path}: tests live in tests/unit/ (in-process, no subprocess or service, at most one epoch "
+                "of training, no study run) or tests/e2e/ (everything else); move the file into one of them"
+            )
+        item.add_marker(folder)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: the one tiny training config, and nested-mapping edits."""
+"""Helpers shared by the tests: the one tiny training config, nested-mapping edits, folder listings, and the
+split files and JPEG damage of a VOC root."""
 
 from __future__ import annotations
 
@@ -47,3 +48,20 @@ def tiny_config(root: Path, checkpoint_dir: Path, **overrides: Any) -> TrainConf
     for path, value in overrides.items():
         data = set_in(data, path.split("."), value)
     return config_from_dict(data)
+
+
+def files_under(folder: Path) -> list[str]:
+    """Every file below `folder`, hidden temporary files included, relative to it."""
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def split_ids(root: Path, split: str) -> list[str]:
+    """The image IDs that `split`.txt of the VOC root lists, in order."""
+    return (root / "ImageSets" / "Segmentation" / f"{split}.txt").read_text().split()
+
+
+def corrupt_jpeg(path: Path) -> None:
+    """Zero 200 bytes inside the entropy-coded data: the header still parses, the pixels do not decode."""
+    data = bytearray(path.read_bytes())
+    data[400:600] = bytes(200)
+    path.write_bytes(bytes(data))

@@ -27,7 +27,7 @@ from sweep.tracking.outages import FLUSH
 from trainer.errors import ConfigError
 from trainer.interrupt import exit_code_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"
 STEP_AND_CHECKPOINT_S = 60

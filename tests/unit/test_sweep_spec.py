@@ -25,7 +25,7 @@ from sweep.spec.study_file import StudySpec, load_study_spec
 from trainer.config import TrainConfig
 from trainer.errors import ConfigError
 
-STUDIES = Path(__file__).resolve().parents[1] / "studies"
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
 LR = {"type": "float", "low": 1.0e-4, "high": 1.0e-1, "log": True}
 
 

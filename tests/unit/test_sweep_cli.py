@@ -159,31 +159,6 @@ def test_missing_data_fails_before_any_study_or_run(tmp_path: Path, monkeypatch:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
 
 
-def test_interrupted_run_leaves_nothing_running(
-    synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    Path("study.yaml").write_text(yaml.safe_dump(with_change("train/data", {"root": str(synth_voc)})))
-
-    def interrupted(*args: Any, **kwargs: Any) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr("sweep.run.objective.train", interrupted)
-    result = CliRunner().invoke(cli, ["run", "study.yaml", "--quiet"])
-    assert result.exit_code == 130, result.output
-    assert "interrupted: trial 0 stopped by SIGINT during epoch 1; no epoch had finished" in result.output
-    study = optuna.load_study(study_name="bad-input", storage="sqlite:///runs/bad-input/optuna.db")
-    states = [t.state for t in study.trials]
-    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING], "stopped, and queued again"
-
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{tmp_path}/runs/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("bad-input").experiment_id])
-    statuses = {run.data.tags["sweep.role"]: run.info.status for run in runs}
-    assert statuses == {"trial": "KILLED", "study": "KILLED"}
-
-
 def test_unreachable_postgres_storage_is_one_line_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("psycopg2", reason="the postgres extra (CI installs it) reaches the server")
     monkeypatch.chdir(tmp_path)

@@ -142,7 +142,7 @@ def test_a_second_ctrl_c_exits_at_once_and_the_rerun_resumes(synth_voc: Path, tm
     (stopped,) = [t for t in study.trials() if t.number == 0]
     # The second signal lands while the first stop is being recorded, or just after: either the trial is
     # RUNNING with a dead pid, which the rerun recognises at once, or its stop and retry are recorded.
-    # `tests/test_interrupt.py` checks the immediate exit itself on a process that cannot stop early.
+    # `tests/e2e/test_interrupt.py` checks the immediate exit itself on a process that cannot stop early.
     assert stopped.state in (TrialState.RUNNING, TrialState.FAIL)
     rerun_resumes(study, stopped)
 

@@ -1,9 +1,9 @@
-"""The runtime policy shared by training and evaluation, and the layering that keeps imports light."""
+"""The runtime policy shared by training and evaluation.
+
+The layering that keeps imports light is checked in fresh interpreters: `tests/e2e/test_runtime_imports.py`.
+"""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -46,19 +46,3 @@ def test_unusable_device_is_a_config_error(name: str, message: str) -> None:
         pytest.skip("CUDA is available here")
     with pytest.raises(ConfigError, match=message):
         resolve_device(name)
-
-
-def _modules_loaded_by(statement: str, candidates: tuple[str, ...]) -> list[str]:
-    code = f"import sys; {statement}; print(' '.join(m for m in {candidates!r} if m in sys.modules))"
-    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
-
-
-def test_the_data_package_imports_lazily() -> None:
-    assert _modules_loaded_by("import trainer.data.voc", ("scipy", "rich", "trainer.data.sbd")) == []
-
-
-def test_training_loads_neither_optuna_mlflow_nor_the_sweep_layer() -> None:
-    loaded = _modules_loaded_by(
-        "import trainer.engine, trainer.evaluation, trainer.predict", ("optuna", "mlflow", "sweep", "rich", "click")
-    )
-    assert loaded == []

@@ -33,7 +33,7 @@ from sweep.trials.record import EPOCHS_ATTR, INTERRUPTED_ATTR, RUN_ID_ATTR
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SBATCH = ROOT / "deploy" / "slurm" / "sweep.sbatch"
 EPOCHS = 5
 """Epochs per trial: enough that a trial stopped after its first reported epoch still has epochs to resume."""

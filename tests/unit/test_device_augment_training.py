@@ -1,17 +1,18 @@
-"""`data.augment_on: device` end to end: config rules, the encoded dataset, and reproducible training."""
+"""`data.augment_on: device`: config rules and the encoded dataset.
+
+That training with it is reproducible whatever the loader workers is in `tests/e2e/test_training_runs.py`.
+"""
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_config
 from PIL import Image
 
-from trainer import config_from_dict, train
+from trainer import config_from_dict
 from trainer.data.crop_params import CropSampler
 from trainer.data.device_augment import DeviceAugmentation
 from trainer.data.encoded import EncodedVOCSegmentation, collate_encoded
@@ -43,14 +44,3 @@ def test_an_image_that_is_no_jpeg_is_named(synth_voc: Path, tmp_path: Path) -> N
     with pytest.raises(DatasetError, match="is a PNG file; data.augment_on: device decodes JPEG only") as caught:
         dataset[0]
     assert caught.value.path == path
-
-
-def test_device_augmentation_trains_reproducibly_whatever_the_workers(synth_voc: Path, tmp_path: Path) -> None:
-    losses = []
-    for workers in (0, 1):
-        config = tiny_config(
-            synth_voc, tmp_path / str(workers), epochs=2, **{"data.augment_on": "device", "data.num_workers": workers}
-        )
-        losses.append([row["train/loss"] for row in train(config).history])
-    assert all(math.isfinite(loss) for loss in losses[0]) and len(losses[0]) == 2
-    assert losses[0] == losses[1]

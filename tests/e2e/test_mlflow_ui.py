@@ -28,7 +28,7 @@ from services import StudyRun, chromium, mlflow_uri, postgres_url, run_sweep_stu
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 SCREENSHOT = DOCS / "mlflow-runs.png"
 COMPARE_SCREENSHOT = DOCS / "mlflow-compare.png"
 WINDOW = (1600, 720)

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 from sweep.cli import cli
 from sweep.spec.study_file import load_study_spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SBATCH = ROOT / "deploy" / "slurm" / "sweep.sbatch"
 K8S = ROOT / "deploy" / "k8s"
 PASSWORD_FROM_ENV = re.compile(r"\$\{POSTGRES_PASSWORD:\?[^}]+\}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # the benchmark scripts import each other as top-level modules
 
 from gpu_sweep_figures import ArmRecord, TrialRecord, arm_figures, speedups  # noqa: E402

@@ -1,6 +1,7 @@
-"""Checkpoint files that fail: a full disk, a blocked folder, and a corrupt `last.pt` on resume.
+"""Checkpoint files that fail: a full disk, and a corrupt or unfitting `last.pt` on resume.
 
-The full-disk tests mount a real, small tmpfs, which needs root; CI runs the tests as root.
+The full-disk tests mount a real, small tmpfs, which needs root; CI runs the tests as root. A folder in the
+way and a failed fsync are in `tests/unit/test_checkpoint_writes.py`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import files_under
 from helpers import tiny_config as shared_tiny_config
 
 from trainer import TrainConfig, TrainResult, train
@@ -27,11 +29,6 @@ from trainer.listener import TrainingListener
 def tiny_config(root: Path, checkpoint_dir: Path, **overrides: Any) -> TrainConfig:
     """`helpers.tiny_config` for 2 epochs (a 2-epoch run leaves a `last.pt` to corrupt)."""
     return shared_tiny_config(root, checkpoint_dir, **{"epochs": 2, **overrides})
-
-
-def files_under(folder: Path) -> list[str]:
-    """Every file below `folder`, hidden temporary files included, relative to it."""
-    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -123,51 +120,6 @@ def test_a_failed_write_on_a_full_disk_keeps_the_previous_checkpoint(small_disk:
     with pytest.raises(CheckpointError, match=rf"^{re.escape(str(path))}: cannot save the checkpoint: no space left"):
         save_checkpoint({"model": {"weight": torch.ones(1 << 16)}}, path)
     assert path.read_bytes() == before and files_under(disk) == ["filler", LAST_NAME]
-
-
-@pytest.mark.parametrize(
-    ("make_blocker", "checkpoint_dir", "failing"),
-    [
-        pytest.param(lambda base: (base / "ckpt").write_text("x"), "ckpt", BEST_NAME, id="dir-is-a-file"),
-        pytest.param(lambda base: (base / "ckpt").write_text("x"), "ckpt/run", BEST_NAME, id="parent-is-a-file"),
-        pytest.param(
-            lambda base: (base / "ckpt" / LAST_NAME).mkdir(parents=True), "ckpt", LAST_NAME, id="last.pt-is-a-folder"
-        ),
-    ],
-)
-def test_a_blocked_checkpoint_folder_fails_the_run_naming_the_path(
-    make_blocker: Callable[[Path], object], checkpoint_dir: str, failing: str, synth_voc: Path, tmp_path: Path
-) -> None:
-    base = tmp_path / "out"
-    base.mkdir()
-    make_blocker(base)
-    before = files_under(base)
-    folder = base / checkpoint_dir
-    with pytest.raises(CheckpointError) as raised:
-        train(tiny_config(synth_voc, folder, epochs=1))
-    assert str(raised.value).startswith(
-        f"{folder / failing}: cannot save the checkpoint: {folder} is not a writable folder: "
-        "a file or folder is in the way ("
-    )
-    assert str(raised.value).endswith("move it, or point checkpoint.dir at another folder")
-    written = [BEST_NAME] if failing == LAST_NAME else []
-    assert files_under(base) == sorted(before + [f"ckpt/{name}" for name in written]), "no temporary file is left"
-
-
-def test_a_failed_fsync_raises_checkpoint_error_and_keeps_the_previous_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / LAST_NAME
-    save_checkpoint({"model": {"weight": torch.ones(4)}}, path)
-    before = path.read_bytes()
-
-    def failing_fsync(descriptor: int) -> None:
-        raise OSError(errno.EIO, os.strerror(errno.EIO))
-
-    monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(CheckpointError, match=r"cannot save the checkpoint: \[Errno 5\] .*; check the disk"):
-        save_checkpoint({"model": {"weight": torch.zeros(4)}}, path)
-    assert path.read_bytes() == before and files_under(tmp_path) == [LAST_NAME]
 
 
 # --- reading on resume --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BACKGROUND_ONLY = 0.125
 """Just above the all-background score on the smoke data (0.1217-0.1244 in the runs measured)."""
 
