@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from helpers import QUICK_LATENCY, set_in, tiny_train
+from helpers import WIDE_LR_SEARCH, set_in, study_document, tiny_train, unmade_data_train
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,11 +71,9 @@ class Observed:
 
 # --- study files ------------------------------------------------------------------------------------------
 
-VALID_STUDY: dict[str, Any] = {
-    "study": {"latency": QUICK_LATENCY, "name": "bad-input", "n_trials": 2},
-    "train": {"epochs": 1, "data": {"root": "data/never-made", "synthesize": {"train": 4, "val": 2, "size": 48}}},
-    "search": {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
-}
+VALID_STUDY = study_document(
+    "bad-input", n_trials=2, train=unmade_data_train(), search=WIDE_LR_SEARCH, sampler=None, pruner=None
+)
 
 
 def study(*changes: tuple[str, Any]) -> dict[str, str]:

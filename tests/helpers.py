@@ -1,5 +1,5 @@
-"""Helpers shared by the tests: the one tiny training config, nested-mapping edits, folder listings, and the
-split files and JPEG damage of a VOC root."""
+"""Helpers shared by the tests: the one tiny training config, the one study document builder, nested-mapping
+edits, folder listings, and the split files and JPEG damage of a VOC root."""
 
 from __future__ import annotations
 
@@ -34,6 +34,55 @@ def tiny_train(data_root: Path, **sections: Any) -> dict[str, Any]:
         "model": {"backbone": "mobilenet_v3_large"},
         **sections,
     }
+
+
+def unmade_data_train(**sections: Any) -> dict[str, Any]:
+    """A one-epoch `train` section whose data, at data/never-made, would be generated on first use: for
+    studies that must be refused, validated or inspected before any data is made."""
+    return {
+        "epochs": 1,
+        "data": {"root": "data/never-made", "synthesize": {"train": 4, "val": 2, "size": 48}},
+        **sections,
+    }
+
+
+LR_SEARCH = {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}}
+"""`study_document`'s search space: learning rates at which the tiny network trains."""
+WIDE_LR_SEARCH = {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}}
+"""A log-uniform learning rate over three decades."""
+RANDOM_SAMPLER = {"type": "random", "seed": 0}
+NO_PRUNER = {"type": "none"}
+
+
+def study_document(
+    name: str,
+    data_root: Path | None = None,
+    n_trials: int | None = None,
+    *,
+    train: Mapping[str, Any] | None = None,
+    search: Mapping[str, Any] = LR_SEARCH,
+    latency: Mapping[str, Any] | None = QUICK_LATENCY,
+    sampler: Mapping[str, Any] | None = RANDOM_SAMPLER,
+    pruner: Mapping[str, Any] | None = NO_PRUNER,
+    settings: Mapping[str, Any] | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """The document of a study file (what `yaml.safe_dump` writes): by default `n_trials` one-epoch trials of
+    `tiny_train(data_root)`, sampled at random from `LR_SEARCH`, nothing pruned, latency measured at 64 px.
+
+    `train` replaces the whole train section (then `data_root` is not used) and `search` the search space.
+    `latency`, `sampler`, `pruner` and `n_trials` set as None leave their key out, so the study runs on the
+    default. `settings` adds keys to the study section (`max_retries`, `keep_checkpoints`, ...), and
+    `sections` adds top-level sections (`tracking`, `constraints`, `enqueue`, `warm_start`). The document is
+    a fresh copy: a test may change it in place.
+    """
+    if train is None:
+        if data_root is None:
+            raise TypeError("study_document needs data_root for its tiny_train section, or a whole train section")
+        train = tiny_train(data_root)
+    study = {"latency": latency, "name": name, "n_trials": n_trials, "sampler": sampler, "pruner": pruner}
+    study = {key: value for key, value in study.items() if value is not None}
+    return copy.deepcopy({"study": {**study, **(settings or {})}, "train": train, "search": search, **sections})
 
 
 def tiny_config(root: Path, checkpoint_dir: Path, **overrides: Any) -> TrainConfig:

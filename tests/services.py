@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import study_document
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
@@ -92,21 +92,6 @@ class StudyRun:
         return list(client.search_runs([experiment.experiment_id], max_results=1000))
 
 
-def study_document(name: str, data_root: Path, n_trials: int) -> dict[str, Any]:
-    """A study of `n_trials` one-epoch trials on the synthetic split; nothing is pruned."""
-    return {
-        "study": {
-            "latency": QUICK_LATENCY,
-            "name": name,
-            "n_trials": n_trials,
-            "sampler": {"type": "random", "seed": 0},
-            "pruner": {"type": "none"},
-        },
-        "train": tiny_train(data_root),
-        "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
-    }
-
-
 def run_sweep_study(
     name: str,
     data_root: Path,
@@ -117,7 +102,8 @@ def run_sweep_study(
     storage_url: str | None = None,
     tracking_uri: str | None = None,
 ) -> StudyRun:
-    """Write the study into `workdir` and `sweep run` it there; None URLs use the embedded SQLite defaults."""
+    """Write `study_document(name, data_root, n_trials)` into `workdir` and `sweep run` it there; None URLs use
+    the embedded SQLite defaults."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "study.yaml").write_text(yaml.safe_dump(study_document(name, data_root, n_trials)))
     arguments = ["run", "study.yaml", "--quiet", *(["--workers", str(workers)] if workers != 1 else [])]

@@ -14,7 +14,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import QUICK_LATENCY, corrupt_jpeg, split_ids, tiny_train
+from helpers import corrupt_jpeg, split_ids, study_document, tiny_train
 
 
 @pytest.mark.slow
@@ -30,15 +30,8 @@ def test_a_bad_file_mid_epoch_fails_the_trial_naming_it(
     corrupt_jpeg(bad)
     train = tiny_train(root)
     train["data"]["num_workers"] = 2
-    Path("study.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "study": {"latency": QUICK_LATENCY, "name": "bad-file", "n_trials": 2},
-                "train": train,
-                "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
-            }
-        )
-    )
+    document = study_document("bad-file", n_trials=2, train=train, sampler=None, pruner=None)
+    Path("study.yaml").write_text(yaml.safe_dump(document))
     result = CliRunner().invoke(sweep_cli, ["run", "study.yaml", "--quiet"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"error: {bad}: corrupt or unreadable image" in result.output

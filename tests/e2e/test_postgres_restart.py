@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import study_document, tiny_train
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from services import SWEEP_TIMEOUT_S, postgres_cluster, sweep_command
@@ -179,19 +179,12 @@ def test_sweep_run_rides_out_a_postgres_restart(
     synth_voc: Path, tmp_path: Path, postgres_url: str, study_name: str
 ) -> None:
     version, cluster = postgres_cluster(postgres_url)
-    document = {
-        "study": {
-            "latency": QUICK_LATENCY,
-            "name": study_name,
-            "n_trials": N_TRIALS,
-            "sampler": {"type": "random", "seed": 0},
-            "pruner": {"type": "none"},
-            "heartbeat_interval": 1,
-            "heartbeat_grace": 120,
-        },
-        "train": tiny_train(synth_voc, epochs=EPOCHS),
-        "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
-    }
+    document = study_document(
+        study_name,
+        n_trials=N_TRIALS,
+        train=tiny_train(synth_voc, epochs=EPOCHS),
+        settings={"heartbeat_interval": 1, "heartbeat_grace": 120},
+    )
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(document))
     environment = {**os.environ, "SWEEP_STORAGE": postgres_url, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     environment.pop("MLFLOW_TRACKING_URI", None)  # MLflow stays on SQLite in tmp_path: only Optuna's server restarts

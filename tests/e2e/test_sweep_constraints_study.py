@@ -11,7 +11,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import QUICK_LATENCY, study_document
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -23,12 +23,7 @@ MOBILENET_PARAMS_M = 11.727397
 
 
 def study_data(root: Path, **sections: Any) -> dict[str, Any]:
-    return {
-        "study": {"latency": QUICK_LATENCY, "name": "budget", "n_trials": 2},
-        "train": tiny_train(root),
-        "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
-        **sections,
-    }
+    return study_document("budget", root, 2, sampler=None, pruner=None, **sections)
 
 
 def run_in(folder: Path, document: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[CliRunner, Path, str]:

@@ -12,7 +12,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import study_document, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState, create_trial
 from services import mlflow_uri
@@ -56,18 +56,15 @@ def test_top_k_keeps_the_best_and_the_registered_checkpoints(where: str, tmp_pat
 
 def run_tiny_study(workdir: Path, synth_voc: Path, **study: Any) -> tuple[optuna.Study, MlflowClient, str]:
     """A 5-trial study (completed, pruned and diverged trials); returns it, MLflow's client and status's text."""
-    document = {
-        "study": {
-            "latency": QUICK_LATENCY,
-            "name": "disk",
-            "n_trials": 5,
-            "sampler": {"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9
-            "pruner": {"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0, "n_min_trials": 1},
-            **study,
-        },
-        "train": tiny_train(synth_voc, seed=0, epochs=2, optim={"name": "sgd", "backbone_lr_mult": 1.0}),
-        "search": {"optim.lr": {"type": "categorical", "choices": [1.0e-9, 0.05, 1.0e30]}},
-    }
+    document = study_document(
+        "disk",
+        n_trials=5,
+        train=tiny_train(synth_voc, seed=0, epochs=2, optim={"name": "sgd", "backbone_lr_mult": 1.0}),
+        search={"optim.lr": {"type": "categorical", "choices": [1.0e-9, 0.05, 1.0e30]}},
+        sampler={"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9
+        pruner={"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0, "n_min_trials": 1},
+        settings=study,
+    )
     (workdir / "disk.yaml").write_text(yaml.safe_dump(document))
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(workdir)

@@ -11,7 +11,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import study_document, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -22,20 +22,17 @@ pytestmark = pytest.mark.slow
 N_TRIALS = 5
 
 
-def study_document(data_root: Path) -> dict[str, Any]:
+def tiny_study(data_root: Path) -> dict[str, Any]:
     """Tiny trials on the shared synthetic split; lr choices that learn, stall, and blow up."""
-    return {
-        "study": {
-            "latency": QUICK_LATENCY,
-            "name": "tiny",
-            "n_trials": N_TRIALS,
-            "sampler": {"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9
-            "pruner": {"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0, "n_min_trials": 1},
-        },
-        "tracking": {"registered_model": "tiny-voc"},
-        "train": tiny_train(data_root, seed=0, epochs=2, optim={"name": "sgd", "backbone_lr_mult": 1.0}),
-        "search": {"optim.lr": {"type": "categorical", "choices": [1.0e-9, 0.05, 1.0e30]}},
-    }
+    return study_document(
+        "tiny",
+        n_trials=N_TRIALS,
+        train=tiny_train(data_root, seed=0, epochs=2, optim={"name": "sgd", "backbone_lr_mult": 1.0}),
+        search={"optim.lr": {"type": "categorical", "choices": [1.0e-9, 0.05, 1.0e30]}},
+        sampler={"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9
+        pruner={"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0, "n_min_trials": 1},
+        tracking={"registered_model": "tiny-voc"},
+    )
 
 
 def invoke(command: Any, args: list[str]) -> Result:
@@ -47,7 +44,7 @@ def finished_study(synth_voc: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """Run the study once (in its own working folder) and share the outcome with every test here."""
     workdir = tmp_path_factory.mktemp("sweep")
     study_file = workdir / "tiny.yaml"
-    study_file.write_text(yaml.safe_dump(study_document(synth_voc)))
+    study_file.write_text(yaml.safe_dump(tiny_study(synth_voc)))
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(workdir)
         patch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.1")  # samples within a second-long trial

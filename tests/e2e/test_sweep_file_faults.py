@@ -11,7 +11,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import tiny_train
+from helpers import study_document, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from processes import LiveProcess, sweep_env
@@ -22,17 +22,10 @@ from sweep.cli import cli
 pytestmark = pytest.mark.slow
 
 
-def write_study(folder: Path, data_root: Path, name: str, **study: Any) -> Path:
+def write_study(folder: Path, data_root: Path, name: str, **settings: Any) -> Path:
     study_file = folder / "study.yaml"
-    settings = {"name": name, "sampler": {"type": "random", "seed": 0}, "pruner": {"type": "none"}, **study}
     study_file.write_text(
-        yaml.safe_dump(
-            {
-                "study": settings,
-                "train": tiny_train(data_root, epochs=2),
-                "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
-            }
-        )
+        yaml.safe_dump(study_document(name, train=tiny_train(data_root, epochs=2), settings=settings))
     )
     return study_file
 

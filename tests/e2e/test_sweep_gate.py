@@ -17,7 +17,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import study_document, tiny_train
 from mlflow.tracking import MlflowClient
 
 from sweep.cli import cli as sweep_cli
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 MODEL = "gate-voc"
 
 
-def study_document(name: str, data_root: Path, lr: float, separable: bool, val_split: str) -> dict[str, Any]:
+def gate_study(name: str, data_root: Path, lr: float, separable: bool, val_split: str) -> dict[str, Any]:
     train = tiny_train(
         data_root,
         seed=0,
@@ -41,12 +41,15 @@ def study_document(name: str, data_root: Path, lr: float, separable: bool, val_s
         optim={"name": "sgd", "backbone_lr_mult": 1.0},
     )
     train["data"]["val_split"] = val_split
-    return {
-        "study": {"latency": QUICK_LATENCY, "name": name, "n_trials": 1},
-        "tracking": {"registered_model": MODEL},
-        "train": train,
-        "search": {"optim.lr": {"type": "categorical", "choices": [lr]}},
-    }
+    return study_document(
+        name,
+        n_trials=1,
+        train=train,
+        search={"optim.lr": {"type": "categorical", "choices": [lr]}},
+        sampler=None,
+        pruner=None,
+        tracking={"registered_model": MODEL},
+    )
 
 
 def invoke(args: list[str]) -> Result:
@@ -62,7 +65,7 @@ def studies(synth_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         patch.chdir(workdir)
         for name, lr, separable, val_split in (("good", 0.05, False, "val"), ("bad", 1e-9, True, "train")):
             files[name] = workdir / f"{name}.yaml"
-            files[name].write_text(yaml.safe_dump(study_document(name, synth_voc, lr, separable, val_split)))
+            files[name].write_text(yaml.safe_dump(gate_study(name, synth_voc, lr, separable, val_split)))
             result = invoke(["run", str(files[name]), "--quiet"])
             assert result.exit_code == 0, result.output
     values = {

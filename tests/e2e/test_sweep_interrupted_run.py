@@ -13,7 +13,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import QUICK_LATENCY
+from helpers import WIDE_LR_SEARCH, study_document
 from mlflow.tracking import MlflowClient
 
 from sweep.cli import cli
@@ -23,11 +23,14 @@ def test_interrupted_run_leaves_nothing_running(
     synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    document = {
-        "study": {"latency": QUICK_LATENCY, "name": "bad-input", "n_trials": 2},
-        "train": {"epochs": 1, "data": {"root": str(synth_voc)}},
-        "search": {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
-    }
+    document = study_document(
+        "bad-input",
+        n_trials=2,
+        train={"epochs": 1, "data": {"root": str(synth_voc)}},
+        search=WIDE_LR_SEARCH,
+        sampler=None,
+        pruner=None,
+    )
     Path("study.yaml").write_text(yaml.safe_dump(document))
 
     def interrupted(*args: Any, **kwargs: Any) -> None:

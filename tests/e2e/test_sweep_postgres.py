@@ -12,7 +12,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import study_document
 from mlflow.tracking import MlflowClient
 from services import postgres_url as required_postgres_url
 from sqlalchemy import create_engine, inspect, text
@@ -36,20 +36,7 @@ def test_study_runs_on_postgres_and_masks_the_password(
     synth_voc: Path, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    Path("study.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "study": {
-                    "latency": QUICK_LATENCY,
-                    "name": "on-postgres",
-                    "n_trials": 2,
-                    "sampler": {"type": "random", "seed": 0},
-                },
-                "train": tiny_train(synth_voc),
-                "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
-            }
-        )
-    )
+    Path("study.yaml").write_text(yaml.safe_dump(study_document("on-postgres", synth_voc, 2, pruner=None)))
     result = CliRunner().invoke(cli, ["run", "study.yaml", "--storage", postgres_url, "--quiet"])
     assert result.exit_code == 0, result.output
     study = optuna.load_study(study_name="on-postgres", storage=postgres_url)
@@ -68,15 +55,8 @@ def test_a_missing_study_creates_no_table_and_masks_the_password(
     command: str, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    Path("study.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "study": {"latency": QUICK_LATENCY, "name": "never-run"},
-                "train": tiny_train(tmp_path / "no-data"),
-                "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
-            }
-        )
-    )
+    document = study_document("never-run", tmp_path / "no-data", sampler=None, pruner=None)
+    Path("study.yaml").write_text(yaml.safe_dump(document))
     # Through the environment, as users should pass a password (on the command line it draws a warning).
     result = CliRunner().invoke(cli, [command, "study.yaml"], env={"SWEEP_STORAGE": postgres_url})
     password = urlsplit(postgres_url).password

@@ -12,7 +12,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import study_document, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -28,20 +28,14 @@ def test_retried_trial_resumes_from_its_last_epoch_in_the_same_run(
     synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    Path("study.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "study": {
-                    "latency": QUICK_LATENCY,
-                    "name": "retry",
-                    "n_trials": 1,
-                    "sampler": {"type": "random", "seed": 0},
-                },
-                "train": tiny_train(synth_voc, epochs=3),
-                "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.02}},
-            }
-        )
+    document = study_document(
+        "retry",
+        n_trials=1,
+        train=tiny_train(synth_voc, epochs=3),
+        search={"optim.lr": {"type": "float", "low": 0.01, "high": 0.02}},
+        pruner=None,
     )
+    Path("study.yaml").write_text(yaml.safe_dump(document))
     real_train = sweep.run.objective.train
     epochs_trained: list[int] = []
 

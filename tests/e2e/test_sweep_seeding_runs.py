@@ -12,10 +12,10 @@ from typing import Any
 import optuna
 import pytest
 import yaml
+from helpers import study_document
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from processes import sweep_env
-from services import study_document
 
 from sweep.trials.record import ENQUEUED_ATTR, NETWORK_COST_ATTR, SURPLUS_ATTR, WARM_START_ATTR
 
@@ -28,7 +28,7 @@ def write(path: Path, data: dict[str, Any]) -> Path:
 def e2e_study(root: Path, name: str, n_trials: int, lr: dict[str, Any], **sections: Any) -> dict[str, Any]:
     """`study_document`'s one-epoch random study, searching `lr` and the schedule, with extra sections."""
     search = {"optim.lr": lr, "optim.schedule": {"type": "categorical", "choices": ["poly", "cosine"]}}
-    return {**study_document(name, root, n_trials), "search": search, **sections}
+    return study_document(name, root, n_trials, search=search, **sections)
 
 
 def sweep(cwd: Path, *args: str) -> str:

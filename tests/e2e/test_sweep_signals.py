@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import study_document, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 from processes import LiveProcess, sweep_env
@@ -37,21 +37,8 @@ class Study:
         self.name = f"sig-{uuid.uuid4().hex[:8]}"
         self.storage = storage or f"sqlite:///{folder}/runs/{self.name}/optuna.db"
         self.file = folder / "study.yaml"
-        self.file.write_text(
-            yaml.safe_dump(
-                {
-                    "study": {
-                        "latency": QUICK_LATENCY,
-                        "name": self.name,
-                        "n_trials": N_TRIALS,
-                        "sampler": {"type": "random", "seed": 0},
-                        "pruner": {"type": "none"},
-                    },
-                    "train": tiny_train(data_root, epochs=EPOCHS),
-                    "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
-                }
-            )
-        )
+        document = study_document(self.name, n_trials=N_TRIALS, train=tiny_train(data_root, epochs=EPOCHS))
+        self.file.write_text(yaml.safe_dump(document))
         self.env = sweep_env(SWEEP_STORAGE=self.storage)
 
     def start(self) -> LiveProcess:

@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import study_document, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from processes import sweep_env
@@ -31,19 +31,7 @@ N_TRIALS = 4
 def write_study(folder: Path, data_root: Path, *, name: str = "par", epochs: int = 1, n_trials: int = N_TRIALS) -> Path:
     study_file = folder / "study.yaml"
     study_file.write_text(
-        yaml.safe_dump(
-            {
-                "study": {
-                    "latency": QUICK_LATENCY,
-                    "name": name,
-                    "n_trials": n_trials,
-                    "sampler": {"type": "random", "seed": 0},
-                    "pruner": {"type": "none"},
-                },
-                "train": tiny_train(data_root, epochs=epochs),
-                "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
-            }
-        )
+        yaml.safe_dump(study_document(name, n_trials=n_trials, train=tiny_train(data_root, epochs=epochs)))
     )
     return study_file
 

@@ -10,15 +10,13 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import QUICK_LATENCY, set_in
+from helpers import WIDE_LR_SEARCH, set_in, study_document, unmade_data_train
 
 from sweep.cli import cli
 
-VALID: dict[str, Any] = {
-    "study": {"latency": QUICK_LATENCY, "name": "bad-input", "n_trials": 2},
-    "train": {"epochs": 1, "data": {"root": "data/never-made", "synthesize": {"train": 4, "val": 2, "size": 48}}},
-    "search": {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
-}
+VALID = study_document(
+    "bad-input", n_trials=2, train=unmade_data_train(), search=WIDE_LR_SEARCH, sampler=None, pruner=None
+)
 
 
 def with_change(path: str, value: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 import pytest
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import QUICK_LATENCY, study_document
 from optuna.distributions import FloatDistribution as OptunaFloat
 from optuna.trial import TrialState, create_trial
 
@@ -37,12 +37,7 @@ from trainer.model_cost import ModelCost
 
 
 def study_data(root: Path, **sections: Any) -> dict[str, Any]:
-    return {
-        "study": {"latency": QUICK_LATENCY, "name": "budget", "n_trials": 2},
-        "train": tiny_train(root),
-        "search": {"optim.lr": {"type": "float", "low": 0.01, "high": 0.05}},
-        **sections,
-    }
+    return study_document("budget", root, 2, sampler=None, pruner=None, **sections)
 
 
 # ---------------------------------------------------------------- the bounds
@@ -83,7 +78,8 @@ def test_resolved_study_shows_the_bounds_and_the_latency_probe(tmp_path: Path) -
     resolved = spec.resolved()
     assert resolved["constraints"] == {"latency_ms": {"max": 25.0}}
     assert resolved["study"]["latency"] == QUICK_LATENCY
-    defaults = study_spec_from_dict({**study_data(tmp_path), "study": {"name": "d"}}).resolved()
+    only_a_name = study_document("d", tmp_path, latency=None, sampler=None, pruner=None)
+    defaults = study_spec_from_dict(only_a_name).resolved()
     assert defaults["study"]["latency"] == {"image_size": 513, "warmup": 3, "repeats": 10}
     assert "constraints" not in defaults
 

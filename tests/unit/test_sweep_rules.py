@@ -12,22 +12,21 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import QUICK_LATENCY
+from helpers import WIDE_LR_SEARCH, study_document, unmade_data_train
 
 from sweep.cli import cli
 
 
 def study(train: dict[str, Any], search: dict[str, Any] | None = None) -> dict[str, Any]:
     """A study that would generate its data on first use (which validation must not do)."""
-    return {
-        "study": {"latency": QUICK_LATENCY, "name": "rules", "n_trials": 2},
-        "train": {
-            "epochs": 1,
-            "data": {"root": "data/never-made", "synthesize": {"train": 4, "val": 2, "size": 48}},
-            **train,
-        },
-        "search": search or {"optim.lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
-    }
+    return study_document(
+        "rules",
+        n_trials=2,
+        train=unmade_data_train(**train),
+        search=search or WIDE_LR_SEARCH,
+        sampler=None,
+        pruner=None,
+    )
 
 
 def choices(*values: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-from helpers import QUICK_LATENCY, tiny_train
+from helpers import study_document, tiny_train
 from optuna.distributions import CategoricalDistribution as OptunaCategorical
 from optuna.distributions import FloatDistribution as OptunaFloat
 from optuna.trial import TrialState, create_trial
@@ -33,12 +33,8 @@ SEARCH = {
 
 
 def study_data(root: Path, **sections: Any) -> dict[str, Any]:
-    return {
-        "study": {"latency": QUICK_LATENCY, "name": "seeded", "n_trials": 3},
-        "train": tiny_train(root, optim={"nesterov": False}),
-        "search": SEARCH,
-        **sections,
-    }
+    train = tiny_train(root, optim={"nesterov": False})
+    return study_document("seeded", n_trials=3, train=train, search=SEARCH, sampler=None, pruner=None, **sections)
 
 
 # ---------------------------------------------------------------- the study file

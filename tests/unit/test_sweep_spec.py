@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
-from helpers import set_in
+from helpers import set_in, study_document
 
 from sweep.database_urls import absolute_sqlite_url
 from sweep.spec.distributions import FloatDistribution, describe_space, suggest
@@ -30,15 +30,14 @@ LR = {"type": "float", "low": 1.0e-4, "high": 1.0e-1, "log": True}
 
 
 def minimal_study() -> dict[str, Any]:
-    return {
-        "study": {"name": "tiny"},
-        "train": {"epochs": 2, "optim": {"name": "sgd"}},
-        "search": {
-            "optim.lr": dict(LR),
-            "optim.schedule": {"type": "categorical", "choices": ["step", "cosine"]},
-            "data.batch_size": {"type": "int", "low": 2, "high": 8, "step": 2},
-        },
+    """Only a name in the study section: every other study setting takes its default."""
+    search = {
+        "optim.lr": LR,
+        "optim.schedule": {"type": "categorical", "choices": ["step", "cosine"]},
+        "data.batch_size": {"type": "int", "low": 2, "high": 8, "step": 2},
     }
+    train = {"epochs": 2, "optim": {"name": "sgd"}}
+    return study_document("tiny", train=train, search=search, latency=None, sampler=None, pruner=None)
 
 
 def write(tmp_path: Path, document: dict[str, Any] | str) -> Path:
