@@ -85,6 +85,26 @@ def study_document(
     return copy.deepcopy({"study": {**study, **(settings or {})}, "train": train, "search": search, **sections})
 
 
+PRUNING_STUDY_TRIALS = 5
+
+
+def pruning_study(
+    name: str, data_root: Path, *, settings: Mapping[str, Any] | None = None, **sections: Any
+) -> dict[str, Any]:
+    """`PRUNING_STUDY_TRIALS` two-epoch trials whose learning rates learn, stall and blow up, under a median
+    pruner: a study that ends with completed, pruned and diverged (failed) trials."""
+    return study_document(
+        name,
+        n_trials=PRUNING_STUDY_TRIALS,
+        train=tiny_train(data_root, seed=0, epochs=2, optim={"name": "sgd", "backbone_lr_mult": 1.0}),
+        search={"optim.lr": {"type": "categorical", "choices": [1.0e-9, 0.05, 1.0e30]}},
+        sampler={"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9
+        pruner={"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0, "n_min_trials": 1},
+        settings=settings,
+        **sections,
+    )
+
+
 def tiny_config(root: Path, checkpoint_dir: Path, **overrides: Any) -> TrainConfig:
     """`tiny_train` for 3 epochs of SGD, with dotted-path overrides such as `**{"optim.lr": 0.5}`."""
     data = tiny_train(

@@ -17,14 +17,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
-from services import StudyRun, chromium, mlflow_uri, postgres_url, run_sweep_study
+from services import StudyRun, chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -41,18 +40,11 @@ SORTED_BY_OBJECTIVE = urlencode(
 
 
 @pytest.fixture(scope="module")
-def study(synth_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> StudyRun:
+def study(request: pytest.FixtureRequest) -> StudyRun:
+    """The session's 2-trial `services_study` (tests/e2e/conftest.py), which test_services_mlflow checks too."""
     chromium()  # fail or skip before the study when there is no browser
-    name = f"tiny-sweep-{uuid.uuid4().hex[:4]}"  # the server outlives the tests: a fresh experiment each time
-    outcome = run_sweep_study(
-        name,
-        synth_voc,
-        tmp_path_factory.mktemp("ui"),
-        n_trials=N_TRIALS,
-        storage_url=postgres_url(),
-        tracking_uri=mlflow_uri(),
-    )
-    assert outcome.returncode == 0, f"sweep run failed:\n{outcome.stdout}\n{outcome.stderr}"
+    outcome: StudyRun = request.getfixturevalue("services_study")
+    assert outcome.n_trials == N_TRIALS
     return outcome
 
 

@@ -1,16 +1,16 @@
 """Small studies run by real `sweep run` processes against PostgreSQL and an `mlflow server` (`.ci/run` starts
 both with `.ci/start-services`), and the same two-worker study on the embedded SQLite default.
 
-Each variant runs once per module; the checks are the scale-out contract: exactly `n_trials` trials with no
-trial number twice, one parent run and one child run per trial, artifacts served by the server, and the
-database password in no output, tag or param.
+Each study runs once, and the one-worker study on the services and the embedded one are shared with other
+modules; the checks are the scale-out contract: exactly `n_trials` trials with no trial number twice, one
+parent run and one child run per trial, artifacts served by the server, and the database password in no
+output, tag or param.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -23,51 +23,36 @@ from services import StudyRun, mlflow_uri, password_of, postgres_url, run_sweep_
 pytestmark = pytest.mark.slow
 
 
-@dataclass(frozen=True)
-class Variant:
-    workers: int
-    on_services: bool
-    n_trials: int
-
-
-VARIANTS = {
-    "services-1-worker": Variant(workers=1, on_services=True, n_trials=2),
-    "services-2-workers": Variant(workers=2, on_services=True, n_trials=4),
-    "embedded-2-workers": Variant(workers=2, on_services=False, n_trials=4),
-}
-ON_SERVICES = [pytest.param(key, marks=pytest.mark.postgres) for key, v in VARIANTS.items() if v.on_services]
-ALL = [*ON_SERVICES, *(key for key, v in VARIANTS.items() if not v.on_services)]
+ON_SERVICES = [
+    pytest.param("services_study", marks=pytest.mark.postgres, id="services-1-worker"),
+    pytest.param("services_two_worker_study", marks=pytest.mark.postgres, id="services-2-workers"),
+]
+ALL = [*ON_SERVICES, pytest.param("embedded_two_worker_study", id="embedded-2-workers")]
+"""The studies checked here, by fixture name: services_study and embedded_two_worker_study are the session's
+(tests/e2e/conftest.py), which test_mlflow_ui and test_sweep_workers_runs check too."""
 
 
 @pytest.fixture(scope="module")
-def finished() -> dict[str, StudyRun]:
-    """The variants already run, by key (filled lazily, so a deselected variant never runs)."""
-    return {}
-
-
-def study_run(
-    key: str, finished: dict[str, StudyRun], synth_voc: Path, tmp_path_factory: pytest.TempPathFactory
-) -> StudyRun:
-    variant = VARIANTS[key]
-    if key not in finished:
-        urls = {"storage_url": postgres_url(), "tracking_uri": mlflow_uri()} if variant.on_services else {}
-        name = f"{key}-{uuid.uuid4().hex[:8]}"  # a server outlives the tests: each session its own experiment
-        finished[key] = run_sweep_study(
-            name, synth_voc, tmp_path_factory.mktemp(key), n_trials=variant.n_trials, workers=variant.workers, **urls
-        )
-    outcome = finished[key]
-    assert outcome.returncode == 0, f"sweep run failed:\n{outcome.stdout}\n{outcome.stderr}"
-    return outcome
+def services_two_worker_study(synth_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> StudyRun:
+    """A 4-trial study run by two workers against the services."""
+    name = f"services-2-workers-{uuid.uuid4().hex[:8]}"  # a server outlives the tests: each session its own experiment
+    return run_sweep_study(
+        name,
+        synth_voc,
+        tmp_path_factory.mktemp("services-2-workers"),
+        n_trials=4,
+        workers=2,
+        storage_url=postgres_url(),
+        tracking_uri=mlflow_uri(),
+    )
 
 
 @pytest.fixture
-def outcome(
-    request: pytest.FixtureRequest,
-    finished: dict[str, StudyRun],
-    synth_voc: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> StudyRun:
-    return study_run(request.param, finished, synth_voc, tmp_path_factory)
+def outcome(request: pytest.FixtureRequest) -> StudyRun:
+    """The study of the fixture that `request.param` names; its `sweep run` must have succeeded."""
+    study: StudyRun = request.getfixturevalue(request.param)
+    assert study.returncode == 0, f"sweep run failed:\n{study.stdout}\n{study.stderr}"
+    return study
 
 
 @pytest.mark.parametrize("outcome", ALL, indirect=True)

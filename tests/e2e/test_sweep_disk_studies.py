@@ -1,5 +1,9 @@
 """Disk hygiene against MLflow and in whole studies: checkpoints outside the top k are dropped from MLflow,
-finished trials leave no local folders by default, and `sweep status` reports the disk used."""
+finished trials leave no local folders by default, and `sweep status` reports the disk used.
+
+The default-settings study is the session's `finished_study` (tests/e2e/conftest.py), which test_sweep_e2e
+checks too.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import study_document, tiny_train
+from helpers import pruning_study
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState, create_trial
 from services import mlflow_uri
@@ -54,29 +58,30 @@ def test_top_k_keeps_the_best_and_the_registered_checkpoints(where: str, tmp_pat
     assert tracker.drop_checkpoints_outside_top(study, 1, f"{name}-never-registered") == [runs[3]]
 
 
-def run_tiny_study(workdir: Path, synth_voc: Path, **study: Any) -> tuple[optuna.Study, MlflowClient, str]:
-    """A 5-trial study (completed, pruned and diverged trials); returns it, MLflow's client and status's text."""
-    document = study_document(
-        "disk",
-        n_trials=5,
-        train=tiny_train(synth_voc, seed=0, epochs=2, optim={"name": "sgd", "backbone_lr_mult": 1.0}),
-        search={"optim.lr": {"type": "categorical", "choices": [1.0e-9, 0.05, 1.0e30]}},
-        sampler={"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9
-        pruner={"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0, "n_min_trials": 1},
-        settings=study,
-    )
-    (workdir / "disk.yaml").write_text(yaml.safe_dump(document))
+def disk_status(workdir: Path, study_file: Path, name: str) -> str:
+    """`sweep status` of the study `name` that ran in `workdir`, once it and `--json` have been checked to
+    report the disk that its trials' folders use."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        status = CliRunner().invoke(sweep_cli, ["status", str(study_file)], catch_exceptions=False)
+        as_json = CliRunner().invoke(sweep_cli, ["status", str(study_file), "--json"], catch_exceptions=False)
+    used = sum(path.stat().st_size for path in (workdir / "runs" / name / "trials").rglob("*") if path.is_file())
+    assert json.loads(as_json.output)["disk_used_bytes"] == used
+    assert f"disk used: {human_size(used)}" in status.output
+    return status.output
+
+
+def run_disk_study(workdir: Path, synth_voc: Path, **settings: Any) -> tuple[optuna.Study, MlflowClient, str]:
+    """`pruning_study("disk")` with more study `settings` (completed, pruned and diverged trials); returns it,
+    MLflow's client and status's text."""
+    study_file = workdir / "disk.yaml"
+    study_file.write_text(yaml.safe_dump(pruning_study("disk", synth_voc, settings=settings)))
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(workdir)
         result = CliRunner().invoke(sweep_cli, ["run", "disk.yaml", "--quiet"], catch_exceptions=False)
         assert result.exit_code == 0, result.output
-        status = CliRunner().invoke(sweep_cli, ["status", "disk.yaml"], catch_exceptions=False)
-        as_json = CliRunner().invoke(sweep_cli, ["status", "disk.yaml", "--json"], catch_exceptions=False)
     study = optuna.load_study(study_name="disk", storage=f"sqlite:///{workdir}/runs/disk/optuna.db")
-    used = sum(path.stat().st_size for path in (workdir / "runs/disk/trials").rglob("*") if path.is_file())
-    assert json.loads(as_json.output)["disk_used_bytes"] == used
-    assert f"disk used: {human_size(used)}" in status.output
-    return study, MlflowClient(f"sqlite:///{workdir}/runs/mlflow.db"), status.output
+    return study, MlflowClient(f"sqlite:///{workdir}/runs/mlflow.db"), disk_status(workdir, study_file, "disk")
 
 
 def local_files(workdir: Path, trial: optuna.trial.FrozenTrial) -> list[str]:
@@ -86,12 +91,15 @@ def local_files(workdir: Path, trial: optuna.trial.FrozenTrial) -> list[str]:
 
 
 @pytest.mark.slow
-def test_finished_trials_leave_no_local_checkpoints_by_default(synth_voc: Path, tmp_path: Path) -> None:
-    study, client, status = run_tiny_study(tmp_path, synth_voc)
+def test_finished_trials_leave_no_local_checkpoints_by_default(finished_study: dict[str, Any]) -> None:
+    """On the session's `pruning_study` (tests/e2e/conftest.py), which keeps checkpoints as by default."""
+    assert finished_study["result"].exit_code == 0, finished_study["result"].output
+    workdir, study, client = finished_study["workdir"], finished_study["study"], finished_study["client"]
+    status = disk_status(workdir, finished_study["study_file"], study.study_name)
     states = {trial.state for trial in study.trials}
     assert {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL} <= states
     for trial in study.trials:
-        assert not (tmp_path / trial.user_attrs["checkpoint_dir"]).exists(), trial
+        assert not (workdir / trial.user_attrs["checkpoint_dir"]).exists(), trial
         if trial.state == TrialState.COMPLETE:
             listed = client.list_artifacts(trial.user_attrs[RUN_ID_ATTR], "checkpoint")
             assert [item.path for item in listed] == ["checkpoint/best.pt"]
@@ -100,7 +108,7 @@ def test_finished_trials_leave_no_local_checkpoints_by_default(synth_voc: Path, 
 
 @pytest.mark.slow
 def test_keep_all_keeps_completed_folders_and_top_k_trims_mlflow(synth_voc: Path, tmp_path: Path) -> None:
-    study, client, status = run_tiny_study(tmp_path, synth_voc, keep_checkpoints="all", keep_top_k=1)
+    study, client, status = run_disk_study(tmp_path, synth_voc, keep_checkpoints="all", keep_top_k=1)
     completed = [trial for trial in study.trials if trial.state == TrialState.COMPLETE]
     assert len(completed) >= 2, "the top-k check needs a trial outside the top 1"
     for trial in study.trials:

@@ -1,4 +1,7 @@
-"""End to end: a small study through the CLI, checked in Optuna's storage, MLflow's store and on disk."""
+"""End to end: a small study through the CLI, checked in Optuna's storage, MLflow's store and on disk.
+
+The study is the session's `finished_study` (tests/e2e/conftest.py), which test_sweep_disk_studies reads too.
+"""
 
 from __future__ import annotations
 
@@ -7,58 +10,20 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pytest
-import yaml
 from click.testing import CliRunner, Result
-from helpers import study_document, tiny_train
-from mlflow.tracking import MlflowClient
+from helpers import PRUNING_STUDY_TRIALS
 from optuna.trial import TrialState
 
 from sweep.cli import cli as sweep_cli
 
 pytestmark = pytest.mark.slow
 
-N_TRIALS = 5
-
-
-def tiny_study(data_root: Path) -> dict[str, Any]:
-    """Tiny trials on the shared synthetic split; lr choices that learn, stall, and blow up."""
-    return study_document(
-        "tiny",
-        n_trials=N_TRIALS,
-        train=tiny_train(data_root, seed=0, epochs=2, optim={"name": "sgd", "backbone_lr_mult": 1.0}),
-        search={"optim.lr": {"type": "categorical", "choices": [1.0e-9, 0.05, 1.0e30]}},
-        sampler={"type": "random", "seed": 8},  # draws 0.05, 1e-9, 1e30, 0.05, 1e-9
-        pruner={"type": "median", "n_startup_trials": 1, "n_warmup_steps": 0, "n_min_trials": 1},
-        tracking={"registered_model": "tiny-voc"},
-    )
+N_TRIALS = PRUNING_STUDY_TRIALS
 
 
 def invoke(command: Any, args: list[str]) -> Result:
     return CliRunner().invoke(command, args, catch_exceptions=False)
-
-
-@pytest.fixture(scope="module")
-def finished_study(synth_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Run the study once (in its own working folder) and share the outcome with every test here."""
-    workdir = tmp_path_factory.mktemp("sweep")
-    study_file = workdir / "tiny.yaml"
-    study_file.write_text(yaml.safe_dump(tiny_study(synth_voc)))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(workdir)
-        patch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.1")  # samples within a second-long trial
-        result = invoke(sweep_cli, ["run", str(study_file), "--quiet"])
-        rerun = invoke(sweep_cli, ["run", str(study_file), "--quiet"])
-    storage = f"sqlite:///{workdir}/runs/tiny/optuna.db"
-    return {
-        "workdir": workdir,
-        "study_file": study_file,
-        "result": result,
-        "rerun": rerun,
-        "study": optuna.load_study(study_name="tiny", storage=storage),
-        "client": MlflowClient(f"sqlite:///{workdir}/runs/mlflow.db"),
-    }
 
 
 def trial_runs(finished: dict[str, Any]) -> list[Any]:

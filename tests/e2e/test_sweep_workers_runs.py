@@ -19,6 +19,7 @@ from helpers import study_document, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from processes import sweep_env
+from services import StudyRun
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -69,22 +70,15 @@ def ran(output: str) -> int:
 
 
 @pytest.mark.slow
-def test_two_workers_on_the_embedded_default(synth_voc: Path, tmp_path: Path) -> None:
-    study_file = write_study(tmp_path, synth_voc)
-    result = subprocess.run(
-        sweep_command("run", str(study_file), "--workers", "2", "--quiet"),
-        cwd=tmp_path,
-        env=sweep_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+def test_two_workers_on_the_embedded_default(embedded_two_worker_study: StudyRun) -> None:
+    """The session's 4-trial study of two workers (tests/e2e/conftest.py), which test_services_mlflow checks too."""
+    study = embedded_two_worker_study
+    output = study.stdout + study.stderr
+    assert study.returncode == 0, output
     assert "database is locked" not in output and "Traceback" not in output
     assert "[w0] started" in output and "[w1] started" in output
-    assert ran(output) == N_TRIALS
-    check_study(f"sqlite:///{tmp_path}/runs/par/optuna.db", f"sqlite:///{tmp_path}/runs/mlflow.db", "par", N_TRIALS)
+    assert ran(output) == N_TRIALS == study.n_trials
+    check_study(study.storage_url, study.tracking_uri, study.name, N_TRIALS)
 
 
 @pytest.mark.slow
