@@ -7,12 +7,14 @@ runtime failures with 1, each as one `error: ...` line.
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
 from sweep.cli.options import SweepErrorGroup
 from sweep.cli.reports import best, predict, promote, status
 from sweep.cli.run import run, validate
+from trainer.console import show_cpu_share_line
 
 
 @click.group(cls=SweepErrorGroup)
@@ -31,4 +33,8 @@ def main() -> None:
     # MLflow prints two links at every end of a run on a tracking server, to the GenAI view; `sweep run`
     # prints the study's own links, to the model-training view, once at its end.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # `sweep run` (and each of its workers) trains and measures: it says once how many threads torch takes.
+    # `promote` evaluates a checkpoint too, but briefly, and its stderr stays free for its one error line.
+    if sys.argv[1:2] == ["run"]:
+        show_cpu_share_line()
     cli()
