@@ -20,6 +20,11 @@ stops there: Optuna records it PRUNED, with `INFEASIBLE_ATTR` saying which bound
 nothing and failed nothing. `sweep best` and `sweep promote` choose among feasible trials only
 (`sweep.trials.own_trials`). A trial copied by a warm start is judged against this study's bounds from the
 figures its study measured.
+
+A latency measured while other processes competed for the CPUs is too high (`trainer.latency_noise`): a
+measurement recorded unreliable (`latency_reliable` false in the attr; a record without the key, written
+before it was kept, reads as reliable) is not judged against a `latency_ms` bound, and Optuna gets no
+constraint value for it; the other bounds still apply, and the objective warns that it was not judged.
 """
 
 from __future__ import annotations
@@ -46,8 +51,12 @@ class TrialInfeasible(optuna.TrialPruned):
 
 
 def network_cost(cost: ModelCost) -> dict[str, Any]:
-    """A measurement as the value of `NETWORK_COST_ATTR`: the `FIGURES` and where the latency was measured."""
-    return {**cost.figures(), "measured_on": f"{cost.device} {cost.precision} {cost.latency_image_size}px"}
+    """A measurement as the value of `NETWORK_COST_ATTR`: the `FIGURES`, where the latency was measured and,
+    when the measurement knows them, the spread of its passes and whether it is reliable."""
+    record = {**cost.figures(), "measured_on": f"{cost.device} {cost.precision} {cost.latency_image_size}px"}
+    if cost.latency_spread_ms is not None:
+        record |= {"latency_spread_ms": cost.latency_spread_ms, "latency_reliable": cost.latency_reliable}
+    return record
 
 
 def stored_figures(user_attrs: Mapping[str, Any]) -> dict[str, float]:
@@ -56,20 +65,39 @@ def stored_figures(user_attrs: Mapping[str, Any]) -> dict[str, float]:
     return {key: float(stored[key]) for key in FIGURES if key in stored}
 
 
+def stored_latency_reliable(user_attrs: Mapping[str, Any]) -> bool:
+    """Whether the latency stored on a trial with `user_attrs` may be judged; a record without the key
+    (written before it was kept, or never measured) reads as reliable."""
+    stored = user_attrs.get(NETWORK_COST_ATTR) or {}
+    return bool(stored.get("latency_reliable", True))
+
+
 def cost_metrics(cost: ModelCost) -> dict[str, float]:
     """A measurement as metrics of the trial's run: `model/params_m`, `model/gflops`, `model/latency_ms`."""
     return {f"model/{key}": value for key, value in cost.figures().items()}
 
 
 def judge_trial(trial: optuna.Trial, cost: ModelCost, constraints: Constraints) -> Infeasible | None:
-    """Store `cost` on `trial` and give Optuna its constraint values; returns the bounds it breaks."""
+    """Store `cost` on `trial` and give Optuna its constraint values; returns the bounds it breaks (an
+    unreliable latency breaks none)."""
     trial.set_user_attr(NETWORK_COST_ATTR, network_cost(cost))
-    for key, value in constraints.excess(cost.figures()).items():
+    judged_by = _trusted_bounds(constraints, latency_reliable=cost.latency_reliable)
+    for key, value in judged_by.excess(cost.figures()).items():
         trial.set_constraint(key, value)
-    infeasible = constraints.judge(cost.figures())
+    infeasible = judged_by.judge(cost.figures())
     if infeasible is not None:
         trial.set_user_attr(INFEASIBLE_ATTR, infeasible.text())
     return infeasible
+
+
+def unjudged_latency(cost: ModelCost, constraints: Constraints) -> str | None:
+    """What to warn about a measurement whose latency is unreliable: why, and that a `latency_ms` bound was
+    not judged by it; None for a reliable one."""
+    if cost.latency_reliable:
+        return None
+    bound = constraints.latency_ms
+    verdict = "" if bound is None else f"; not judged against latency_ms max {bound.max:g}"
+    return f"latency {cost.latency_ms:.1f} ms is unreliable: {cost.latency_warning}{verdict}"
 
 
 def is_feasible(trial: FrozenTrial) -> bool:
@@ -88,7 +116,13 @@ def copied_cost(
     if unmeasured:
         return f"its study measured no {', '.join(unmeasured)}, which this study's constraints bound"
     attrs: dict[str, Any] = {NETWORK_COST_ATTR: user_attrs[NETWORK_COST_ATTR]} if figures else {}
-    infeasible = constraints.judge(figures)
+    judged_by = _trusted_bounds(constraints, latency_reliable=stored_latency_reliable(user_attrs))
+    infeasible = judged_by.judge(figures)
     if infeasible is not None:
         attrs[INFEASIBLE_ATTR] = infeasible.text()
-    return attrs, constraints.excess(figures)
+    return attrs, judged_by.excess(figures)
+
+
+def _trusted_bounds(constraints: Constraints, *, latency_reliable: bool) -> Constraints:
+    """The bounds a measurement is judged by: `constraints`, less `latency_ms` when its latency is unreliable."""
+    return constraints if latency_reliable else constraints.model_copy(update={"latency_ms": None})
