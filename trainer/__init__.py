@@ -1,13 +1,20 @@
 """DeepLabV3+ on Pascal VOC 2012: data, model, losses, metrics and the `train` objective.
 
 The library runs without Optuna or MLflow: `train(config, report)` is the whole contract a sweep needs.
-Public names are imported on first use, so `import trainer` and the CLI's start stay fast.
+Public names are imported on first use, so `import trainer` and the CLI's start stay fast. Importing the
+package bounds how long OpenMP threads spin (`trainer.cpu_share.bound_openmp_spinning`), which only works
+before torch is loaded.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
+
+from trainer.cpu_share import bound_openmp_spinning
+
+bound_openmp_spinning(os.environ)
 
 _EXPORTS = {
     "TrainConfig": "trainer.config",

@@ -1,5 +1,5 @@
-"""What the trainer and sweep CLIs share: expected errors as one line and an exit code, and the
-prediction options of both `predict` commands.
+"""What the trainer and sweep CLIs share: expected errors as one line and an exit code, the line that says
+how many threads torch uses, and the prediction options of both `predict` commands.
 
 It is no command-line module itself (nothing here defines a command), so both CLIs may import it while
 the CLI packages stay imported by nothing.
@@ -7,6 +7,7 @@ the CLI packages stay imported by nothing.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from trainer.cpu_share import CPU_SHARE_LOGGER
 from trainer.errors import TrainerError
 from trainer.interrupt import Interrupted
 
@@ -40,6 +42,17 @@ def exit_with_error(message: str, code: int) -> NoReturn:
     """Print `error: message` on stderr and exit with `code`: the one format every command uses."""
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)
+
+
+def show_cpu_share_line() -> None:
+    """Print the line `trainer.runtime.use_cpu_share` logs once per process (`torch uses 2 threads: ...`) on
+    stderr, as it is; the library alone logs it only where logging is configured."""
+    logger = logging.getLogger(CPU_SHARE_LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 Command = TypeVar("Command", bound=Callable[..., Any])

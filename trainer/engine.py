@@ -25,7 +25,7 @@ from trainer.evaluation import evaluate
 from trainer.interrupt import StopRequest
 from trainer.listener import TrainingListener
 from trainer.resume import TrainingState, resume_training_state, training_state_dict
-from trainer.runtime import seed_everything
+from trainer.runtime import seed_everything, use_cpu_share
 from trainer.step import LossReadback, TrainStep
 
 ReportCallback = Callable[[int, Mapping[str, float]], None]
@@ -63,8 +63,9 @@ def train(
 ) -> TrainResult:
     """Train DeepLabV3+ as `config` says and return the best val mIoU with where it was saved.
 
-    Raises `ConfigError`, `DatasetError`, `WeightsError` or `CheckpointError` before the first step for
-    unusable input, `DivergedError` as soon as the loss is NaN or infinite, and whatever `report` raises.
+    Trains with this process's share of the CPU threads (`trainer.runtime.use_cpu_share`). Raises
+    `ConfigError`, `DatasetError`, `WeightsError` or `CheckpointError` before the first step for unusable
+    input, `DivergedError` as soon as the loss is NaN or infinite, and whatever `report` raises.
     Once `stop` is requested (see `trainer.interrupt.stop_on_signals`), it raises `TrainingInterrupted`
     after the training or evaluation step in progress; the epochs finished before are in `last.pt`.
     """
@@ -78,6 +79,7 @@ def train(
     state = TrainingState()
     if config.checkpoint.resume:
         state = resume_training_state(folder, config, parts, step.scaler, policy.device, listener)
+    use_cpu_share()  # once the input has proved usable, so that its line never comes before an input error
 
     listener.on_train_start(config.epochs, len(parts.train_loader), state.epoch)
     try:

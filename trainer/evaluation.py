@@ -16,7 +16,7 @@ from trainer.config import TrainConfig
 from trainer.constants import NUM_CLASSES, VOC_CLASSES
 from trainer.errors import CheckpointError
 from trainer.metrics import ConfusionMatrix
-from trainer.runtime import DevicePolicy, seed_everything
+from trainer.runtime import DevicePolicy, seed_everything, use_cpu_share
 
 
 @torch.inference_mode()
@@ -43,7 +43,8 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: Path | None = None) -> 
     """Val metrics of `checkpoint`'s weights, or of the freshly initialised network when it is None.
 
     Only the network and the val data are built, as `config` says and seeded like a training run, so the
-    untrained figure is the one a training run starts from; the device and precision are training's too.
+    untrained figure is the one a training run starts from; the device, precision and CPU threads are
+    training's too.
     """
     policy = device_policy(config)
     seed_everything(config.seed, deterministic=config.deterministic)
@@ -53,4 +54,6 @@ def evaluate_checkpoint(config: TrainConfig, checkpoint: Path | None = None) -> 
             model.load_state_dict(load_checkpoint(checkpoint, map_location="cpu")["model"])
         except RuntimeError as error:
             raise CheckpointError(f"{checkpoint}: weights do not fit the configured model ({error})") from error
-    return evaluate(policy.place(model), build_val_loader(config.data), policy)
+    loader = build_val_loader(config.data)
+    use_cpu_share()
+    return evaluate(policy.place(model), loader, policy)

@@ -1,4 +1,5 @@
-"""Where and how the network runs: seeding, the device, and the precision policy shared by training and evaluation.
+"""Where and how the network runs: seeding, the CPU threads, the device, and the precision policy shared by
+training and evaluation.
 
 Training (`TrainStep`) and evaluation (`evaluate`) both move batches and run the forward pass through one
 `DevicePolicy`, so a checkpoint evaluated on its own scores exactly what the training run reported.
@@ -6,6 +7,8 @@ Training (`TrainStep`) and evaluation (`evaluate`) both move batches and run the
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 from dataclasses import dataclass
 
@@ -13,11 +16,27 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainer.cpu_share import CPU_SHARE_LOGGER, CpuShare, cpu_share
 from trainer.data.transforms import normalize_images
 from trainer.errors import ConfigError
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 """The `amp` settings that turn mixed precision on; any other value (`off`) runs in float32."""
+
+log = logging.getLogger(CPU_SHARE_LOGGER)
+_logged_share: list[CpuShare] = []
+
+
+def use_cpu_share() -> CpuShare:
+    """Give torch this process's share of the CPUs (`trainer.cpu_share`) as its intra-op threads, and log the
+    choice in one line the first time, and again only if it changes. Training, evaluation and the cost
+    measurement call it first. torch's inter-op pool is left alone: eager mode never starts it."""
+    share = cpu_share(os.environ)
+    torch.set_num_threads(share.threads)
+    if _logged_share != [share]:
+        log.info(share.text())
+        _logged_share[:] = [share]
+    return share
 
 
 def seed_everything(seed: int, *, deterministic: bool) -> None:

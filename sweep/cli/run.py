@@ -91,8 +91,12 @@ def run(
     from sweep.parallel.workers import StudyLaunch, plan_workers
     from sweep.run.progress import LiveSweepProgress, SweepProgress
     from sweep.run.study import run_study
+    from trainer.console import show_cpu_share_line
     from trainer.interrupt import stop_on_signals
 
+    # `sweep run` and each of its workers train and measure: each says once how many threads torch takes.
+    # (`promote` evaluates a checkpoint too, but briefly, and its stderr stays free for its one error line.)
+    show_cpu_share_line()
     spec = load_spec(
         study_file,
         n_trials=n_trials,

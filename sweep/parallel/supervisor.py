@@ -129,7 +129,6 @@ def _start(
         storage_url=launch.spec.storage_url,
         tracking_uri=launch.spec.tracking_uri,
         workers=workers,
-        cpus=os.cpu_count() or 1,
     )
     read_end, write_end = os.pipe()
     try:

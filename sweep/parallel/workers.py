@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sweep.spec.study_file import StudySpec
+from trainer.cpu_share import CPU_WORKERS_ENV
 
 STORAGE_ENV = "SWEEP_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
@@ -77,12 +78,12 @@ def worker_environment(
     storage_url: str,
     tracking_uri: str,
     workers: int,
-    cpus: int,
 ) -> dict[str, str]:
-    """The parent's environment plus the URLs, the worker's GPU and its share of the CPU threads.
+    """The parent's environment plus the URLs, the worker's GPU and how many workers share the CPUs.
 
-    `OMP_NUM_THREADS` splits the cores between the workers unless the user set it: otherwise each
-    worker's PyTorch would start a thread per core and they would all fight over them.
+    Each worker's torch then takes its share of the CPUs it may use (`trainer.cpu_share`: affinity,
+    cgroup quota, Slurm), rather than a thread per core that all the workers would fight over;
+    `OMP_NUM_THREADS`, when the user set it, still gives each worker that many threads.
     """
     environment = dict(base)
     environment[STORAGE_ENV] = storage_url
@@ -90,8 +91,7 @@ def worker_environment(
     environment["PYTHONUNBUFFERED"] = "1"
     if plan.gpu is not None:
         environment["CUDA_VISIBLE_DEVICES"] = plan.gpu
-    if "OMP_NUM_THREADS" not in base:
-        environment["OMP_NUM_THREADS"] = str(max(1, cpus // workers))
+    environment[CPU_WORKERS_ENV] = str(workers)
     return environment
 
 

@@ -35,7 +35,7 @@ from sweep.tracking import StudyTracker, TrialRun
 from sweep.tracking.warnings_listener import WarningsOnRun
 from sweep.trials.budget import TrialBudget
 from sweep.trials.compute import AttemptClock, run_metrics
-from sweep.trials.feasibility import TrialInfeasible, cost_metrics, judge_trial
+from sweep.trials.feasibility import TrialInfeasible, cost_metrics, judge_trial, unjudged_latency
 from sweep.trials.folders import stored_trial, trial_checkpoint_dir, trial_key
 from sweep.trials.prune_explanation import PruneExplanation, explain_prune
 from sweep.trials.record_view import TrialRecord
@@ -171,12 +171,17 @@ class TrialObjective:
 
     def _judge_cost(self, trial: optuna.Trial, run: TrialRun, config: TrainConfig) -> None:
         """Measure the trial's network before it trains, record the figures on the trial and its run, and
-        raise `TrialInfeasible` when they break the study's `constraints` (`sweep.spec.constraints`)."""
+        raise `TrialInfeasible` when they break the study's `constraints` (`sweep.spec.constraints`). An
+        unreliable latency is warned about, on the console and as the run's `warning.latency` tag."""
         probe = self.spec.study.latency
         cost = measure_model_cost(config, image_size=probe.image_size, warmup=probe.warmup, repeats=probe.repeats)
         infeasible = judge_trial(trial, cost, self.spec.constraints)
         self.progress.model_cost(cost)
         run.log_summary(cost_metrics(cost))
+        warning = unjudged_latency(cost, self.spec.constraints)
+        if warning is not None:
+            self.progress.console.print(f"warning: trial #{trial.number}: {warning}")
+            run.set_tags({"warning.latency": warning[:5000]})
         if infeasible is not None:
             raise TrialInfeasible(infeasible)
 

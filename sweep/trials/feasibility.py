@@ -20,6 +20,11 @@ stops there: Optuna records it PRUNED, with its record's `infeasible` saying whi
 nothing and failed nothing. `sweep best` and `sweep promote` choose among feasible trials only
 (`sweep.trials.own_trials`). A trial copied by a warm start is judged against this study's bounds from the
 figures its study measured.
+
+A latency measured while other processes competed for the CPUs is too high (`trainer.latency_noise`): a
+measurement recorded unreliable (`NetworkCost.latency_reliable` false) is not judged against a `latency_ms`
+bound, and Optuna gets no constraint value for it; the other bounds still apply, and the objective warns
+that it was not judged.
 """
 
 from __future__ import annotations
@@ -48,7 +53,14 @@ class TrialInfeasible(optuna.TrialPruned):
 def network_cost(cost: ModelCost) -> NetworkCost:
     """A measurement as a trial records it: the figures and where the latency was measured."""
     measured_on = f"{cost.device} {cost.precision} {cost.latency_image_size}px"
-    return NetworkCost(cost.params_m, cost.gflops, cost.latency_ms, measured_on)
+    return NetworkCost(
+        cost.params_m,
+        cost.gflops,
+        cost.latency_ms,
+        measured_on,
+        latency_spread_ms=cost.latency_spread_ms,
+        latency_reliable=cost.latency_reliable,
+    )
 
 
 def cost_metrics(cost: ModelCost) -> dict[str, float]:
@@ -57,14 +69,26 @@ def cost_metrics(cost: ModelCost) -> dict[str, float]:
 
 
 def judge_trial(trial: optuna.Trial, cost: ModelCost, constraints: Constraints) -> Infeasible | None:
-    """Store `cost` on `trial` and give Optuna its constraint values; returns the bounds it breaks."""
+    """Store `cost` on `trial` and give Optuna its constraint values; returns the bounds it breaks (an
+    unreliable latency breaks none)."""
     write_network_cost(trial, network_cost(cost))
-    for key, value in constraints.excess(cost.figures()).items():
+    judged_by = _trusted_bounds(constraints, latency_reliable=cost.latency_reliable)
+    for key, value in judged_by.excess(cost.figures()).items():
         trial.set_constraint(key, value)
-    infeasible = constraints.judge(cost.figures())
+    infeasible = judged_by.judge(cost.figures())
     if infeasible is not None:
         write_infeasible(trial, infeasible)
     return infeasible
+
+
+def unjudged_latency(cost: ModelCost, constraints: Constraints) -> str | None:
+    """What to warn about a measurement whose latency is unreliable: why, and that a `latency_ms` bound was
+    not judged by it; None for a reliable one."""
+    if cost.latency_reliable:
+        return None
+    bound = constraints.latency_ms
+    verdict = "" if bound is None else f"; not judged against latency_ms max {bound.max:g}"
+    return f"latency {cost.latency_ms:.1f} ms is unreliable: {cost.latency_warning}{verdict}"
 
 
 def is_feasible(trial: FrozenTrial) -> bool:
@@ -80,4 +104,10 @@ def copied_cost(cost: NetworkCost | None, constraints: Constraints) -> tuple[Inf
     unmeasured = [key for key in constraints.bounds() if key not in figures]
     if unmeasured:
         return f"its study measured no {', '.join(unmeasured)}, which this study's constraints bound"
-    return constraints.judge(figures), constraints.excess(figures)
+    judged_by = _trusted_bounds(constraints, latency_reliable=cost is None or cost.latency_reliable)
+    return judged_by.judge(figures), judged_by.excess(figures)
+
+
+def _trusted_bounds(constraints: Constraints, *, latency_reliable: bool) -> Constraints:
+    """The bounds a measurement is judged by: `constraints`, less `latency_ms` when its latency is unreliable."""
+    return constraints if latency_reliable else constraints.model_copy(update={"latency_ms": None})

@@ -70,12 +70,16 @@ class WorkerProcess:
 @dataclass(frozen=True)
 class NetworkCost:
     """The measured figures of a trial's network (`NETWORK_COST_ATTR`, one attr written in one call, so a
-    worker killed while recording leaves all of it or none) and where its latency was measured."""
+    worker killed while recording leaves all of it or none), where its latency was measured and, when the
+    measurement knew them, the spread of its latency passes and whether the latency may be judged (a
+    measurement taken beside competing processes may not: `trainer.latency_noise`)."""
 
     params_m: float
     gflops: float
     latency_ms: float
     measured_on: str
+    latency_spread_ms: float | None = None
+    latency_reliable: bool = True
 
     def figures(self) -> dict[str, float]:
         """The `FIGURES` a study's constraints bound, by name."""
@@ -83,14 +87,24 @@ class NetworkCost:
 
     @staticmethod
     def of(value: Any) -> NetworkCost | None:
-        """The figures recorded as `value`; None unless it holds every figure and `measured_on`."""
+        """The figures recorded as `value`; None unless it holds every figure and `measured_on`. A record
+        without the spread (written before it was kept) reads as reliable."""
         if not isinstance(value, Mapping) or not {*FIGURES, "measured_on"} <= value.keys():
             return None
         figures = (float(value["params_m"]), float(value["gflops"]), float(value["latency_ms"]))
-        return NetworkCost(*figures, str(value["measured_on"]))
+        spread = value.get("latency_spread_ms")
+        return NetworkCost(
+            *figures,
+            str(value["measured_on"]),
+            latency_spread_ms=None if spread is None else float(spread),
+            latency_reliable=bool(value.get("latency_reliable", True)),
+        )
 
     def attr_value(self) -> dict[str, Any]:
-        return {**self.figures(), "measured_on": self.measured_on}
+        value: dict[str, Any] = {**self.figures(), "measured_on": self.measured_on}
+        if self.latency_spread_ms is not None:
+            value |= {"latency_spread_ms": self.latency_spread_ms, "latency_reliable": self.latency_reliable}
+        return value
 
 
 @dataclass(frozen=True)

@@ -91,12 +91,13 @@ def test_contradictory_plans_are_refused(options: dict[str, Any], message: str) 
 def test_worker_environment_pins_the_gpu_and_carries_the_urls() -> None:
     base = {"PATH": "/bin", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}
     urls = {"storage_url": "postgresql://u:s3cret@db/optuna", "tracking_uri": "http://mlflow:5000"}
-    environment = worker_environment(WorkerPlan(1, "2"), base, workers=4, cpus=16, **urls)
+    environment = worker_environment(WorkerPlan(1, "2"), base, workers=4, **urls)
     assert environment["CUDA_VISIBLE_DEVICES"] == "2" and environment["PATH"] == "/bin"
     assert environment["SWEEP_STORAGE"] == urls["storage_url"]
     assert environment["MLFLOW_TRACKING_URI"] == urls["tracking_uri"]
-    assert environment["OMP_NUM_THREADS"] == "4", "16 cores shared by 4 workers"
-    inherited = worker_environment(WorkerPlan(0), {**base, "OMP_NUM_THREADS": "7"}, workers=2, cpus=2, **urls)
+    assert environment["TRAINER_CPU_WORKERS"] == "4", "each worker's trainer takes a quarter of the CPUs"
+    assert "OMP_NUM_THREADS" not in environment, "which would read as the user's choice"
+    inherited = worker_environment(WorkerPlan(0), {**base, "OMP_NUM_THREADS": "7"}, workers=2, **urls)
     assert inherited["CUDA_VISIBLE_DEVICES"] == "0,1,2,3" and inherited["OMP_NUM_THREADS"] == "7"
 
 

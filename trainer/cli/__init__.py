@@ -11,7 +11,7 @@ import click
 from trainer.cli.data import data
 from trainer.cli.predict import predict_command
 from trainer.cli.train import cost_command, evaluate_command, train_command
-from trainer.console import ErrorHandlingGroup
+from trainer.console import ErrorHandlingGroup, show_cpu_share_line
 
 
 @click.group(cls=ErrorHandlingGroup)
@@ -29,4 +29,5 @@ cli.add_command(cost_command)
 
 def main() -> None:
     """Console-script entry point."""
+    show_cpu_share_line()
     cli()

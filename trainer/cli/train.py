@@ -99,14 +99,23 @@ def cost_command(
 ) -> None:
     """Parameters, GFLOPs at the crop size and inference latency of CONFIG.yaml's network on its device.
 
-    The numbers a sweep's `constraints` bound (README, section Sweeps); nothing is trained or downloaded."""
+    The numbers a sweep's `constraints` bound (README, section Sweeps); nothing is trained or downloaded.
+    A latency measured while other processes competed for the CPUs is flagged unreliable, with a warning
+    (in the JSON: `latency_reliable` and `latency_warning`)."""
     cost = measure_model_cost(
         load_config(config_path, overrides), image_size=image_size, warmup=warmup, repeats=repeats
     )
     if as_json:
         click.echo(json.dumps(asdict(cost)))
-    else:
-        click.echo(
-            f"{cost.params_m:.2f} M params, {cost.gflops:.1f} GFLOPs at {cost.crop_size}², "
-            f"{cost.latency_ms:.1f} ms per {cost.latency_image_size}² image on {cost.device} ({cost.precision})"
+        return
+    click.echo(
+        f"{cost.params_m:.2f} M params, {cost.gflops:.1f} GFLOPs at {cost.crop_size}², "
+        f"{cost.latency_ms:.1f} ms per {cost.latency_image_size}² image on {cost.device} ({cost.precision}), "
+        f"interquartile range {cost.latency_spread_ms:.1f} ms"
+    )
+    if not cost.latency_reliable:
+        click.secho(
+            f"warning: the latency is unreliable: {cost.latency_warning}; measure again on a quiet machine",
+            fg="yellow",
+            err=True,
         )
