@@ -10,15 +10,7 @@ a driver's error becomes the line a user sees, with passwords scrubbed.
 A base module of the sweep layer: it imports SQLAlchemy only.
 """
 
-from sweep.database_urls.parsing import (
-    absolute_sqlite_url,
-    check_sqlite_url,
-    mask_password,
-    parse_storage_url,
-    parse_tracking_uri,
-    same_database,
-    sqlite_path,
-)
+from sweep.database_urls.parsing import parse_storage_url, parse_tracking_uri
 from sweep.database_urls.values import (
     CONNECT_TIMEOUT_S,
     DatabaseUrl,
@@ -36,12 +28,7 @@ __all__ = [
     "StoreUrl",
     "TrackingServer",
     "TrackingUri",
-    "absolute_sqlite_url",
-    "check_sqlite_url",
     "describe_error",
-    "mask_password",
     "parse_storage_url",
     "parse_tracking_uri",
-    "same_database",
-    "sqlite_path",
 ]

@@ -9,13 +9,12 @@ string, for a caller that holds one (a script, a test); a parsed value answers f
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from sweep.database_urls.values import DatabaseUrl, Databricks, StoreUrl, TrackingServer, TrackingUri
+from sweep.database_urls.values import DatabaseUrl, Databricks, TrackingServer, TrackingUri
 
 _STORAGE_BACKENDS = ("sqlite", "postgresql", "mysql")
 _TRACKING_DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -90,48 +89,3 @@ def _database_url(url: str, parts: URL | None, *, accepted: str) -> DatabaseUrl:
     if parts is None:
         raise ValueError(f"{url!r} is not a well-formed database URL; accepted: {accepted}")
     return DatabaseUrl(url, parts)
-
-
-# --- The same answers about a plain string, for a caller that holds one (a script, a test) ----------------
-
-
-def _typed(url: str) -> StoreUrl | None:
-    """`url` as a tracking URI, the widest kind of store URL; None when it is none."""
-    try:
-        return parse_tracking_uri(url)
-    except ValueError:
-        return None
-
-
-def mask_password(url: str) -> str:
-    """`postgresql://user:secret@host/db` becomes `postgresql://user:***@host/db`; a string that is no URL
-    is returned as it is."""
-    if isinstance(url, StoreUrl):
-        return url.masked
-    parts = _sqlalchemy_parse(url)
-    return url if parts is None else parts.render_as_string(hide_password=True)
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The database file of `sqlite:///PATH` (any `sqlite+driver`), as written; None for other URLs and `:memory:`."""
-    typed = _typed(url)
-    return None if typed is None else typed.sqlite_file
-
-
-def check_sqlite_url(url: str) -> None:
-    """Raise `ValueError` for an SQLite URL that names no file (`sqlite://`, `sqlite:/x.db`); others pass."""
-    parts = _sqlalchemy_parse(url)
-    if _scheme(url, parts).split("+")[0] == "sqlite":
-        _database_url(url, parts, accepted=_TRACKING_EXAMPLES)
-
-
-def absolute_sqlite_url(url: str) -> str:
-    """`sqlite:///runs/x.db` becomes `sqlite:////abs/cwd/runs/x.db`; every other string is returned as it is."""
-    typed = _typed(url)
-    return url if typed is None else typed.absolute()
-
-
-def same_database(first: str, second: str) -> bool:
-    """Whether two database URLs name one database: drivers (`+psycopg2`) are ignored, SQLite paths normalised."""
-    typed, other = _typed(first), _typed(second)
-    return isinstance(typed, DatabaseUrl) and other is not None and typed.same_database(other)

@@ -25,7 +25,7 @@ import optuna
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from optuna.trial import TrialState
 
-from sweep.database_urls import DatabaseUrl, TrackingUri, mask_password
+from sweep.database_urls import DatabaseUrl, TrackingUri, parse_storage_url
 from sweep.tracking.outages import FLUSH, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
 from sweep.tracking.system_metrics import SystemMetrics
@@ -79,7 +79,7 @@ class StudyTracker:
         self.experiment_id = self._store.experiment_id(experiment, EXPERIMENT_TAGS)
         self.common_tags = {
             "optuna.study_name": study_name,
-            "optuna.storage": mask_password(storage_url),
+            "optuna.storage": parse_storage_url(storage_url).masked,
             **runtime_tags(),
         }
 

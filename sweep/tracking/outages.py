@@ -27,7 +27,7 @@ from mlflow.exceptions import MlflowException
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import TimeoutError as TransportTimeout
 
-from sweep.database_urls import mask_password
+from sweep.database_urls import TrackingUri
 from sweep.errors import TrackingError
 
 Result = TypeVar("Result")
@@ -71,7 +71,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         seen = seen.__cause__ or seen.__context__
 
 
-def call_patiently(patience: Patience, call: Callable[[], Result], *, tracking_uri: str) -> Result:
+def call_patiently(patience: Patience, call: Callable[[], Result], *, tracking_uri: TrackingUri) -> Result:
     """`call()`, retried while the server is unreachable until `patience` runs out.
 
     Raises `TrackingError` (naming `tracking_uri`, password masked) when the server never answered; any
@@ -90,7 +90,7 @@ def call_patiently(patience: Patience, call: Callable[[], Result], *, tracking_u
             if time.monotonic() + delay > deadline:
                 retried = f" ({tries} tries in {time.monotonic() - started:.0f} s)" if tries > 1 else ""
                 raise TrackingError(
-                    f"the MLflow tracking server {mask_password(tracking_uri)} cannot be reached: "
+                    f"the MLflow tracking server {tracking_uri.masked} cannot be reached: "
                     f"{_transport_reason(error, timeout_s)}{retried}"
                 ) from None
         tries += 1

@@ -189,12 +189,3 @@ def test_num_classes_matches_the_data_layer() -> None:
     from trainer.data import VOC_CLASSES
 
     assert NUM_CLASSES == DATA_NUM_CLASSES == len(VOC_CLASSES)
-
-
-def test_relative_sqlite_urls_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sweep.database_urls import absolute_sqlite_url
-
-    monkeypatch.chdir(tmp_path)
-    assert absolute_sqlite_url("sqlite:///runs/m.db") == f"sqlite:///{tmp_path.resolve()}/runs/m.db"
-    assert absolute_sqlite_url("sqlite:////abs/m.db") == "sqlite:////abs/m.db"
-    assert absolute_sqlite_url("postgresql://u@h/db") == "postgresql://u@h/db"

@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from services import blackhole, free_port
 
+from sweep.database_urls import parse_tracking_uri
 from sweep.errors import StorageError, TrackingError
 from sweep.storage.preflight import check_services
 from sweep.tracking import StudyTracker, TrackingStore, TrialRun
@@ -45,7 +46,7 @@ MLFLOW_SETTINGS = (
 class FlakyStore:
     """A `TrackingStore` stand-in whose server is away for the next `away_for` calls; records what arrives."""
 
-    tracking_uri = f"http://sweeper:{PASSWORD}@mlflow.example:5000"
+    tracking_uri = parse_tracking_uri(f"http://sweeper:{PASSWORD}@mlflow.example:5000")
 
     def __init__(self) -> None:
         self.away_for = 0
@@ -120,7 +121,9 @@ def test_bounded_calls_leave_mlflow_settings_as_they_were(monkeypatch: pytest.Mo
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "77")
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
     seen = call_patiently(
-        Patience(0.0, 3), lambda: {name: os.environ.get(name) for name in MLFLOW_SETTINGS}, tracking_uri=""
+        Patience(0.0, 3),
+        lambda: {name: os.environ.get(name) for name in MLFLOW_SETTINGS},
+        tracking_uri=parse_tracking_uri("http://127.0.0.1:1"),
     )
     assert seen == dict(zip(MLFLOW_SETTINGS, ("0", "0", "3"), strict=True))
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "77" and "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
