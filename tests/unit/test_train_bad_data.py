@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -45,3 +46,4 @@ def test_a_bad_file_found_by_a_loader_worker_reaches_the_caller_as_dataset_error
     assert listener.started, "the file is found mid-epoch, by a worker, not by a check before training"
     assert type(raised.value) is DatasetError and raised.value.path == root / bad_file
     assert str(raised.value).startswith(f"{root / bad_file}: ")
+    assert multiprocessing.active_children() == [], "the loader's persistent workers stop before the error leaves"

@@ -138,13 +138,29 @@ class _CollateOrCarry:
 
 
 class DatasetErrorLoader(DataLoader[Any]):
-    """A DataLoader over `CarryDatasetErrors` that raises a carried `DatasetError` where its batch would be."""
+    """A DataLoader over `CarryDatasetErrors` that raises a carried `DatasetError` where its batch would be.
+
+    Before raising, it stops its worker processes: persistent workers left with batches in flight would
+    otherwise be stopped only when the iterator is garbage-collected, which waits about 10 s for them.
+    """
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]  # a generator, not DataLoader's iterator class
-        for batch in super().__iter__():
+        batches = super().__iter__()
+        for batch in batches:
             if isinstance(batch, DatasetError):
+                _stop_workers(batches)
+                self._iterator = None  # the next epoch starts fresh workers
                 raise batch
             yield batch
+
+
+def _stop_workers(batches: Iterator[Any]) -> None:
+    """Stop the worker processes of a DataLoader iterator now. torch has no public call for it: its
+    multi-process iterator's `_shutdown_workers` is what its own `__del__` runs; a single-process
+    iterator has none and needs none."""
+    shutdown = getattr(batches, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
 
 
 def default_num_workers() -> int:
