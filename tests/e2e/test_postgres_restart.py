@@ -165,8 +165,11 @@ def test_a_call_whose_connection_is_killed_mid_transaction_is_retried(
 
 # ---------------------------------------------------------------- `pg_ctlcluster restart` during `sweep run`
 
-EPOCHS = 5
-N_TRIALS = 3
+EPOCHS = 10
+"""Enough that the trial running through the restart trains on for seconds after it, so that its heartbeat
+thread, which waits `heartbeat_interval` (1 s) after the beat that met the server down, beats again before
+the trial ends; with 5 epochs the trial sometimes ended first."""
+N_TRIALS = 2
 BEAT_TO_RESTART_S = 0.75
 """The restart starts this long after a heartbeat, so that the next one (1 s after) is likely to find the
 server down (it is down for 0.2-3 s). Whether a call meets it down, or only its dead pooled connections

@@ -20,6 +20,8 @@ import torch
 from optuna.trial import TrialState
 from services import StudyRun, mlflow_uri, password_of, postgres_url, run_sweep_study
 
+from sweep.trials.retries import is_surplus
+
 pytestmark = pytest.mark.slow
 
 
@@ -58,7 +60,9 @@ def outcome(request: pytest.FixtureRequest) -> StudyRun:
 @pytest.mark.parametrize("outcome", ALL, indirect=True)
 def test_exactly_n_trials_complete_with_distinct_numbers(outcome: StudyRun) -> None:
     study = optuna.load_study(study_name=outcome.name, storage=outcome.storage_url)
-    trials = study.get_trials(deepcopy=False)
+    # Two workers asking at the same moment for the last place may make one surplus trial: told FAIL before it
+    # sampled or tracked anything, and numbered after the others (`sweep.trials.budget`).
+    trials = [trial for trial in study.get_trials(deepcopy=False) if not is_surplus(trial)]
     assert [trial.state for trial in trials] == [TrialState.COMPLETE] * outcome.n_trials
     assert sorted(trial.number for trial in trials) == list(range(outcome.n_trials))
 
