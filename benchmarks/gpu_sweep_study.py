@@ -15,10 +15,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import yaml
 from study_files import provision_data, write_isolated_study
 
 STUDY = Path(__file__).resolve().parent / "studies" / "gpu_sweep.yaml"
+SMOKE_TRIALS = 2
 SMOKE_CHANGES: dict[str, Any] = {
+    "study.n_trials": SMOKE_TRIALS,
+    "enqueue": yaml.safe_load(STUDY.read_text())["enqueue"][:SMOKE_TRIALS],
     "train.device": "cpu",
     "train.data.synthesize": {"train": 16, "val": 4, "size": 64, "seed": 0},
     "train.data.crop_size": 64,
@@ -26,7 +30,8 @@ SMOKE_CHANGES: dict[str, Any] = {
     "train.data.num_workers": 1,
     "study.latency": {"image_size": 64, "warmup": 0, "repeats": 1},
 }
-"""Sizes for 2 CPU cores: 16 train and 4 val images of 64 px, crop 64, 4 steps an epoch, one loader worker."""
+"""Sizes for 2 CPU cores: the first two enqueued trials (one network of each kind, which start together in the
+packed arm), 16 train and 4 val images of 64 px, crop 64, 4 steps an epoch, one loader worker."""
 
 
 def write_arms(scratch: Path, arms: list[str], *, smoke: bool) -> None:

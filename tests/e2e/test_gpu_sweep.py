@@ -148,17 +148,17 @@ def test_smoke_run_sweeps_both_arms_and_reports_them(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((out / "gpu_sweep.json").read_text())
-    # 4 trials of 2 epochs of 16 images (4 batches of 4) in each arm; the CPU has no GPU to sample.
+    # 2 trials of 2 epochs of 16 images (4 batches of 4) in each arm; the CPU has no GPU to sample.
     expected_missing = {"gpu_utilisation_mean", "gpu_utilisation_max", "gpu_memory_max_mb"}
     for arm, workers in zip(report["arms"], (2, 1), strict=True):
         assert arm["workers_per_gpu"] == workers and arm["study"] == f"gpu-sweep-{workers}-per-gpu"
-        assert (arm["complete"], arm["pruned"], arm["failed"], arm["most_at_once"]) == (4, 0, 0, workers)
-        assert arm["train_images"] == 128
+        assert (arm["complete"], arm["pruned"], arm["failed"], arm["most_at_once"]) == (2, 0, 0, workers)
+        assert arm["train_images"] == 64
         assert set(arm["missing"]) == expected_missing
         assert all(arm["figures"][name] is None for name in expected_missing)
-        assert arm["figures"]["gpu_img_s"] == pytest.approx(128 / arm["figures"]["wall_s"])
+        assert arm["figures"]["gpu_img_s"] == pytest.approx(64 / arm["figures"]["wall_s"])
     (gain,) = report["speedups"]
     assert (gain["arm"], gain["baseline"]) == (2, 1) and gain["gpu_img_s"] > 0
-    assert "| 2 per GPU (`gpu-sweep-2-per-gpu`) | 4 / 0 / 0 | 2 |" in done.stdout
+    assert "| 2 per GPU (`gpu-sweep-2-per-gpu`) | 2 / 0 / 0 | 2 |" in done.stdout
     assert "command: bash benchmarks/gpu_sweep.sh --smoke" in done.stdout
     assert list(scratch.iterdir()) == []  # the data, stores and checkpoints went with the scratch folder
