@@ -9,8 +9,8 @@ patience) is ended later by `reconcile_trial_runs`, as its trial's state says.
 
 Exactly one parent per study, however many workers start at once: the process that creates the Optuna
 study (the storage's unique study name makes it one) marks it pending (`mark_parent_pending`), creates
-the parent and records it in the study's user attr; the others wait for that attr while the mark is
-younger than `wait_s`. Should no attr come (its creator died), each creates a parent, then all converge
+the parent and records it in the study's user attr, then clears the mark (sets it to None, as Optuna
+has no delete for user attrs); the others wait for that attr while the mark is younger than `wait_s`. Should no attr come (its creator died), each creates a parent, then all converge
 on the oldest and the others delete their own, still empty, run.
 """
 
@@ -94,6 +94,10 @@ class StudyTracker:
         if run_id is None:
             run_id = self._find_parent() or self._create_parent()
             study.set_user_attr(PARENT_RUN_ATTR, run_id)
+        if study.user_attrs.get(PARENT_PENDING_ATTR) is not None:
+            # Optuna cannot delete a user attr; None reads as unset, and only after the run id is recorded,
+            # so a waiting worker sees the mark or the run id, never neither.
+            study.set_user_attr(PARENT_PENDING_ATTR, None)
         self._store.reopen_run(run_id)
         return run_id
 
