@@ -228,8 +228,8 @@ class TrialObjective:
             self.progress.console.print(f"warning: MLflow did not record it ({type(error).__name__}: {error})")
 
     def _record_success(self, trial: optuna.Trial, run: TrialRun, result: TrainResult) -> None:
-        write_result(trial, best_epoch=result.best_epoch, epochs_run=result.epochs_run, checkpoint=result.checkpoint)
-        log_trial_artifacts(run, result, self.spec.train.data)
+        checkpoint_uri = log_trial_artifacts(run, result, self.spec.train.data)
+        write_result(trial, best_epoch=result.best_epoch, epochs_run=result.epochs_run, checkpoint_uri=checkpoint_uri)
         run.backfill(result.history)  # epochs an outage or a dead worker kept from the run
         _report_missing_epochs(trial, result.history)
         run.finish(result.best_miou, result.best_epoch)
