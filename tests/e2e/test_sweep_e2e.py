@@ -92,6 +92,11 @@ def test_completed_runs_carry_their_objective_as_metrics(finished_study: dict[st
         if trial.state == TrialState.COMPLETE:
             assert metrics["best_val_miou"] == pytest.approx(trial.value)
             assert metrics["best_epoch"] == trial.user_attrs["best_epoch"]
+        elif trial.state == TrialState.PRUNED:  # the best value so far, which the median pruner judged
+            reported = trial.intermediate_values
+            best_epoch = max(reported, key=lambda epoch: (reported[epoch], -epoch))
+            assert (metrics["best_val_miou"], metrics["best_epoch"]) == (reported[best_epoch], best_epoch)
+            assert client.get_run(trial.user_attrs["mlflow_run_id"]).data.tags["pruned"] == "true"
         else:
             assert "best_val_miou" not in metrics, trial.state
     experiment = client.get_experiment_by_name("tiny")
