@@ -34,6 +34,7 @@ from sweep.tracking.trial_run import TrialRun, objective_metrics
 from sweep.trials.compute import StudyCompute, parent_metrics
 from sweep.trials.folders import stored_trial
 from sweep.trials.own_trials import own_best_trial
+from sweep.trials.prune_explanation import best_reported
 from sweep.trials.record_view import TrialRecord
 from sweep.trials.record_writes import write_run_id
 from trainer.config import TrainConfig
@@ -229,14 +230,19 @@ class StudyTracker:
 
     def _end_run_as(self, run_id: str, trial: optuna.trial.FrozenTrial) -> bool:
         """End the run as its finished `trial` did if it still runs, with the objective metrics of a
-        completed one (`objective_metrics`); whether it did."""
+        completed one, or a pruned one's best value so far (`objective_metrics`, as `TrialRun` logs them);
+        whether it did."""
         if self._patiently(lambda: self._store.run_status(run_id)) != "RUNNING":
             return False
         metrics: dict[str, float] = {}
         step = 0
+        best = best_reported(trial) if trial.state == TrialState.PRUNED else None
         if trial.state == TrialState.COMPLETE and trial.value is not None:
             step = TrialRecord.of(trial).best_epoch or 0
             metrics = objective_metrics(trial.value, step)
+        elif best is not None:
+            best_miou, step = best
+            metrics = objective_metrics(best_miou, step)
         tags = {"optuna.state": trial.state.name}
         self._patiently(lambda: self._store.log_batch(run_id, metrics=metrics, step=step, tags=tags))
         self._patiently(lambda: self._store.end_run(run_id, _RUN_STATUS[trial.state]))
