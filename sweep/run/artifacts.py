@@ -17,13 +17,16 @@ from trainer.data import VOCSegmentation
 from trainer.engine import TrainResult
 from trainer.predict import colorize, load_model, predict_mask
 
+CHECKPOINT_FOLDER = "checkpoint"
+"""The run's artifact folder of the best checkpoint."""
 OVERLAY_IMAGES = 3
 """How many val images (the first ones of the split, the same for every trial) get an overlay."""
 
 
-def log_trial_artifacts(run: TrialRun, result: TrainResult, data: DataConfig) -> None:
-    """Log `checkpoint/best.pt`, `per_class_iou.csv` and `overlays/<id>.png` (image | truth | prediction)."""
-    run.log_artifact(result.checkpoint, "checkpoint")
+def log_trial_artifacts(run: TrialRun, result: TrainResult, data: DataConfig) -> str:
+    """Log `checkpoint/best.pt`, `per_class_iou.csv` and `overlays/<id>.png` (image | truth | prediction);
+    returns the logged checkpoint's URI, `runs:/<run id>/checkpoint/best.pt`, which outlives the local file."""
+    run.log_artifact(result.checkpoint, CHECKPOINT_FOLDER)
     with tempfile.TemporaryDirectory(prefix="sweep-artifacts-") as scratch:
         folder = Path(scratch)
         table = write_per_class_iou(result, folder / "per_class_iou.csv")
@@ -32,6 +35,7 @@ def log_trial_artifacts(run: TrialRun, result: TrainResult, data: DataConfig) ->
         write_overlays(result.checkpoint, data, overlays)
         for path in sorted(overlays.iterdir()):
             run.log_artifact(path, "overlays")
+    return f"runs:/{run.run_id}/{CHECKPOINT_FOLDER}/{result.checkpoint.name}"
 
 
 def write_per_class_iou(result: TrainResult, path: Path) -> Path:

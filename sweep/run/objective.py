@@ -37,7 +37,7 @@ from sweep.trials.budget import TrialBudget
 from sweep.trials.compute import AttemptClock, run_metrics
 from sweep.trials.feasibility import TrialInfeasible, cost_metrics, judge_trial, unjudged_latency
 from sweep.trials.folders import stored_trial, trial_checkpoint_dir, trial_key
-from sweep.trials.prune_explanation import PruneExplanation, explain_prune
+from sweep.trials.prune_explanation import PruneExplanation, best_reported, explain_prune
 from sweep.trials.record_view import TrialRecord
 from sweep.trials.record_writes import (
     write_checkpoint_dir,
@@ -146,7 +146,10 @@ class TrialObjective:
         except optuna.TrialPruned:
             assert run is not None  # only `report` prunes
             self._record_compute(trial, run, clock)
-            self._best_effort(partial(run.prune, why=pruned[0].tags()), last_epoch[0] if last_epoch else None)
+            best = best_reported(stored_trial(trial))
+            self._best_effort(
+                partial(run.prune, why=pruned[0].tags(), best=best), last_epoch[0] if last_epoch else None
+            )
             self.progress.trial_end(trial.number, "PRUNED", None, pruned[0].text())
             raise
         except (TrainingInterrupted, KeyboardInterrupt) as stopped:
@@ -228,8 +231,8 @@ class TrialObjective:
             self.progress.console.print(f"warning: MLflow did not record it ({type(error).__name__}: {error})")
 
     def _record_success(self, trial: optuna.Trial, run: TrialRun, result: TrainResult) -> None:
-        write_result(trial, best_epoch=result.best_epoch, epochs_run=result.epochs_run, checkpoint=result.checkpoint)
-        log_trial_artifacts(run, result, self.spec.train.data)
+        checkpoint_uri = log_trial_artifacts(run, result, self.spec.train.data)
+        write_result(trial, best_epoch=result.best_epoch, epochs_run=result.epochs_run, checkpoint_uri=checkpoint_uri)
         run.backfill(result.history)  # epochs an outage or a dead worker kept from the run
         _report_missing_epochs(trial, result.history)
         run.finish(result.best_miou, result.best_epoch)

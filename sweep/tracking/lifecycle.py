@@ -9,8 +9,8 @@ patience) is ended later by `reconcile_trial_runs`, as its trial's state says.
 
 Exactly one parent per study, however many workers start at once: the process that creates the Optuna
 study (the storage's unique study name makes it one) marks it pending (`mark_parent_pending`), creates
-the parent and records it in the study's user attr; the others wait for that attr while the mark is
-younger than `wait_s`. Should no attr come (its creator died), each creates a parent, then all converge
+the parent and records it in the study's user attr, then clears the mark (sets it to None, as Optuna
+has no delete for user attrs); the others wait for that attr while the mark is younger than `wait_s`. Should no attr come (its creator died), each creates a parent, then all converge
 on the oldest and the others delete their own, still empty, run.
 """
 
@@ -34,6 +34,7 @@ from sweep.tracking.trial_run import TrialRun, objective_metrics
 from sweep.trials.compute import StudyCompute, parent_metrics
 from sweep.trials.folders import stored_trial
 from sweep.trials.own_trials import own_best_trial
+from sweep.trials.prune_explanation import best_reported
 from sweep.trials.record_view import TrialRecord
 from sweep.trials.record_writes import write_run_id
 from trainer.config import TrainConfig
@@ -94,6 +95,10 @@ class StudyTracker:
         if run_id is None:
             run_id = self._find_parent() or self._create_parent()
             study.set_user_attr(PARENT_RUN_ATTR, run_id)
+        if study.user_attrs.get(PARENT_PENDING_ATTR) is not None:
+            # Optuna cannot delete a user attr; None reads as unset, and only after the run id is recorded,
+            # so a waiting worker sees the mark or the run id, never neither.
+            study.set_user_attr(PARENT_PENDING_ATTR, None)
         self._store.reopen_run(run_id)
         return run_id
 
@@ -225,14 +230,19 @@ class StudyTracker:
 
     def _end_run_as(self, run_id: str, trial: optuna.trial.FrozenTrial) -> bool:
         """End the run as its finished `trial` did if it still runs, with the objective metrics of a
-        completed one (`objective_metrics`); whether it did."""
+        completed one, or a pruned one's best value so far (`objective_metrics`, as `TrialRun` logs them);
+        whether it did."""
         if self._patiently(lambda: self._store.run_status(run_id)) != "RUNNING":
             return False
         metrics: dict[str, float] = {}
         step = 0
+        best = best_reported(trial) if trial.state == TrialState.PRUNED else None
         if trial.state == TrialState.COMPLETE and trial.value is not None:
             step = TrialRecord.of(trial).best_epoch or 0
             metrics = objective_metrics(trial.value, step)
+        elif best is not None:
+            best_miou, step = best
+            metrics = objective_metrics(best_miou, step)
         tags = {"optuna.state": trial.state.name}
         self._patiently(lambda: self._store.log_batch(run_id, metrics=metrics, step=step, tags=tags))
         self._patiently(lambda: self._store.end_run(run_id, _RUN_STATUS[trial.state]))

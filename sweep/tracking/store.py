@@ -2,8 +2,8 @@
 
 Nothing else in the sweep layer holds a client or relies on MLflow's fluent "active run", so several trials
 may be tracked at once from threads or processes on many hosts. Run statuses change only here
-(`reopen_run`, `end_run`, and `log_model_to_run`, which ends the run FINISHED again), at the moments that
-`StudyTracker` and `TrialRun` choose.
+(`reopen_run`, `end_run`), at the moments that `StudyTracker` and `TrialRun` choose; logging a model into
+a finished run (`log_model_to_run`) gives it back its status and end time.
 
 MLflow creates a database's tables on first use, and two processes doing that at once on one fresh file
 collide ("table ... already exists"). On a local SQLite store the first `TrackingStore` of each process
@@ -208,11 +208,13 @@ class TrackingStore:
         pip_requirements: Sequence[str],
         signature: ModelSignature,
     ) -> str:
-        """Log a models-from-code pyfunc into a finished run and return its model URI.
+        """Log a models-from-code pyfunc into the finished run `run_id` and return its model URI.
 
-        Only MLflow's fluent API links the logged model to a run, so the run is reopened for the call;
-        whatever happens, it ends FINISHED again, as the completed trial's run was.
+        MLflow links a logged model to a run, in that run's experiment and with its params, only while the
+        run is the fluent active one, so the call reopens the run; whatever happens, the run then gets back
+        the status and end time its trial ended it with, so its duration in the UI stays the training's.
         """
+        ended = self._client.get_run(run_id).info
         try:
             with _fluent_tracking_uri(self.tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
                 # The signature is explicit; MLflow's advice about type hints and input examples is noise.
@@ -226,7 +228,7 @@ class TrackingStore:
                     signature=signature,
                 )
         finally:
-            self.end_run(run_id, "FINISHED")
+            self._client.set_terminated(run_id, status=ended.status, end_time=ended.end_time)
         return str(info.model_uri)
 
     def register_model(self, model_uri: str, name: str, tags: Mapping[str, str]) -> str:

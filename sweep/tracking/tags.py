@@ -2,8 +2,9 @@
 
 The Optuna trial keeps its run id in the user attr `mlflow_run_id` (and, once completed, its best epoch in
 `best_epoch`) and the study its parent run id in
-`mlflow_parent_run_id` (`mlflow_parent_pending_since` while its creator is still making it); the runs carry `optuna.study_name`, `optuna.storage` (password masked) and
-`optuna.trial_number`, so each side can be found from the other.
+`mlflow_parent_run_id` (`mlflow_parent_pending_since` while its creator is still making it, None after);
+the runs carry `optuna.study_name`, `optuna.storage` (password masked) and `optuna.trial_number`, so each
+side can be found from the other.
 
 A trial's run records its whole training config, split in two (`config_params_and_tags`): what shapes
 training becomes params, and bookkeeping (where files are) becomes tags. A param that differs in every
@@ -25,7 +26,8 @@ from trainer.config_loading import flatten
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 PARENT_PENDING_ATTR = "mlflow_parent_pending_since"
-"""Set (to the time) by the process that created the study, until it records the parent run."""
+"""Set (to the time) by the process that created the study, until it records the parent run; then None,
+which readers take as unset (Optuna cannot delete a user attr)."""
 BOOKKEEPING_KEYS = frozenset({"checkpoint.dir", "checkpoint.resume", "data.root", "model.weights_path"})
 """Config keys that say where files are, not how training goes: tags on a trial's run, never params."""
 

@@ -26,15 +26,16 @@ from sweep.tracking.system_metrics import SystemMetrics
 EPOCH_METRIC = "val/miou"
 """Logged for every trained epoch: its steps in the run are the epochs the run has."""
 OBJECTIVE_METRIC = "best_val_miou"
-"""The trial's objective (its best epoch's `val/miou`), on each completed trial's run: the runs table sorts
-by it, where `val/miou` would show the last epoch's value."""
+"""The trial's objective (its best epoch's `val/miou`), on each completed trial's run, and the best value so
+far on a pruned one (the `pruned` tag tells them apart): the runs table sorts by it, where `val/miou` would
+show the last epoch's value, and the compare view plots every trial that trained an epoch on its axis."""
 BEST_EPOCH_METRIC = "best_epoch"
 _MAX_ERROR_LENGTH = 5000
 Result = TypeVar("Result")
 
 
 def objective_metrics(best_miou: float, best_epoch: int) -> dict[str, float]:
-    """What a completed trial's run records of its objective: `best_val_miou` and `best_epoch`."""
+    """What a completed (or pruned) trial's run records of its objective: `best_val_miou` and `best_epoch`."""
     return {OBJECTIVE_METRIC: best_miou, BEST_EPOCH_METRIC: float(best_epoch)}
 
 
@@ -88,11 +89,19 @@ class TrialRun:
         tags = {"optuna.state": "COMPLETE", "best_miou": f"{best_miou:.6f}"}
         self._end(tags, "FINISHED", metrics=objective_metrics(best_miou, best_epoch), step=best_epoch)
 
-    def prune(self, epoch: int | None, why: Mapping[str, str] | None = None) -> None:
+    def prune(
+        self, epoch: int | None, why: Mapping[str, str] | None = None, *, best: tuple[float, int] | None = None
+    ) -> None:
         """The pruner stopped the trial after `epoch` (None: before any epoch ended), for the reasons in the
-        tags `why` (`sweep.trials.prune_explanation`); the run ends KILLED."""
+        tags `why` (`sweep.trials.prune_explanation`); the run ends KILLED. `best`: the best val mIoU the
+        trial reported to Optuna and its epoch, recorded as `objective_metrics` (at step that epoch) as a
+        completed trial's are; None when it reported no number."""
         tags = {"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": str(epoch), **(why or {})}
-        self._end(tags, "KILLED")
+        if best is None:
+            self._end(tags, "KILLED")
+            return
+        best_miou, best_epoch = best
+        self._end(tags, "KILLED", metrics=objective_metrics(best_miou, best_epoch), step=best_epoch)
 
     def stop_infeasible(self, reason: str) -> None:
         """The trial's network breaks the study's constraints (`reason` names the bounds) and it trained

@@ -10,7 +10,8 @@
   rung that stopped it; the bracket is the one Hyperband assigns to the trial's number.
 
 The explanation is stored as trial user attrs (`PRUNED_*_ATTR`, so `sweep status` reads it without MLflow)
-and as tags on the trial's run (`tags`).
+and as tags on the trial's run (`tags`); `best_reported` is the best value so far that the run records as
+its objective.
 """
 
 from __future__ import annotations
@@ -102,6 +103,15 @@ def _median_explanation(study: optuna.Study, trial: FrozenTrial, step: int) -> P
     completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     at_step = [other.intermediate_values[step] for other in completed if step in other.intermediate_values]
     return PruneExplanation(step, best, float(np.nanmedian(np.asarray(at_step, dtype=float))), len(at_step))
+
+
+def best_reported(trial: FrozenTrial) -> tuple[float, int] | None:
+    """The best val mIoU that `trial` reported to Optuna and its epoch (the earliest of equals): the value the
+    median pruner judged; None when it reported no number (no epoch ended, or every value was NaN)."""
+    numbers = [(value, epoch) for epoch, value in trial.intermediate_values.items() if not math.isnan(value)]
+    if not numbers:
+        return None
+    return max(numbers, key=lambda number: (number[0], -number[1]))
 
 
 def explanation_from_attrs(user_attrs: dict[str, Any]) -> PruneExplanation | None:

@@ -74,4 +74,5 @@ BEST_EPOCH_ATTR = "best_epoch"
 EPOCHS_RUN_ATTR = "epochs_run"
 """A completed trial's epochs in all, over every attempt (`sweep.run.objective`)."""
 CHECKPOINT_ATTR = "checkpoint"
-"""A completed trial's best checkpoint, where training wrote it (`sweep.run.objective`)."""
+"""A completed trial's best checkpoint as its run logged it, `runs:/<run id>/checkpoint/best.pt`
+(`sweep.run.objective`): disk hygiene deletes the local file it was uploaded from (`sweep.trials.disk`)."""

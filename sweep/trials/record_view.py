@@ -75,8 +75,9 @@ class TrialRecord:
 
     `surplus`: why it never ran (created after the study's budget was taken). `network_cost`: its network's
     measured figures; `infeasible`: the bounds of the study's constraints they break. `prune_explanation`:
-    what the pruner compared. A completed trial's `epochs_run` (over every attempt), `best_epoch` and best
-    `checkpoint`; `checkpoint_dir`, its chain's folder while it trains; `mlflow_run_id`, its run.
+    what the pruner compared. A completed trial's `epochs_run` (over every attempt), `best_epoch` and
+    `checkpoint_uri` (its best checkpoint in MLflow, `runs:/<run id>/checkpoint/best.pt`); `checkpoint_dir`,
+    its chain's folder while it trains; `mlflow_run_id`, its run.
     """
 
     origin: Origin
@@ -87,7 +88,7 @@ class TrialRecord:
     prune_explanation: PruneExplanation | None
     epochs_run: int | None
     best_epoch: int | None
-    checkpoint: Path | None
+    checkpoint_uri: str | None
     checkpoint_dir: Path | None
     mlflow_run_id: str | None
 
@@ -122,7 +123,7 @@ class TrialRecord:
             prune_explanation=explanation_from_attrs(attrs),
             epochs_run=_number(attrs.get(EPOCHS_RUN_ATTR)),
             best_epoch=_number(attrs.get(BEST_EPOCH_ATTR)),
-            checkpoint=_path(attrs.get(CHECKPOINT_ATTR)),
+            checkpoint_uri=_text(attrs.get(CHECKPOINT_ATTR)),
             checkpoint_dir=_path(attrs.get(CHECKPOINT_DIR_ATTR)),
             mlflow_run_id=_text(attrs.get(RUN_ID_ATTR)),
         )

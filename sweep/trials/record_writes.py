@@ -99,11 +99,12 @@ def write_failed_for_good(trial: optuna.Trial, note: str) -> None:
     trial.set_user_attr(FAILED_FOR_GOOD_ATTR, note)
 
 
-def write_result(trial: optuna.Trial, *, best_epoch: int, epochs_run: int, checkpoint: Path) -> None:
-    """A completed trial's epoch of its best val mIoU, its epochs over every attempt, and its best checkpoint."""
+def write_result(trial: optuna.Trial, *, best_epoch: int, epochs_run: int, checkpoint_uri: str) -> None:
+    """A completed trial's epoch of its best val mIoU, its epochs over every attempt, and the MLflow URI of
+    its logged best checkpoint (`CHECKPOINT_ATTR`)."""
     trial.set_user_attr(BEST_EPOCH_ATTR, best_epoch)
     trial.set_user_attr(EPOCHS_RUN_ATTR, epochs_run)
-    trial.set_user_attr(CHECKPOINT_ATTR, str(checkpoint))
+    trial.set_user_attr(CHECKPOINT_ATTR, checkpoint_uri)
 
 
 def write_checkpoint_namespace(study: optuna.Study, namespace: str) -> None:

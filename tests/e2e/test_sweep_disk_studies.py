@@ -17,6 +17,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from helpers import pruning_study
+from mlflow.artifacts import download_artifacts
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState, create_trial
 from services import mlflow_uri
@@ -25,6 +26,7 @@ from sweep.cli import cli as sweep_cli
 from sweep.tracking import StudyTracker, TrackingStore
 from sweep.trials.disk import human_size
 from sweep.trials.record import RUN_ID_ATTR
+from trainer.checkpoint import load_checkpoint
 
 
 @pytest.mark.parametrize("where", ["sqlite", pytest.param("server", marks=pytest.mark.postgres)])
@@ -101,8 +103,15 @@ def test_finished_trials_leave_no_local_checkpoints_by_default(finished_study: d
     for trial in study.trials:
         assert not (workdir / trial.user_attrs["checkpoint_dir"]).exists(), trial
         if trial.state == TrialState.COMPLETE:
-            listed = client.list_artifacts(trial.user_attrs[RUN_ID_ATTR], "checkpoint")
+            run_id = trial.user_attrs[RUN_ID_ATTR]
+            listed = client.list_artifacts(run_id, "checkpoint")
             assert [item.path for item in listed] == ["checkpoint/best.pt"]
+            # The trial's record points at the checkpoint that outlives its folder: the one in MLflow.
+            assert trial.user_attrs["checkpoint"] == f"runs:/{run_id}/checkpoint/best.pt"
+            downloaded = download_artifacts(
+                trial.user_attrs["checkpoint"], dst_path=str(workdir / "downloaded"), tracking_uri=client.tracking_uri
+            )
+            assert load_checkpoint(Path(downloaded))["epoch"] == trial.user_attrs["best_epoch"]
     assert "disk used: 0 B" in status
 
 

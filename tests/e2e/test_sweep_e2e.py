@@ -92,6 +92,11 @@ def test_completed_runs_carry_their_objective_as_metrics(finished_study: dict[st
         if trial.state == TrialState.COMPLETE:
             assert metrics["best_val_miou"] == pytest.approx(trial.value)
             assert metrics["best_epoch"] == trial.user_attrs["best_epoch"]
+        elif trial.state == TrialState.PRUNED:  # the best value so far, which the median pruner judged
+            reported = trial.intermediate_values
+            best_epoch = max(reported, key=lambda epoch: (reported[epoch], -epoch))
+            assert (metrics["best_val_miou"], metrics["best_epoch"]) == (reported[best_epoch], best_epoch)
+            assert client.get_run(trial.user_attrs["mlflow_run_id"]).data.tags["pruned"] == "true"
         else:
             assert "best_val_miou" not in metrics, trial.state
     experiment = client.get_experiment_by_name("tiny")
@@ -210,6 +215,8 @@ def test_pruned_runs_say_why_and_every_trial_accounts_for_its_compute(finished_s
 
 def test_promote_is_idempotent_and_the_alias_predicts(finished_study: dict[str, Any], synth_voc: Path) -> None:
     workdir, client = finished_study["workdir"], finished_study["client"]
+    best_run_id = finished_study["study"].best_trial.user_attrs["mlflow_run_id"]
+    trained = client.get_run(best_run_id).info
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(workdir)
         first = invoke(sweep_cli, ["promote", str(finished_study["study_file"])])
@@ -234,7 +241,19 @@ def test_promote_is_idempotent_and_the_alias_predicts(finished_study: dict[str, 
     best = finished_study["study"].best_trial
     assert str(version.version) == "1" and version.tags["trial_number"] == str(best.number)
     assert version.tags["study"] == "tiny" and float(version.tags["val_miou"]) == pytest.approx(best.value, abs=1e-6)
-    assert client.get_run(best.user_attrs["mlflow_run_id"]).info.status == "FINISHED", "promote keeps the trial's state"
+    promoted = client.get_run(best_run_id).info
+    assert trained.status == "FINISHED" and trained.end_time is not None
+    assert (promoted.status, promoted.start_time, promoted.end_time) == (
+        trained.status,
+        trained.start_time,
+        trained.end_time,
+    ), "promote keeps the run as training ended it: its state, and its duration in the UI"
+    linked = [
+        model for model in client.search_logged_models([trained.experiment_id]) if model.source_run_id == best_run_id
+    ]
+    assert [f"models:/{model.model_id}" for model in linked] == [version.source], (
+        "the version's model, linked to the run"
+    )
     assert predicted.exit_code == 0, predicted.output
     from PIL import Image
 

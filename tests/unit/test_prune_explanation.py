@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from sweep.trials.prune_explanation import PruneExplanation, explain_prune, explanation_from_attrs
+from sweep.trials.prune_explanation import PruneExplanation, best_reported, explain_prune, explanation_from_attrs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -116,3 +116,20 @@ def test_other_pruners_are_refused() -> None:
     trial.report(0.1, 1)
     with pytest.raises(TypeError, match="ThresholdPruner"):
         explain_prune(study, study.get_trials(deepcopy=False)[trial.number])
+
+
+@pytest.mark.parametrize(
+    ("reported", "best"),
+    [
+        ({1: 0.25, 2: 0.5, 3: 0.375}, (0.5, 2)),
+        ({1: 0.5, 2: 0.5}, (0.5, 1)),  # the earliest of equals
+        ({1: math.nan, 2: 0.125}, (0.125, 2)),  # a NaN epoch is no best
+        ({1: math.nan}, None),
+        ({}, None),
+    ],
+)
+def test_best_reported_is_the_best_number_so_far_and_its_epoch(
+    reported: dict[int, float], best: tuple[float, int] | None
+) -> None:
+    trial = create_trial(state=TrialState.PRUNED, intermediate_values=reported)
+    assert best_reported(trial) == best

@@ -78,28 +78,47 @@ def test_close_parent_waits_for_running_trials(tracker: StudyTracker, client: Ml
     assert client.get_run(run_id).info.status == status
 
 
-ENDINGS: list[tuple[Callable[[TrialRun], None], str, dict[str, str]]] = [
-    (lambda run: run.finish(0.625, 2), "FINISHED", {"optuna.state": "COMPLETE", "best_miou": "0.625000"}),
-    (lambda run: run.prune(3), "KILLED", {"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": "3"}),
-    (lambda run: run.prune(None), "KILLED", {"optuna.state": "PRUNED", "pruned_at_epoch": "None"}),
+ENDINGS: list[tuple[Callable[[TrialRun], None], str, dict[str, str], dict[str, float]]] = [
     (
-        lambda run: run.prune(2, why={"pruned_at_step": "2", "pruned_against": "0.5"}),
+        lambda run: run.finish(0.625, 2),
+        "FINISHED",
+        {"optuna.state": "COMPLETE", "best_miou": "0.625000"},
+        {"best_val_miou": 0.625, "best_epoch": 2.0},
+    ),
+    (
+        lambda run: run.prune(2, best=(0.5, 2)),
+        "KILLED",
+        {"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": "2"},
+        {"best_val_miou": 0.5, "best_epoch": 2.0},
+    ),
+    (lambda run: run.prune(None), "KILLED", {"optuna.state": "PRUNED", "pruned_at_epoch": "None"}, {}),
+    (
+        lambda run: run.prune(2, why={"pruned_at_step": "2", "pruned_against": "0.5"}, best=(0.25, 1)),
         "KILLED",
         {"optuna.state": "PRUNED", "pruned_at_epoch": "2", "pruned_at_step": "2", "pruned_against": "0.5"},
+        {"best_val_miou": 0.25, "best_epoch": 1.0},
     ),
     (
         lambda run: run.fail(ValueError("loss is nan")),
         "FAILED",
         {"optuna.state": "FAIL", "error": "ValueError: loss is nan"},
+        {},
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("end", "status", "tags"), ENDINGS, ids=["finish", "prune", "prune-before-any-epoch", "prune-explained", "fail"]
+    ("end", "status", "tags", "objective"),
+    ENDINGS,
+    ids=["finish", "prune", "prune-before-any-epoch", "prune-explained", "fail"],
 )
 def test_trial_run_records_config_epochs_and_its_end(
-    tracker: StudyTracker, client: MlflowClient, end: Callable[[TrialRun], None], status: str, tags: dict[str, str]
+    tracker: StudyTracker,
+    client: MlflowClient,
+    end: Callable[[TrialRun], None],
+    status: str,
+    tags: dict[str, str],
+    objective: dict[str, float],
 ) -> None:
     study = maximize()
     parent = tracker.open_parent(study)
@@ -123,9 +142,10 @@ def test_trial_run_records_config_epochs_and_its_end(
     assert recorded.data.tags["checkpoint.resume"] == "True" and recorded.data.tags["model.weights_path"] == "None"
     history = client.get_metric_history(run.run_id, "val/miou")
     assert sorted((metric.step, metric.value) for metric in history) == [(1, 0.25), (2, 0.5)]
-    objective = {"best_val_miou": 0.625, "best_epoch": 2.0} if status == "FINISHED" else {}
-    assert {key: recorded.data.metrics[key] for key in objective} == objective
-    assert ("best_val_miou" in recorded.data.metrics) == (status == "FINISHED"), "only a completed trial has one"
+    assert {key: value for key, value in recorded.data.metrics.items() if key.startswith("best_")} == objective
+    if objective:  # a completed trial's at its best epoch; a pruned one's best so far, at its epoch
+        (logged,) = client.get_metric_history(run.run_id, "best_val_miou")
+        assert (logged.step, logged.value) == (objective["best_epoch"], objective["best_val_miou"])
 
 
 def test_experiment_opens_on_its_runs_in_the_ui(tracker: StudyTracker, client: MlflowClient, tracking_uri: str) -> None:

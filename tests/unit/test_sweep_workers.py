@@ -212,6 +212,28 @@ def test_a_worker_waits_for_the_parent_run_of_the_studys_creator(tmp_path: Path)
     assert 0.9 < time.monotonic() - started < 10
     recorded.join()
     assert len(MlflowClient(tracking).search_runs([creator.experiment_id])) == 1
+    assert study.user_attrs[PARENT_PENDING_ATTR] is None, "the mark is cleared once the parent run is recorded"
+
+
+def test_the_pending_mark_is_cleared_only_after_the_parent_run_is_recorded(tmp_path: Path) -> None:
+    tracker = StudyTracker(f"sqlite:///{tmp_path}/mlflow.db", "mark", study_name="s", storage_url="sqlite:///x.db")
+    study = optuna.create_study()
+    mark_parent_pending(study)
+    writes: list[tuple[str, Any]] = []
+    set_user_attr = study.set_user_attr
+
+    def recorded(key: str, value: Any) -> None:
+        writes.append((key, value))
+        set_user_attr(key, value)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(study, "set_user_attr", recorded)
+        run_id = tracker.open_parent(study)
+        assert writes == [(PARENT_RUN_ATTR, run_id), (PARENT_PENDING_ATTR, None)]
+        writes.clear()
+        assert tracker.open_parent(study) == run_id
+        assert writes == [], "a rerun writes neither again"
+    assert study.user_attrs == {PARENT_RUN_ATTR: run_id, PARENT_PENDING_ATTR: None}
 
 
 def test_a_dead_creators_mark_is_not_waited_for(tmp_path: Path) -> None:

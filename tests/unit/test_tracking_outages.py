@@ -182,6 +182,9 @@ def test_reconcile_ends_runs_their_finished_trials_left_running(tracking_uri: st
         trial = study.ask()
         runs[trial.number] = tracker.start_trial(trial, TrainConfig(), parent, {})  # never ended: the server was away
         trial.set_user_attr(BEST_EPOCH_ATTR, 2)
+        if state == TrialState.PRUNED:
+            trial.report(0.25, 1)
+            trial.report(0.125, 2)
         study.tell(trial, 0.5 if state == TrialState.COMPLETE else None, state=state)
     runs[3].finish(0.5, 1)  # this one's end arrived
     running = study.ask()
@@ -194,7 +197,7 @@ def test_reconcile_ends_runs_their_finished_trials_left_running(tracking_uri: st
     assert [ended[n].info.status for n in range(5)] == ["FINISHED", "KILLED", "RUNNING", "FINISHED", "RUNNING"]
     assert ended[0].data.tags["optuna.state"] == "COMPLETE" and ended[1].data.tags["optuna.state"] == "PRUNED"
     assert ended[0].data.metrics == {"best_val_miou": 0.5, "best_epoch": 2.0}, "a completed trial's objective"
-    assert ended[1].data.metrics == {}
+    assert ended[1].data.metrics == {"best_val_miou": 0.25, "best_epoch": 1.0}, "a pruned trial's best so far"
     assert tracker.reconcile_trial_runs(study) == 0
 
 

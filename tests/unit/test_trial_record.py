@@ -50,7 +50,7 @@ THE_TRIALS = {  # what a trial keeps for every attempt of its chain
     "pruned_compared_trials": 3,
     "epochs_run": 3,
     "best_epoch": 2,
-    "checkpoint": "/runs/t/trial-1/best.pt",
+    "checkpoint": "runs:/0123456789abcdef0123456789abcdef/checkpoint/best.pt",
     "checkpoint_dir": "/runs/t/trial-1",
     "mlflow_run_id": "0123456789abcdef0123456789abcdef",
 }
@@ -78,7 +78,7 @@ NOTHING_RECORDED = TrialRecord(
     prune_explanation=None,
     epochs_run=None,
     best_epoch=None,
-    checkpoint=None,
+    checkpoint_uri=None,
     checkpoint_dir=None,
     mlflow_run_id=None,
 )
@@ -108,7 +108,7 @@ def test_every_attr_reads_as_its_typed_field() -> None:
         prune_explanation=PruneExplanation(step=2, value=0.25, against=0.5, compared_trials=3),
         epochs_run=3,
         best_epoch=2,
-        checkpoint=Path("/runs/t/trial-1/best.pt"),
+        checkpoint_uri="runs:/0123456789abcdef0123456789abcdef/checkpoint/best.pt",
         checkpoint_dir=Path("/runs/t/trial-1"),
         mlflow_run_id="0123456789abcdef0123456789abcdef",
     )
@@ -182,8 +182,8 @@ WRITES = [
     (lambda t: write_failed_for_good(t, "failed for good: why"), [("failed_for_good", "failed for good: why")]),
     (lambda t: write_interruption(t, "SIGINT during epoch 1"), [("interrupted", "SIGINT during epoch 1")]),
     (
-        lambda t: write_result(t, best_epoch=2, epochs_run=3, checkpoint=Path("/r/trial-1/best.pt")),
-        [("best_epoch", 2), ("epochs_run", 3), ("checkpoint", "/r/trial-1/best.pt")],
+        lambda t: write_result(t, best_epoch=2, epochs_run=3, checkpoint_uri="runs:/0123abcd/checkpoint/best.pt"),
+        [("best_epoch", 2), ("epochs_run", 3), ("checkpoint", "runs:/0123abcd/checkpoint/best.pt")],
     ),
     (lambda t: write_checkpoint_dir(t, Path("/r/trial-1")), [("checkpoint_dir", "/r/trial-1")]),
     (lambda t: write_run_id(t, "0123abcd"), [("mlflow_run_id", "0123abcd")]),
@@ -222,7 +222,7 @@ def test_what_the_writers_store_reads_back_as_written() -> None:
         "params_m 40.35 > max 30",
     )
     assert record.prune_explanation == PruneExplanation(2, 0.25, against=0.5, compared_trials=3)
-    assert (record.epochs_run, record.best_epoch, record.checkpoint) == (3, 2, Path("/r/trial-1/best.pt"))
+    assert (record.epochs_run, record.best_epoch, record.checkpoint_uri) == (3, 2, "runs:/0123abcd/checkpoint/best.pt")
     assert (record.checkpoint_dir, record.mlflow_run_id, record.surplus) == (
         Path("/r/trial-1"),
         "0123abcd",
