@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import mlflow
+import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -207,6 +208,7 @@ class TrackingStore:
         code_paths: Sequence[Path],
         pip_requirements: Sequence[str],
         signature: ModelSignature,
+        input_example: np.ndarray,
     ) -> str:
         """Log a models-from-code pyfunc into a finished run and return its model URI.
 
@@ -224,6 +226,7 @@ class TrackingStore:
                     code_paths=[str(path) for path in code_paths],
                     pip_requirements=list(pip_requirements),
                     signature=signature,
+                    input_example=input_example,
                 )
         finally:
             self.end_run(run_id, "FINISHED")
