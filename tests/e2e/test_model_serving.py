@@ -78,38 +78,38 @@ def served(synth_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     )
     assert promote.returncode == 0, promote.stdout + promote.stderr
     port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", MODEL_URI, "--env-manager", "local"]
-        + ["-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-        cwd=study.workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # the server and its uvicorn worker are stopped as one group
-    )
+    log = study.workdir / "serve.log"  # a file, not a pipe: an unread pipe would stall the server once full
+    with log.open("w") as log_file:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", MODEL_URI]
+            + ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+            cwd=study.workdir,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the server and its uvicorn worker are stopped as one group
+        )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(url, server)
+        wait_until_up(url, server, log)
         yield Served(url, study.workdir, study.tracking_uri, promote)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
 
-def wait_until_up(url: str, server: subprocess.Popen[str]) -> None:
+def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            assert server.stderr is not None
-            pytest.fail(f"mlflow models serve exited {server.returncode}:\n{server.stderr.read()}")
+            pytest.fail(f"mlflow models serve exited {server.returncode}:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.5)
-    pytest.fail(f"mlflow models serve did not answer {url}/ping within {START_TIMEOUT_S} s")
+    pytest.fail(f"mlflow models serve did not answer {url}/ping within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
 def post(served: Served, body: bytes | dict[str, Any]) -> Answer:
