@@ -41,10 +41,14 @@ SERVING_CODE = Path(__file__).with_name("serving.py")
 TRAINER_CODE = Path(trainer.__file__).parent
 """The registered model's code: the pyfunc in `serving.py`, and the `trainer` package bundled with it."""
 SIGNATURE = ModelSignature(
-    inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3))]),
+    inputs=Schema([TensorSpec(np.dtype(object), (-1,))]),
     outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1))]),
 )
-"""uint8 RGB images [N, H, W, 3] of any size in, uint8 VOC labels [N, H, W] out."""
+"""Any array in, uint8 VOC labels [N, H, W] out. The model itself accepts RGB images [N, H, W, 3] or [H, W, 3] of
+integers 0..255 and refuses the rest in one line (`sweep.promote.serving.images_from`): a uint8 tensor spec would
+let `mlflow models serve` cast float pixels to uint8 (0.5 -> 0) before the model could refuse them."""
+INPUT_EXAMPLE = np.full((1, 16, 16, 3), 128, dtype=np.uint8)
+"""What the model records as its input example: one 16x16 grey image, a request body small enough to read."""
 MODEL_NAME_IN_RUN = "model"
 CHECKPOINT_ARTIFACT = "checkpoint/best.pt"
 """Where each completed trial's run holds its best checkpoint."""
@@ -155,6 +159,7 @@ def _register(store: TrackingStore, name: str, run_id: str, checkpoint: Path, va
         code_paths=[TRAINER_CODE],
         pip_requirements=model_requirements(),
         signature=SIGNATURE,
+        input_example=INPUT_EXAMPLE,
     )
     return store.register_model(model_uri, name, {"val_miou": f"{value:.6f}", "run_id": run_id})
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import mlflow
+import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -207,6 +207,7 @@ class TrackingStore:
         code_paths: Sequence[Path],
         pip_requirements: Sequence[str],
         signature: ModelSignature,
+        input_example: np.ndarray,
     ) -> str:
         """Log a models-from-code pyfunc into the finished run `run_id` and return its model URI.
 
@@ -216,9 +217,7 @@ class TrackingStore:
         """
         ended = self._client.get_run(run_id).info
         try:
-            with _fluent_tracking_uri(self.tracking_uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-                # The signature is explicit; MLflow's advice about type hints and input examples is noise.
-                warnings.simplefilter("ignore", UserWarning)
+            with _fluent_tracking_uri(self.tracking_uri), mlflow.start_run(run_id=run_id):
                 info = mlflow.pyfunc.log_model(
                     name=name,
                     python_model=str(python_model),
@@ -226,6 +225,7 @@ class TrackingStore:
                     code_paths=[str(path) for path in code_paths],
                     pip_requirements=list(pip_requirements),
                     signature=signature,
+                    input_example=input_example,
                 )
         finally:
             self._client.set_terminated(run_id, status=ended.status, end_time=ended.end_time)
