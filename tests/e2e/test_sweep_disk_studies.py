@@ -49,7 +49,7 @@ def test_top_k_keeps_the_best_and_the_registered_checkpoints(where: str, tmp_pat
     client.create_registered_model(name)
     client.create_model_version(name, f"runs:/{runs[3]}/checkpoint", run_id=runs[3])  # promoted first
 
-    tracker = StudyTracker(uri, name, study_name=name, storage_url="sqlite://")
+    tracker = StudyTracker(uri, name, study_name=name, storage_url=f"sqlite:///{tmp_path}/optuna.db")
     dropped = tracker.drop_checkpoints_outside_top(study, 1, name)
 
     assert set(dropped) == {runs[0], runs[2]}
