@@ -36,7 +36,7 @@ from sweep.storage.rdb import Heartbeat, build_storage
 from sweep.tracking import StudyTracker, mark_parent_pending
 from sweep.trials.budget import SurplusTrial, TrialBudget, quiet_trial_failures
 from sweep.trials.disk import CheckpointCleaner, remove_failed_chain_folders
-from sweep.trials.folders import ensure_namespace
+from sweep.trials.folders import check_artifacts_dir, ensure_namespace
 from sweep.trials.own_trials import own_best_value
 from trainer.data.provision import check_data_present, dataset_tags
 from trainer.errors import ConfigError
@@ -102,10 +102,12 @@ def prepare_study(spec: StudySpec, *, seed: bool = True) -> PreparedStudy:
 
     With `seed`, the study's `enqueue` sets and warm start are added first where this process is the one
     to add them (`sweep.run.seeding`); `seeding` says what was added. Nothing but the study is touched when no
-    work is left. Missing data fails before any study exists.
+    work is left. An unreachable service, a checkpoint folder that cannot be written and missing data fail
+    before any study exists.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     check_services(spec.storage_url, spec.tracking_uri)  # an unreachable service fails before anything exists
+    check_artifacts_dir(spec.artifacts_dir)  # so does a checkpoint folder that every trial would fail to write
     check_data_present(spec.train.data)
     study, created = open_study(spec)
     seeding = seed_study(study, spec, created=created) if seed else None
