@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from sweep.trials.failures import WORKER_DIED
 from sweep.trials.own_trials import own_best_value
 
 if TYPE_CHECKING:  # the reports import MLflow, which a command loads only when it reads a study
@@ -81,7 +82,7 @@ def _notes(row: TrialRow) -> str:
     elif row.fail_reason:
         notes.append(_shorten(row.fail_reason, 70) + ("" if row.note else "; retried"))
     elif row.state == "FAIL":
-        notes.append("its worker died (process gone, or no heartbeat)")
+        notes.append(WORKER_DIED)
     return "; ".join(notes)
 
 
