@@ -584,6 +584,16 @@ SWEEP_CASES = [
         slow=True,
     ),
     Case(
+        id="run-artifacts-dir-not-writable",
+        input="`sweep run` with `study.artifacts_dir: blocker/trials` where `blocker` is a file",
+        files={**study(("study/artifacts_dir", "blocker/trials")), "blocker": "a file, not a folder\n"},
+        argv=("sweep", "run", "study.yaml"),
+        code=1,
+        stderr=r"study\.artifacts_dir blocker/trials: blocker is in the way, not a folder; move it, or point "
+        r"study\.artifacts_dir at a folder this user can write",
+        slow=True,
+    ),
+    Case(
         id="status-study-never-run",
         input="`sweep status` before any `sweep run`",
         files=study(),

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
+from sweep.trials.failures import WORKER_DIED
 from sweep.trials.own_trials import own_best_value
 
 if TYPE_CHECKING:  # the reports import MLflow, which a command loads only when it reads a study
@@ -17,9 +19,19 @@ if TYPE_CHECKING:  # the reports import MLflow, which a command loads only when 
     from sweep.trials.record_values import NetworkCost
 
 _console = Console(highlight=False)
+_UNBOUNDED_WIDTH = 100_000
+"""Wider than any table of trials: the width a table is measured in when nothing should fold."""
 
 
-def print_table(rows: list[TrialRow], *, title: str) -> None:
+def print_table(rows: list[TrialRow], *, title: str, console: Console | None = None) -> None:
+    """Print one line per trial on `console` (stdout by default).
+
+    On a terminal the table fits the terminal's width, folding long cells. Elsewhere (a CI log, a file,
+    `| tee`) there is no width to fit: rich would take 80 columns (or `COLUMNS`) and cut params and fold a
+    pruner's note over many lines, so the table is printed as wide as its longest cells instead, one line per
+    trial, every value whole.
+    """
+    console = console or _console
     table = Table(title=title)
     for column in ("#", "state", "best mIoU", "epochs", "params", "ms", "MLflow run", "notes"):
         table.add_column(column)
@@ -38,7 +50,16 @@ def print_table(rows: list[TrialRow], *, title: str) -> None:
             (row.mlflow_run_id or "-")[:12],
             _notes(row),
         )
-    _console.print(table)
+    if console.is_terminal:
+        console.print(table)
+    else:
+        _print_unfolded(console, table)
+
+
+def _print_unfolded(console: Console, table: Table) -> None:
+    """Print `table` at its natural width, whatever width `console` has."""
+    natural = Measurement.get(console, console.options.update_width(_UNBOUNDED_WIDTH), table).maximum
+    Console(file=console.file, width=natural, highlight=False, no_color=console.no_color).print(table)
 
 
 def _latency(cost: NetworkCost | None) -> str:
@@ -61,7 +82,7 @@ def _notes(row: TrialRow) -> str:
     elif row.fail_reason:
         notes.append(_shorten(row.fail_reason, 70) + ("" if row.note else "; retried"))
     elif row.state == "FAIL":
-        notes.append("its worker died (process gone, or no heartbeat)")
+        notes.append(WORKER_DIED)
     return "; ".join(notes)
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from sweep.cli.options import STUDY_ARGUMENT, gpu_list, load_spec, storage_options
 from sweep.cli.output import best_value, print_table
+from sweep.errors import StudyGaveUpError
 from sweep.spec.space import describe_space
 from sweep.spec.study_file import StudySpec, load_study_spec
 
@@ -140,6 +141,8 @@ def _run_worker(spec: StudySpec, events_fd: int | None) -> None:
             outcome = run_study(spec, progress, summarise=False, seed=False, stop=stop)
         except Interrupted as interrupted:  # the parent says how to resume, once for every worker
             sys.exit(interrupted.exit_code)
+        except StudyGaveUpError as gave_up:  # the parent says why, counting every worker's failed trials
+            sys.exit(gave_up.exit_code)
         progress.finished(outcome.ran)
 
 

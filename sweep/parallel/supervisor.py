@@ -28,7 +28,14 @@ from sweep.parallel.board import WorkerBoard, WorkerState
 from sweep.parallel.events import decode
 from sweep.parallel.workers import StudyLaunch, WorkerPlan, worker_command, worker_environment
 from sweep.run.progress import SweepProgress
-from sweep.run.study import StudyInterrupted, SweepOutcome, finish_study, prepare_study, resume_command
+from sweep.run.study import (
+    StudyInterrupted,
+    SweepOutcome,
+    finish_study,
+    prepare_study,
+    raise_if_gave_up,
+    resume_command,
+)
 from sweep.trials.own_trials import own_best_value
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM)
@@ -43,7 +50,8 @@ class _Message:
 
 def run_parallel(launch: StudyLaunch, plans: Sequence[WorkerPlan], *, console: Console, live: bool) -> SweepOutcome:
     """Run the study of `launch` on `plans` worker processes; raise `StudyInterrupted` on SIGINT/SIGTERM (after
-    every worker has stopped), and `WorkerError` if a worker failed and the study's work is not done."""
+    every worker has stopped), `StudyGaveUpError` (the reasons counted over every worker's trials) when too
+    many trials failed for good, and `WorkerError` if a worker failed and the study's work is not done."""
     spec = launch.spec
     started = time.monotonic()
     prepared = prepare_study(spec)
@@ -69,6 +77,7 @@ def run_parallel(launch: StudyLaunch, plans: Sequence[WorkerPlan], *, console: C
             f"{signal.Signals(signal_number).name}: every worker stopped; the trials they ran are queued to "
             f"resume: run `{resume_command(spec)} --workers {len(plans)}` to go on",
         )
+    raise_if_gave_up(spec, prepared.budget, study)  # the workers leave saying why to the parent, once
     if failed and not done:
         listed = ", ".join(f"w{index} ({_exit_text(code)})" for index, code in sorted(failed.items()))
         raise WorkerError(f"{len(failed)} of {len(plans)} workers failed: {listed}; their output is above")

@@ -36,7 +36,8 @@ from sweep.storage.rdb import Heartbeat, build_storage
 from sweep.tracking import StudyTracker, mark_parent_pending
 from sweep.trials.budget import SurplusTrial, TrialBudget, quiet_trial_failures
 from sweep.trials.disk import CheckpointCleaner, remove_failed_chain_folders
-from sweep.trials.folders import ensure_namespace
+from sweep.trials.failures import failure_reasons, summarise_failures
+from sweep.trials.folders import check_artifacts_dir, ensure_namespace
 from sweep.trials.own_trials import own_best_value
 from trainer.data.provision import check_data_present, dataset_tags
 from trainer.errors import ConfigError
@@ -102,10 +103,12 @@ def prepare_study(spec: StudySpec, *, seed: bool = True) -> PreparedStudy:
 
     With `seed`, the study's `enqueue` sets and warm start are added first where this process is the one
     to add them (`sweep.run.seeding`); `seeding` says what was added. Nothing but the study is touched when no
-    work is left. Missing data fails before any study exists.
+    work is left. An unreachable service, a checkpoint folder that cannot be written and missing data fail
+    before any study exists.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     check_services(spec.storage_url, spec.tracking_uri)  # an unreachable service fails before anything exists
+    check_artifacts_dir(spec.artifacts_dir)  # so does a checkpoint folder that every trial would fail to write
     check_data_present(spec.train.data)
     study, created = open_study(spec)
     seeding = seed_study(study, spec, created=created) if seed else None
@@ -146,7 +149,7 @@ def run_study(
         progress.console.print(line)
     if tracker is None:
         progress.already_complete(prepared.n_trials, prepared.finished)
-        _raise_if_gave_up(spec, budget, study)
+        raise_if_gave_up(spec, budget, study)
         return SweepOutcome(study, 0, time.monotonic() - started)
 
     # Each worker samples from its own stream: the number of the first trial it is handed.
@@ -190,7 +193,7 @@ def run_study(
         raise
     if summarise:
         finish_study(prepared, interrupted=False, spec=spec)
-    _raise_if_gave_up(spec, budget, study)
+    raise_if_gave_up(spec, budget, study)
     return SweepOutcome(study, budget.ran, time.monotonic() - started)
 
 
@@ -206,11 +209,17 @@ def _between_trials(spec: StudySpec, stop: StopRequest) -> StudyInterrupted:
     )
 
 
-def _raise_if_gave_up(spec: StudySpec, budget: TrialBudget, study: optuna.Study) -> None:
+def raise_if_gave_up(spec: StudySpec, budget: TrialBudget, study: optuna.Study) -> None:
+    """Raise `StudyGaveUpError` when `study.max_failed_trials` trials failed for good; its one line counts
+    the reasons they failed with, the most common first (`sweep.trials.failures`)."""
     if budget.gave_up(study):
+        reasons = failure_reasons(study.get_trials(deepcopy=False), budget.max_retries)
+        failed = sum(reason.count for reason in reasons)
+        # Workers side by side may each have a trial running when the limit is reached: those may fail too.
+        limit = "" if failed == budget.failure_limit else f" is {budget.failure_limit}"
         raise StudyGaveUpError(
-            f"study {spec.study.name!r} stopped: {budget.failure_limit} trials failed for good "
-            f"(study.max_failed_trials); `sweep status {spec.source}` shows why each failed"
+            f"study {spec.study.name!r} stopped: {failed} trials failed for good (study.max_failed_trials{limit}): "
+            f"{summarise_failures(reasons)}; `sweep status {spec.source}` shows why each failed"
         )
 
 

@@ -44,6 +44,40 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
 
 
+@pytest.fixture
+def read_only_disk(tmp_path: Path) -> Iterator[Path]:
+    """An empty tmpfs mounted read-only: not even root can make a file in it."""
+    mount_point = tmp_path / "read-only-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+
+
+def test_a_read_only_artifacts_dir_is_refused_before_the_first_trial_and_nothing_is_created(
+    synth_voc: Path, tmp_path: Path, read_only_disk: Path
+) -> None:
+    folder = tmp_path / "cwd"
+    folder.mkdir()
+    study_file = write_study(folder, synth_voc, "read-only", artifacts_dir=str(read_only_disk / "trials"))
+    sweep = LiveProcess(["run", str(study_file), "--quiet"], folder, sweep_env())
+    assert sweep.finish() == 1, sweep.output
+    errors = [line for line in sweep.lines if line.startswith("error: ")]
+    assert errors == [
+        f"error: study.artifacts_dir {read_only_disk}/trials: trials cannot write in {read_only_disk} (Read-only "
+        "file system); fix its permissions, or point study.artifacts_dir at a folder this user can write\n"
+    ], sweep.output
+    assert "Traceback" not in sweep.output
+    assert sorted(path.name for path in folder.iterdir()) == ["study.yaml"], "no study, MLflow database or folder"
+    assert list(read_only_disk.iterdir()) == []
+
+
 def test_a_full_disk_fails_each_trial_naming_the_path_and_the_study_goes_on(
     synth_voc: Path, tmp_path: Path, full_disk: Path
 ) -> None:
