@@ -1,4 +1,4 @@
-"""`sweep status`, `report`, `best`, `promote` and `predict`: read a study's results and use its best model."""
+"""`sweep status`, `report`, `dashboard`, `best`, `promote` and `predict`: read a study's results and use its best model."""
 
 from __future__ import annotations
 
@@ -74,6 +74,20 @@ def report(
     click.echo(f"report: {page}")
     if open_page:
         webbrowser.open(page.resolve().as_uri())
+
+
+@click.command()
+@STUDY_ARGUMENT
+@storage_options
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port on 127.0.0.1.")
+def dashboard(study_file: str, storage: str | None, tracking_uri: str | None, port: int) -> None:
+    """Serve optuna-dashboard (the `dashboard` extra) on the study's storage at http://127.0.0.1:PORT, safe to
+    open while the study runs; Ctrl-C stops it."""
+    from sweep.results.dashboard import HOST, serve_dashboard
+
+    spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
+    click.echo(f"optuna-dashboard for study {spec.study.name!r}: http://{HOST}:{port}/dashboard (Ctrl-C stops it)")
+    serve_dashboard(spec, port=port)
 
 
 @click.command()
