@@ -62,10 +62,14 @@ class StudyReport:
     runs_link: str | None
 
 
-def study_report(spec: StudySpec, study: optuna.Study) -> StudyReport:
-    """The report of `study`, as its storage and MLflow hold it now."""
+def study_report(spec: StudySpec, study: optuna.Study, *, experiment_id: str | None = None) -> StudyReport:
+    """The report of `study`, as its storage holds it now. The links go to its MLflow experiment,
+    `experiment_id` when the caller knows it (the study's own tracker), else looked up by name."""
     rows = status_rows(study)
-    runs_link, by_run = _links(spec, [row.mlflow_run_id for row in rows if row.mlflow_run_id is not None])
+    if experiment_id is None:
+        experiment_id = TrackingStore(spec.tracking_uri).find_experiment_id(spec.experiment_name)
+    run_ids = [row.mlflow_run_id for row in rows if row.mlflow_run_id is not None]
+    runs_link, by_run = _links(spec, experiment_id, run_ids)
     settings = spec.study
     budget = TrialBudget(settings.n_trials, max_retries=settings.max_retries, failure_limit=settings.failure_limit)
     return StudyReport(
@@ -98,10 +102,10 @@ def render_report(report: StudyReport) -> str:
     return _TEMPLATES.get_template("report.html").render(report=report, charts=charts)
 
 
-def write_report(spec: StudySpec, study: optuna.Study, path: Path) -> Path:
-    """The report of `study` as a page at `path` (its folder is created)."""
+def write_report(spec: StudySpec, study: optuna.Study, path: Path, *, experiment_id: str | None = None) -> Path:
+    """The report of `study` (`study_report`) as a page at `path` (its folder is created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(study_report(spec, study)), encoding="utf-8")
+    path.write_text(render_report(study_report(spec, study, experiment_id=experiment_id)), encoding="utf-8")
     return path
 
 
@@ -119,10 +123,9 @@ def _state(budget: TrialBudget, study: optuna.Study) -> str:
     return "finished"
 
 
-def _links(spec: StudySpec, run_ids: list[str]) -> tuple[str | None, dict[str, str]]:
+def _links(spec: StudySpec, experiment_id: str | None, run_ids: list[str]) -> tuple[str | None, dict[str, str]]:
     """The experiment's runs page and each run's page in MLflow's UI; nothing when the experiment does not
     exist or the tracking URI has no UI."""
-    experiment_id = TrackingStore(spec.tracking_uri).find_experiment_id(spec.experiment_name)
     if experiment_id is None:
         return None, {}
     links = ui_links(spec.tracking_uri, experiment_id, None)

@@ -234,7 +234,7 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec)
         tracker.log_parent_artifacts(run_id, write_plots(study, folder / "plots"), "plots")
         resolved = folder / "study.yaml"
         resolved.write_text(yaml.safe_dump(spec.resolved(), sort_keys=False))
-        report = write_report(spec, study, folder / "report.html")
+        report = write_report(spec, study, folder / "report.html", experiment_id=tracker.experiment_id)
         tracker.log_parent_artifacts(run_id, [write_trials_csv(study, folder / "trials.csv"), resolved, report])
     tracker.log_parent_best(run_id, study)
     tracker.log_parent_compute(run_id, study)

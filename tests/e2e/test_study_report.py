@@ -5,23 +5,29 @@ must carry `report.html`, and `sweep report` must write the same leaderboard fro
 loads the page from a file (the screenshot is docs/report.png, which docs/sweeps.md and the README show) and
 through the UI's artifact view, which shows an HTML artifact in a sandboxed frame of a blob URL: the frame's
 DOM is not in the dumped page, so the screenshot's pixels show that it drew, and the artifact the frame was
-made of is read over REST.
+made of is read over REST. The report of the session's pruning study says why each trial was pruned or
+failed, as `sweep status` does.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
 import pytest
 from PIL import Image
 from services import MlflowServer, StudyRun, chromium, run_sweep_study, sweep_command
+
+from sweep.results.notes import trial_notes
+from sweep.results.reports import status_rows
 
 pytestmark = pytest.mark.slow
 
@@ -119,6 +125,21 @@ def test_the_parent_run_carries_the_report_and_sweep_report_writes_the_same(stud
     )
     assert (written.returncode, written.stdout, written.stderr) == (0, "report: local/report.html\n", "")
     assert leaderboard((study.workdir / "local" / "report.html").read_text()) == leaderboard(page)
+
+
+def test_the_report_says_why_each_trial_was_pruned_or_failed(finished_study: dict[str, Any], tmp_path: Path) -> None:
+    """The session's pruning study (tests/e2e/conftest.py): completed, pruned and diverged trials."""
+    study, client = finished_study["study"], finished_study["client"]
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    page = Path(client.download_artifacts(parent, "report.html", str(tmp_path))).read_text()
+    rows = status_rows(study)
+    assert {"COMPLETE", "PRUNED", "FAIL"} <= {row.state for row in rows}
+    assert sorted(int(number) for number in re.findall(r'data-trial="(\d+)"', page)) == [row.number for row in rows]
+    for row in rows:
+        cells = page.partition(f'data-trial="{row.number}">')[2].partition("</tr>")[0]
+        assert f'<td class="state">{row.state}</td>' in cells
+        assert f"<td>{html.escape(trial_notes(row))}</td>" in cells
+        assert row.state == "COMPLETE" or trial_notes(row), f"trial {row.number} {row.state} without a note"
 
 
 def test_the_report_draws_from_a_file(study: StudyRun, tmp_path: Path) -> None:
