@@ -39,3 +39,11 @@ class TrackingError(SweepError):
 
 class WorkerError(SweepError):
     """A worker process of `sweep run --workers` failed (its own error is in the output above)."""
+
+
+class MissingExtraError(SweepError):
+    """A command needs an optional dependency that is not installed (`pip install 'segsweep[EXTRA]'`).
+
+    Exit 2, as for a usage error: nothing ran, and the fix is in the installation, not in the study."""
+
+    exit_code = 2

@@ -1,4 +1,5 @@
-"""The `sweep` command line: validate, run, status, best, promote and predict a study declared in YAML.
+"""The `sweep` command line: validate, run, status, report, dashboard, best, promote and predict a study
+declared in YAML.
 
 Each command parses its options, calls one library function and prints. Config errors exit with 2 and
 runtime failures with 1, each as one `error: ...` line.
@@ -11,7 +12,7 @@ import os
 import click
 
 from sweep.cli.options import SweepErrorGroup
-from sweep.cli.reports import best, predict, promote, status
+from sweep.cli.reports import best, dashboard, predict, promote, report, status
 from sweep.cli.run import run, validate
 
 
@@ -21,7 +22,7 @@ def cli() -> None:
     """Hyperparameter sweeps of DeepLabV3+ with Optuna, tracked in MLflow."""
 
 
-for command in (validate, run, status, best, promote, predict):
+for command in (validate, run, status, report, dashboard, best, promote, predict):
     cli.add_command(command)
 
 

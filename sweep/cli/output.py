@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from sweep.trials.failures import WORKER_DIED
+from sweep.results.notes import trial_notes
 from sweep.trials.own_trials import own_best_value
 
 if TYPE_CHECKING:  # the reports import MLflow, which a command loads only when it reads a study
@@ -48,7 +48,7 @@ def print_table(rows: list[TrialRow], *, title: str, console: Console | None = N
             params,
             _latency(row.cost),
             (row.mlflow_run_id or "-")[:12],
-            _notes(row),
+            trial_notes(row),
         )
     if console.is_terminal:
         console.print(table)
@@ -65,29 +65,6 @@ def _print_unfolded(console: Console, table: Table) -> None:
 def _latency(cost: NetworkCost | None) -> str:
     """The measured ms per image, or `-` for a trial whose network was not measured."""
     return "-" if cost is None else f"{cost.latency_ms:.1f}"
-
-
-def _notes(row: TrialRow) -> str:
-    """Where the trial came from (`enqueued`, `copied from ...`), `retry of #3`, and why the attempt stopped:
-    the constraints its network broke, the signal, the error and whether it is retried, or what the pruner
-    compared."""
-    notes = [] if row.origin is None else [row.origin]
-    notes += [] if row.retry_of is None else [f"retry of #{row.retry_of}"]
-    if row.infeasible:
-        notes.append(row.infeasible)
-    if row.pruned_because:
-        notes.append(row.pruned_because)
-    elif row.state == "INTERRUPTED":
-        notes.append(str(row.note))
-    elif row.fail_reason:
-        notes.append(_shorten(row.fail_reason, 70) + ("" if row.note else "; retried"))
-    elif row.state == "FAIL":
-        notes.append(WORKER_DIED)
-    return "; ".join(notes)
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def leaf(path: str) -> str:

@@ -1,4 +1,4 @@
-"""`sweep status`, `best`, `promote` and `predict`: read a study's results and use its best model."""
+"""`sweep status`, `report`, `dashboard`, `best`, `promote` and `predict`: read a study's results and use its best model."""
 
 from __future__ import annotations
 
@@ -44,6 +44,50 @@ def status(study_file: str, storage: str | None, tracking_uri: str | None, as_js
         print_table(rows, title=f"study {spec.study.name}")
         click.echo(compute.saving_line())
         click.echo(f"disk used: {human_size(used)} of local checkpoints under {spec.artifacts_dir}")
+
+
+@click.command()
+@STUDY_ARGUMENT
+@storage_options
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Where to write the page.  [default: runs/<study name>/report.html, beside the default storage]",
+)
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the default web browser.")
+def report(
+    study_file: str, storage: str | None, tracking_uri: str | None, out_file: Path | None, open_page: bool
+) -> None:
+    """Write the study report: one self-contained HTML page with the study's state, budget and compute, a
+    leaderboard of every trial (linked to its MLflow run) and its charts; the page the study's parent run
+    carries as report.html."""
+    import webbrowser
+
+    from sweep.results.report import write_report
+    from sweep.storage.lookup import load_existing_study
+
+    spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
+    study = load_existing_study(spec)
+    page = write_report(spec, study, out_file or Path("runs") / spec.study.name / "report.html")
+    click.echo(f"report: {page}")
+    if open_page:
+        webbrowser.open(page.resolve().as_uri())
+
+
+@click.command()
+@STUDY_ARGUMENT
+@storage_options
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port on 127.0.0.1.")
+def dashboard(study_file: str, storage: str | None, tracking_uri: str | None, port: int) -> None:
+    """Serve optuna-dashboard (the `dashboard` extra) on the study's storage at http://127.0.0.1:PORT, safe to
+    open while the study runs; Ctrl-C stops it."""
+    from sweep.results.dashboard import HOST, serve_dashboard
+
+    spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
+    click.echo(f"optuna-dashboard for study {spec.study.name!r}: http://{HOST}:{port}/dashboard (Ctrl-C stops it)")
+    serve_dashboard(spec, port=port)
 
 
 @click.command()

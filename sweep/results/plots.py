@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import optuna
 import optuna.visualization as optuna_html
 import plotly.graph_objects as go
+from matplotlib.figure import Figure
 from optuna.visualization import matplotlib as optuna_plots
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,17 @@ def _plots_allowed(study: optuna.Study) -> list[str]:
 
 def _write_png(study: optuna.Study, name: str, path: Path) -> Path | None:
     """The matplotlib plot as PNG at `path`; None (and nothing written) when the study's trials cannot make it."""
+    figure = draw(study, name)
+    if figure is None:
+        return None
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close("all")
+    return path
+
+
+def draw(study: optuna.Study, name: str) -> Figure | None:
+    """The matplotlib figure of the plot `name` (a key of `PLOTS`); None when the study's trials cannot make
+    it. The caller saves it, then closes it (`plt.close`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna flags its matplotlib backend as experimental
         try:
@@ -83,9 +95,7 @@ def _write_png(study: optuna.Study, name: str, path: Path) -> Path | None:
     figure = getattr(axes, "figure", None) or plt.gcf()
     if hasattr(axes, "flat"):
         figure = axes.flat[0].figure
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close("all")
-    return path
+    return figure
 
 
 def _write_html(study: optuna.Study, name: str, path: Path) -> Path:

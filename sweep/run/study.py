@@ -25,6 +25,7 @@ import yaml
 
 from sweep.errors import StudyGaveUpError
 from sweep.results.plots import write_plots, write_trials_csv
+from sweep.results.report import write_report
 from sweep.run.objective import TrialFailed, TrialInterrupted, TrialObjective
 from sweep.run.progress import SweepProgress
 from sweep.run.seeding import SeedReport, seed_study
@@ -224,11 +225,11 @@ def raise_if_gave_up(spec: StudySpec, budget: TrialBudget, study: optuna.Study) 
 
 
 def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec) -> bool:
-    """Plots, `trials.csv`, the resolved study file (`study.yaml`: search space, constraints, every default),
-    the best trial and the compute totals on the parent run, which ends (FINISHED, or KILLED when
-    `interrupted` or work is left) once no trial of the study runs anywhere; then, with `keep_top_k`, the
-    checkpoint artifacts of the trials outside the top k go. Returns whether the study's work is done
-    (False when interrupted)."""
+    """The study report (`report.html`), plots, `trials.csv`, the resolved study file (`study.yaml`: search
+    space, constraints, every default), the best trial and the compute totals on the parent run, which ends
+    (FINISHED, or KILLED when `interrupted` or work is left) once no trial of the study runs anywhere; then,
+    with `keep_top_k`, the checkpoint artifacts of the trials outside the top k go. Returns whether the
+    study's work is done (False when interrupted)."""
     study, tracker, run_id = prepared.study, prepared.tracker, prepared.parent_run_id
     if tracker is None:
         return True
@@ -242,7 +243,8 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec)
         tracker.log_parent_artifacts(run_id, write_plots(study, folder / "plots"), "plots")
         resolved = folder / "study.yaml"
         resolved.write_text(yaml.safe_dump(spec.resolved(), sort_keys=False))
-        tracker.log_parent_artifacts(run_id, [write_trials_csv(study, folder / "trials.csv"), resolved])
+        report = write_report(spec, study, folder / "report.html", experiment_id=tracker.experiment_id)
+        tracker.log_parent_artifacts(run_id, [write_trials_csv(study, folder / "trials.csv"), resolved, report])
     tracker.log_parent_best(run_id, study)
     tracker.log_parent_compute(run_id, study)
     if tracker.close_parent(run_id, study, "FINISHED") and spec.study.keep_top_k is not None:

@@ -9,7 +9,7 @@ loop or anything above.
 
 from sweep.tracking.batches import BATCH_LIMIT
 from sweep.tracking.lifecycle import StudyTracker, mark_parent_pending
-from sweep.tracking.links import UiLinks, ui_links
+from sweep.tracking.links import UiLinks, run_links, ui_links
 from sweep.tracking.store import TrackingStore
 from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, runtime_tags
 from sweep.tracking.trial_run import TrialRun
@@ -23,6 +23,7 @@ __all__ = [
     "TrialRun",
     "UiLinks",
     "mark_parent_pending",
+    "run_links",
     "runtime_tags",
     "ui_links",
 ]

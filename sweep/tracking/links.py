@@ -12,6 +12,7 @@ address, given with the command that starts it. Databricks has a UI address of i
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -38,12 +39,34 @@ class UiLinks:
 def ui_links(tracking_uri: TrackingUri | str, experiment_id: str, best_run_id: str | None) -> UiLinks | None:
     """The study's links in the UI of `tracking_uri` (a string is parsed here); None for Databricks."""
     tracking_uri = parse_tracking_uri(tracking_uri)
-    if isinstance(tracking_uri, TrackingServer):
-        base, serve = tracking_uri.without_credentials, None
-    elif isinstance(tracking_uri, DatabaseUrl):
-        base, serve = LOCAL_UI, f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri.masked)}"
-    else:
+    base = _ui_base(tracking_uri)
+    if base is None:
         return None
+    serve = None
+    if isinstance(tracking_uri, DatabaseUrl):
+        serve = f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri.masked)}"
     experiment = f"{base}/#/experiments/{experiment_id}"
-    best_run = None if best_run_id is None else f"{experiment}/runs/{best_run_id}?{MODEL_TRAINING}"
+    best_run = None if best_run_id is None else _run_page(experiment, best_run_id)
     return UiLinks(runs=f"{experiment}/runs?{MODEL_TRAINING}&{_BY_OBJECTIVE}", best_run=best_run, serve=serve)
+
+
+def run_links(tracking_uri: TrackingUri | str, experiment_id: str, run_ids: Iterable[str]) -> dict[str, str]:
+    """Run id -> its page in the UI of `tracking_uri`, as `ui_links` links the best run; empty for Databricks."""
+    base = _ui_base(parse_tracking_uri(tracking_uri))
+    if base is None:
+        return {}
+    return {run_id: _run_page(f"{base}/#/experiments/{experiment_id}", run_id) for run_id in run_ids}
+
+
+def _ui_base(tracking_uri: TrackingUri) -> str | None:
+    """Where the UI of `tracking_uri` is: the server itself, `mlflow ui`'s default address for a database,
+    None for Databricks."""
+    if isinstance(tracking_uri, TrackingServer):
+        return tracking_uri.without_credentials
+    if isinstance(tracking_uri, DatabaseUrl):
+        return LOCAL_UI
+    return None
+
+
+def _run_page(experiment_page: str, run_id: str) -> str:
+    return f"{experiment_page}/runs/{run_id}?{MODEL_TRAINING}"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from sweep.cli.output import _notes
+from sweep.results.notes import trial_notes
 from sweep.results.reports import TrialRow, trial_row
 
 
@@ -64,4 +64,4 @@ def test_each_way_an_attempt_ends_has_its_note(
 ) -> None:
     shown = row(state, user_attrs, system_attrs)
     assert shown.state == shown_state
-    assert _notes(shown) == notes
+    assert trial_notes(shown) == notes
