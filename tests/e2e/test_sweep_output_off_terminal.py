@@ -18,7 +18,7 @@ import yaml
 from helpers import study_document, tiny_train
 from processes import sweep_env
 
-from sweep.cli.output import _notes
+from sweep.results.notes import trial_notes
 from sweep.results.reports import status_rows
 
 pytestmark = pytest.mark.slow
@@ -97,7 +97,7 @@ def test_status_to_a_pipe_prints_each_trial_on_one_line_with_nothing_cut(
     for row in rows:
         (line,) = [line for line in lines if line.startswith(f"│ {row.number} ")]
         assert row.mlflow_run_id is not None and row.mlflow_run_id[:12] in line
-        assert "lr=1e+30" in line and _notes(row) in line
+        assert "lr=1e+30" in line and trial_notes(row) in line
         assert len(line) > 80
 
 
