@@ -163,13 +163,11 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None, help="a training YAML (default: the smoke study's)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs each process trains (default: the config's)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of alone and side by side, per arm")
-    parser.add_argument(
-        "--arms", nargs="*", choices=list(ARMS), default=None, help="default: all (smoke: trainer told)"
-    )
+    parser.add_argument("--arms", nargs="*", choices=list(ARMS), default=None, help="default: all (smoke: trainer)")
     parser.add_argument("--spin-counts", type=int, nargs="*", default=[], help="also run GOMP_SPINCOUNT=N arms")
     parser.add_argument("--smoke", action="store_true", help="seconds: tiny data, 1 epoch, 1 round")
     args = parser.parse_args()
-    keys = args.arms if args.arms is not None else ["trainer", "told"] if args.smoke else list(ARMS)
+    keys = args.arms if args.arms is not None else ["trainer"] if args.smoke else list(ARMS)
     epochs = 1 if args.smoke else args.epochs
     rounds = 1 if args.smoke else args.rounds
 

@@ -37,7 +37,7 @@ from sweep.run.progress import SweepProgress
 from sweep.run.study import run_study
 
 STUDY = Path(__file__).resolve().parent / "studies" / "pruning.yaml"
-SMOKE_CHANGES: dict[str, Any] = {"study.n_trials": 4, "train.epochs": 3, **TINY_DATA_CHANGES}
+SMOKE_CHANGES: dict[str, Any] = {"study.n_trials": 3, "train.epochs": 2, **TINY_DATA_CHANGES}
 REPLAYED = [(startup, warmup) for startup in (1, 2, 3) for warmup in (0, 1, 2)]
 """(n_startup_trials, n_warmup_steps) settings replayed on the no-pruning arm's curves."""
 
@@ -123,7 +123,7 @@ def print_report(full: optuna.Study, full_wall: float, pruned: optuna.Study, pru
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--study", type=Path, default=STUDY)
-    parser.add_argument("--smoke", action="store_true", help="a tiny study for CI (4 trials, 3 epochs, 32 px)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny study for CI (3 trials, 2 epochs, 32 px)")
     parser.add_argument("--n-startup-trials", type=int, default=None, help="median pruner (default: the study's)")
     parser.add_argument("--n-warmup-steps", type=int, default=None, help="median pruner (default: the study's)")
     args = parser.parse_args()

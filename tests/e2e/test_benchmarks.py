@@ -106,14 +106,13 @@ def test_sweep_overhead_smoke_accounts_for_the_wall_time(tmp_path: Path) -> None
 def test_pruning_smoke_gives_both_arms_the_same_params(tmp_path: Path) -> None:
     stdout = _stdout_of_passing("pruning.py", tmp_path, timeout=900)
     assert "same params in both arms: True" in stdout
-    # 4 trials of 3 epochs, none pruned in the no-pruning arm: exactly 12 epochs.
-    assert "| no pruning | 0 | 12 |" in stdout
+    # 3 trials of 2 epochs, none pruned in the no-pruning arm: exactly 6 epochs.
+    assert "| no pruning | 0 | 6 |" in stdout
 
 
 @pytest.mark.slow
 def test_concurrent_processes_smoke_shows_the_threads_each_arm_took(tmp_path: Path) -> None:
     stdout = _stdout_of_passing("concurrent_processes.py", tmp_path, timeout=600)
-    alone, told = cpu_share({}).threads, cpu_share({"TRAINER_CPU_WORKERS": "2"}).threads
+    alone = cpu_share({}).threads
     assert f"| trainer default | {alone} | " in stdout, "the thread count its processes logged"
-    assert f"| told 2 workers | {told} | " in stdout
     assert "the target of at most 2.5x" in stdout and "each process: trainer train " in stdout
