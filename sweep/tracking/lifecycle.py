@@ -207,8 +207,13 @@ class StudyTracker:
             self._patiently(lambda: self._store.reopen_run(run_id))
             tags[MLFLOW_RUN_NAME] = f"trial-{trial.number}"
         self._patiently(lambda: self._store.log_batch(run_id, params=params, tags=tags))
-        monitor = SystemMetrics(self._store.tracking_uri, run_id, resume=reopened) if system_metrics else None
-        return TrialRun(self._store, run_id, monitor)
+        # A new run logs its objective first (`sweep.tracking.trial_run`); a reopened one has its metrics.
+        monitor = (
+            SystemMetrics(self._store.tracking_uri, run_id, resume=reopened, held=not reopened)
+            if system_metrics
+            else None
+        )
+        return TrialRun(self._store, run_id, monitor, objective_first=not reopened)
 
     def reconcile_trial_runs(self, study: optuna.Study) -> int:
         """End the runs that finished trials left RUNNING (their end never reached the server); returns how many.

@@ -7,6 +7,12 @@ and artifact uploads must arrive: they send the pending batches and their own wi
 two minutes), then raise `TrackingError` if the server is still away. The pending batches live only in
 this object; `backfill` completes a run from the trial's history when they were lost with it. With
 `system_metrics`, MLflow samples the host (CPU, memory, GPUs) onto the run until the trial's end.
+
+A new run logs its objective first. MLflow's compare view opens its parallel-coordinates plot on the first
+metric that every compared run has, in the order the server returns the first run's metrics, which is the
+order the run first logged them. So on a new run, `best_val_miou` (the best so far: epoch 1's `val/miou`)
+leads the first epoch's batch, and what is logged before it (the network's figures, the system metrics) is
+held back until that batch has gone, then sent with its own times and steps.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ EPOCH_METRIC = "val/miou"
 OBJECTIVE_METRIC = "best_val_miou"
 """The trial's objective (its best epoch's `val/miou`), on each completed trial's run, and the best value so
 far on a pruned one (the `pruned` tag tells them apart): the runs table sorts by it, where `val/miou` would
-show the last epoch's value, and the compare view plots every trial that trained an epoch on its axis."""
+show the last epoch's value, and the compare view plots every trial that trained an epoch on its axis. A
+new run also logs it at its first epoch (the best so far then), as its first metric."""
 BEST_EPOCH_METRIC = "best_epoch"
 _MAX_ERROR_LENGTH = 5000
 Result = TypeVar("Result")
@@ -42,12 +49,23 @@ def objective_metrics(best_miou: float, best_epoch: int) -> dict[str, float]:
 class TrialRun:
     """The MLflow run of one trial: per-epoch logging that never blocks for long, and an end that arrives."""
 
-    def __init__(self, store: TrackingStore, run_id: str, system_metrics: SystemMetrics | None = None) -> None:
-        """`system_metrics`: the run's monitor, if any; it stops when the trial ends (`finish`, `prune`, ...)."""
+    def __init__(
+        self,
+        store: TrackingStore,
+        run_id: str,
+        system_metrics: SystemMetrics | None = None,
+        *,
+        objective_first: bool = False,
+    ) -> None:
+        """`system_metrics`: the run's monitor, if any; it stops when the trial ends (`finish`, `prune`, ...).
+        `objective_first`: a new run, whose first metric is to be its objective; its summaries (and the
+        monitor, which must be `held`) wait for the first epoch."""
         self._store = store
         self.run_id = run_id
         self._pending: list[Batch] = []
         self._system_metrics = system_metrics
+        self._objective_first = objective_first
+        self._held: list[Batch] = []
 
     @property
     def pending(self) -> int:
@@ -55,12 +73,30 @@ class TrialRun:
         return len(self._pending)
 
     def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """All of an epoch's metrics at `step=epoch`; kept pending when the server is away."""
+        """All of an epoch's metrics at `step=epoch`; kept pending when the server is away. On a new run's
+        first epoch, the objective so far leads them, and what was held back follows."""
+        if self._objective_first and epoch == 1:
+            metrics = {OBJECTIVE_METRIC: metrics[EPOCH_METRIC], **metrics}
         self._deliver(make_batches(metrics=metrics, step=epoch), must_arrive=False)
+        self._release_held()
 
     def log_summary(self, metrics: Mapping[str, float]) -> None:
-        """Metrics of the whole run (at step 0; a later call's values win); kept pending when the server is away."""
-        self._deliver(make_batches(metrics=metrics, step=0), must_arrive=False)
+        """Metrics of the whole run (at step 0; a later call's values win); kept pending when the server is
+        away, and held back on a new run until its first epoch."""
+        batches = make_batches(metrics=metrics, step=0)
+        if self._objective_first:
+            self._held.extend(batches)
+        else:
+            self._deliver(batches, must_arrive=False)
+
+    def _release_held(self) -> None:
+        """Send the summaries held back for the objective to come first, and let the monitor send."""
+        if self._objective_first:
+            self._objective_first = False
+            held, self._held = self._held, []
+            self._deliver(held, must_arrive=False)
+        if self._system_metrics is not None:
+            self._system_metrics.release()
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         """Tags on the run; kept pending when the server is away."""
@@ -123,6 +159,7 @@ class TrialRun:
     ) -> None:
         """Send everything pending, `tags` and `metrics` (at `step`), then end the run; raises `TrackingError`
         if the server stays away."""
+        self._release_held()
         if self._system_metrics is not None:
             self._system_metrics.stop()  # its last samples go out while the run is still RUNNING
         self._deliver(make_batches(metrics=metrics, step=step, tags=tags), must_arrive=True)

@@ -150,8 +150,10 @@ def test_compare_view_of_the_trials_diffs_only_the_searched_params(study: StudyR
         window=COMPARE_WINDOW,
     )
     text = text_of(dom)
-    axes = re.search(r"Parameters:(.*?)Metrics:", text)
+    axes = re.search(r"Parameters:(.*?)Metrics:(.*?)(?:Parameters|$)", text)
     assert axes is not None and axes.group(1).replace("&nbsp;", "").strip() == "optim.lr", "the searched param only"
+    metric_axes = axes.group(2).replace("&nbsp;", "").strip()
+    assert metric_axes.startswith("best_val_miou"), f"the objective is the first metric axis: {metric_axes[:80]}"
     params_table = text.partition("ParametersShow diff only")[2].partition("MetricsShow diff only")[0]
     assert "optim.lr" in params_table and "checkpoint.dir" not in params_table, "paths are tags, not params"
     assert "best_val_miou" in text.partition("MetricsShow diff only")[2]

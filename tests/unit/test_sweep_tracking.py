@@ -91,7 +91,12 @@ ENDINGS: list[tuple[Callable[[TrialRun], None], str, dict[str, str], dict[str, f
         {"optuna.state": "PRUNED", "pruned": "true", "pruned_at_epoch": "2"},
         {"best_val_miou": 0.5, "best_epoch": 2.0},
     ),
-    (lambda run: run.prune(None), "KILLED", {"optuna.state": "PRUNED", "pruned_at_epoch": "None"}, {}),
+    (
+        lambda run: run.prune(None),
+        "KILLED",
+        {"optuna.state": "PRUNED", "pruned_at_epoch": "None"},
+        {"best_val_miou": 0.25},  # only the first epoch's best so far
+    ),
     (
         lambda run: run.prune(2, why={"pruned_at_step": "2", "pruned_against": "0.5"}, best=(0.25, 1)),
         "KILLED",
@@ -102,7 +107,7 @@ ENDINGS: list[tuple[Callable[[TrialRun], None], str, dict[str, str], dict[str, f
         lambda run: run.fail(ValueError("loss is nan")),
         "FAILED",
         {"optuna.state": "FAIL", "error": "ValueError: loss is nan"},
-        {},
+        {"best_val_miou": 0.25},
     ),
 ]
 
@@ -143,9 +148,12 @@ def test_trial_run_records_config_epochs_and_its_end(
     history = client.get_metric_history(run.run_id, "val/miou")
     assert sorted((metric.step, metric.value) for metric in history) == [(1, 0.25), (2, 0.5)]
     assert {key: value for key, value in recorded.data.metrics.items() if key.startswith("best_")} == objective
-    if objective:  # a completed trial's at its best epoch; a pruned one's best so far, at its epoch
-        (logged,) = client.get_metric_history(run.run_id, "best_val_miou")
-        assert (logged.step, logged.value) == (objective["best_epoch"], objective["best_val_miou"])
+    # The best so far at the first epoch, as the run's first metric (the compare view's first axis); then
+    # a completed trial's at its best epoch, or a pruned one's best so far, at its epoch.
+    assert next(iter(recorded.data.metrics)) == "best_val_miou"
+    ended = [(int(objective["best_epoch"]), objective["best_val_miou"])] if "best_epoch" in objective else []
+    logged = client.get_metric_history(run.run_id, "best_val_miou")
+    assert sorted((metric.step, metric.value) for metric in logged) == sorted([(1, 0.25), *ended])
 
 
 def test_experiment_opens_on_its_runs_in_the_ui(tracker: StudyTracker, client: MlflowClient, tracking_uri: str) -> None:
@@ -166,12 +174,19 @@ def test_trial_run_records_system_metrics_until_its_end(
     parent = tracker.open_parent(study)
     quiet = tracker.start_trial(study.ask(), TrainConfig(), parent, {})
     run = tracker.start_trial(study.ask(), TrainConfig(), parent, {}, system_metrics=True)
+    run.log_summary({"model/params_m": 11.7})
     time.sleep(1.5)
+    assert client.get_run(run.run_id).data.metrics == {}, "sampled, but held until the objective has gone"
+    run.log_epoch(1, {"val/miou": 0.5})
+    time.sleep(0.5)
     run.finish(0.5, 1)
     quiet.finish(0.5, 1)
     samples = client.get_metric_history(run.run_id, "system/cpu_utilization_percentage")
     assert len(samples) >= 2 and all(0.0 <= sample.value <= 100.0 * 64 for sample in samples)
+    (epoch,) = client.get_metric_history(run.run_id, "val/miou")
+    assert min(sample.timestamp for sample in samples) < epoch.timestamp, "held samples keep their own time"
     metrics = client.get_run(run.run_id).data.metrics
+    assert list(metrics)[:3] == ["best_val_miou", "val/miou", "model/params_m"], "the objective first"
     assert {"system/system_memory_usage_megabytes", "system/system_memory_usage_percentage"} <= metrics.keys()
     assert not [key for key in client.get_run(quiet.run_id).data.metrics if key.startswith("system/")]
     ended = len(samples)
