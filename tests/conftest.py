@@ -1,6 +1,6 @@
 """Shared fixtures, and the two folders every test lives in.
 
-`tests/unit/` is the fast loop (`pytest tests/unit`, about two minutes on two cores): code called in this
+`tests/unit/` is the fast loop (`pytest tests/unit`, about a minute on two cores): code called in this
 process, no subprocess, no service, no training beyond one epoch of the tiny config, no study run.
 `tests/e2e/` holds everything else: the CLIs as subprocesses, real services, multi-epoch training and whole
 studies. Each test is marked `unit` or `e2e` after its folder; the helper modules beside this file
