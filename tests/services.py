@@ -59,6 +59,27 @@ def chromium() -> str:
     return required("SWEEP_TEST_CHROMIUM", how="install Debian's `chromium` package (`.ci/run` does)")
 
 
+def render_in_chromium(url: str, profile: Path, *, window: tuple[int, int], screenshot: Path | None = None) -> str:
+    """The DOM after headless Chromium has run the page's scripts (and the page as a PNG at `screenshot`)."""
+    command = [
+        chromium(),
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-gpu",
+        f"--user-data-dir={profile}",
+        f"--window-size={window[0]},{window[1]}",
+        "--hide-scrollbars",
+        # Virtual time stands still while requests are pending, so 15 s of it is enough for the REST calls.
+        "--virtual-time-budget=15000",
+        *([f"--screenshot={screenshot}"] if screenshot else []),
+        "--dump-dom",
+        url,
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout
+
+
 def sweep_command() -> list[str]:
     """The `sweep` console script of the interpreter running the tests."""
     return [str(Path(sys.executable).with_name("sweep"))]

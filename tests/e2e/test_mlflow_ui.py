@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
-from services import StudyRun, chromium
+from services import StudyRun, chromium, render_in_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -56,23 +55,7 @@ def experiment_id(study: StudyRun) -> str:
 
 def render(url: str, profile: Path, *, screenshot: Path | None = None, window: tuple[int, int] = WINDOW) -> str:
     """The DOM after Chromium has run the page's scripts (and the page as a PNG at `screenshot`)."""
-    command = [
-        chromium(),
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-gpu",
-        f"--user-data-dir={profile}",
-        f"--window-size={window[0]},{window[1]}",
-        "--hide-scrollbars",
-        # Virtual time stands still while requests are pending, so 15 s of it is enough for the REST calls.
-        "--virtual-time-budget=15000",
-        *([f"--screenshot={screenshot}"] if screenshot else []),
-        "--dump-dom",
-        url,
-    ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return completed.stdout
+    return render_in_chromium(url, profile, window=window, screenshot=screenshot)
 
 
 def listed_runs(dom: str, experiment: str) -> dict[str, str]:
@@ -150,10 +133,10 @@ def test_compare_view_of_the_trials_diffs_only_the_searched_params(study: StudyR
         window=COMPARE_WINDOW,
     )
     text = text_of(dom)
-    axes = re.search(r"Parameters:(.*?)Metrics:(.*?)(?:Parameters|$)", text)
+    axes = re.search(r"Parameters:(.*?)Metrics:", text)
     assert axes is not None and axes.group(1).replace("&nbsp;", "").strip() == "optim.lr", "the searched param only"
-    metric_axes = axes.group(2).replace("&nbsp;", "").strip()
-    assert metric_axes.startswith("best_val_miou"), f"the objective is the first metric axis: {metric_axes[:80]}"
+    # The first metric axis is checked on an SQLite-backed server (test_study_report.py): this one keeps its
+    # runs' metrics in PostgreSQL, which returns them in no set order.
     params_table = text.partition("ParametersShow diff only")[2].partition("MetricsShow diff only")[0]
     assert "optim.lr" in params_table and "checkpoint.dir" not in params_table, "paths are tags, not params"
     assert "best_val_miou" in text.partition("MetricsShow diff only")[2]

@@ -12,6 +12,7 @@ failed, as `sweep status` does.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import subprocess
@@ -24,7 +25,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pytest
 from PIL import Image
-from services import MlflowServer, StudyRun, chromium, run_sweep_study, sweep_command
+from services import MlflowServer, StudyRun, chromium, render_in_chromium, run_sweep_study, sweep_command
 
 from sweep.results.notes import trial_notes
 from sweep.results.reports import status_rows
@@ -76,22 +77,7 @@ def listed_trials(page: str) -> dict[int, str]:
 
 def render(url: str, profile: Path, screenshot: Path) -> str:
     """The DOM after Chromium has run the page, and the page as a PNG at `screenshot`."""
-    command = [
-        chromium(),
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-gpu",
-        f"--user-data-dir={profile}",
-        f"--window-size={WINDOW[0]},{WINDOW[1]}",
-        "--hide-scrollbars",
-        "--virtual-time-budget=15000",
-        f"--screenshot={screenshot}",
-        "--dump-dom",
-        url,
-    ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return completed.stdout
+    return render_in_chromium(url, profile, window=WINDOW, screenshot=screenshot)
 
 
 def inked_fraction(png: Path) -> float:
@@ -174,3 +160,16 @@ def test_the_report_draws_in_the_mlflow_artifact_view(study: StudyRun, tmp_path:
     with urllib.request.urlopen(artifact, timeout=30) as response:
         served = response.read().decode()
     assert sorted(listed_trials(served)) == list(range(N_TRIALS))
+
+
+def test_the_compare_view_opens_on_the_objective(study: StudyRun, tmp_path: Path) -> None:
+    """The server keeps its runs in SQLite, which returns a run's metrics in the order they were first
+    logged: the compare view's parallel coordinates then open on `best_val_miou` (`sweep.tracking.trial_run`)."""
+    experiment = study.client().get_experiment_by_name(study.name)
+    assert experiment is not None
+    query = urlencode(
+        {"runs": json.dumps(list(trial_runs(study))), "experiments": json.dumps([experiment.experiment_id])}
+    )
+    dom = render(f"{study.tracking_uri}/#/compare-runs?{query}", tmp_path / "profile", tmp_path / "compare.png")
+    metric_axes = re.sub(r"<[^>]+>", "", dom).partition("Metrics:")[2].replace("&nbsp;", "").strip()
+    assert metric_axes.startswith("best_val_miou"), f"the first metric axis: {metric_axes[:80]}"

@@ -30,34 +30,29 @@ def write_study(folder: Path, data_root: Path, name: str, **settings: Any) -> Pa
     return study_file
 
 
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MB tmpfs: too small for one checkpoint of the tiny model."""
-    mount_point = tmp_path / "small-disk"
+def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
+    """A 1 MB tmpfs mounted at `mount_point` with `options` (`size=1m` and more) while the test runs; the
+    test is skipped where mounting needs a root this process is not."""
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
     try:
         yield mount_point
     finally:
         subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MB tmpfs: too small for one checkpoint of the tiny model."""
+    yield from mounted_tmpfs(tmp_path / "small-disk", "size=1m")
 
 
 @pytest.fixture
 def read_only_disk(tmp_path: Path) -> Iterator[Path]:
     """An empty tmpfs mounted read-only: not even root can make a file in it."""
-    mount_point = tmp_path / "read-only-disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount_point)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+    yield from mounted_tmpfs(tmp_path / "read-only-disk", "ro,size=1m")
 
 
 def test_a_read_only_artifacts_dir_is_refused_before_the_first_trial_and_nothing_is_created(
