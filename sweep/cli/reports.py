@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from sweep.cli.options import STUDY_ARGUMENT, load_spec, storage_options, tracking_uri_option
-from sweep.cli.output import best_json, json_default, print_table, row_json
+from sweep.cli.output import best_json, front_json, json_default, print_front_table, print_table, row_json
 from sweep.database_urls import TrackingUri
 from sweep.errors import NothingToPromoteError
+from sweep.spec.constraints import FIGURES, Figure
 from sweep.spec.settings import DEFAULT_TRACKING_URI
 from trainer.console import prediction_options
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @click.command()
@@ -93,16 +98,40 @@ def dashboard(study_file: str, storage: str | None, tracking_uri: str | None, po
 @click.command()
 @STUDY_ARGUMENT
 @storage_options
-@click.option("--json", "as_json", is_flag=True, help="Print the best trial as JSON.")
-def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the best trial (with --front: the front's trials) as JSON."
+)
+@click.option(
+    "--front",
+    "show_front",
+    is_flag=True,
+    help="List the Pareto front of val mIoU against a measured figure of the network instead, cheapest first.",
+)
+@click.option(
+    "--by",
+    type=click.Choice(FIGURES),
+    default=None,
+    help="The figure the front ranks by (with --front).  [default: latency_ms]",
+)
+def best(
+    study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool, show_front: bool, by: str | None
+) -> None:
     """Show the best completed trial that keeps the study's constraints: params, metrics at its best epoch,
-    its network's cost and model URIs."""
+    its network's cost and model URIs. With --front, every such trial that no other beats on both val mIoU
+    and the --by figure."""
     from sweep.results.reports import best_summary
     from sweep.storage.lookup import load_existing_study
-    from sweep.trials.own_trials import no_best_reason
+    from sweep.trials.own_trials import no_best_reason, own_best_trial
 
+    if by is not None and not show_front:
+        raise click.UsageError("--by chooses the figure of --front; add --front")
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
     study = load_existing_study(spec)
+    if show_front:
+        if own_best_trial(study) is None:
+            raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {study_file}')}")
+        _print_front(spec.study.name, study, cast(Figure, by or "latency_ms"), as_json=as_json)
+        return
     summary = best_summary(spec, study)
     if summary is None:
         raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {study_file}')}")
@@ -122,6 +151,26 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
             f"image ({cost.measured_on})"
         )
     click.echo(f"model: {summary.model_uri}")
+
+
+def _print_front(study_name: str, study: optuna.Study, by: Figure, *, as_json: bool) -> None:
+    """`sweep best --front`: the front as a table or a JSON list, then (on stderr with --json) what it left out."""
+    from sweep.results.front import study_front
+
+    front = study_front(study, by)
+    if not front.trials:
+        why = "was recorded unreliable" if front.unreliable else "was not measured"
+        raise NothingToPromoteError(
+            f"study {study_name!r}: no completed trial can be ranked by {by}: its {by} {why}; rank by another "
+            "--by figure"
+        )
+    if as_json:
+        click.echo(json.dumps(front_json(front), default=json_default))
+    else:
+        print_front_table(front, title=f"study {study_name}: val mIoU against {by}")
+    note = front.unreliable_note()
+    if note is not None:
+        click.echo(f"note: {note}", err=as_json)
 
 
 @click.command()
