@@ -13,12 +13,15 @@ from sweep.cli.options import STUDY_ARGUMENT, load_spec, storage_options, tracki
 from sweep.cli.output import best_json, front_json, json_default, print_front_table, print_table, row_json
 from sweep.database_urls import TrackingUri
 from sweep.errors import NothingToPromoteError
-from sweep.spec.constraints import FIGURES, Figure
+from sweep.spec.constraints import FIGURES, Constraints, Figure
 from sweep.spec.settings import DEFAULT_TRACKING_URI
 from trainer.console import prediction_options
 
 if TYPE_CHECKING:
     import optuna
+
+_POSITIVE = click.FloatRange(min=0, min_open=True)
+"""A budget's maximum: any number above 0."""
 
 
 @click.command()
@@ -119,7 +122,6 @@ def best(
     """Show the best completed trial that keeps the study's constraints: params, metrics at its best epoch,
     its network's cost and model URIs. With --front, every such trial that no other beats on both val mIoU
     and the --by figure."""
-    from sweep.results.reports import best_summary
     from sweep.storage.lookup import load_existing_study
     from sweep.trials.own_trials import no_best_reason, own_best_trial
 
@@ -132,6 +134,8 @@ def best(
             raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {study_file}')}")
         _print_front(spec.study.name, study, cast(Figure, by or "latency_ms"), as_json=as_json)
         return
+    from sweep.results.reports import best_summary  # imports MLflow, which the front does not need
+
     summary = best_summary(spec, study)
     if summary is None:
         raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {study_file}')}")
@@ -180,25 +184,48 @@ def _print_front(study_name: str, study: optuna.Study, by: Figure, *, as_json: b
 @click.option(
     "--force", is_flag=True, help="Move ALIAS even when the re-evaluation is off the record or the model is worse."
 )
+@click.option("--max-latency-ms", type=_POSITIVE, default=None, help="Promote the best trial within this latency.")
+@click.option("--max-params-m", type=_POSITIVE, default=None, help="... within this many million parameters.")
+@click.option("--max-gflops", type=_POSITIVE, default=None, help="... within this many GFLOPs per image.")
 @storage_options
 def promote(
-    study_file: str, alias: str, name: str | None, force: bool, storage: str | None, tracking_uri: str | None
+    study_file: str,
+    alias: str,
+    name: str | None,
+    force: bool,
+    max_latency_ms: float | None,
+    max_params_m: float | None,
+    max_gflops: float | None,
+    storage: str | None,
+    tracking_uri: str | None,
 ) -> None:
     """Gate the best feasible trial's model, register it (once) and set ALIAS on it if it beats ALIAS's model.
 
     The checkpoint is re-evaluated on the val split and must match its recorded mIoU within 0.005. The
     model ALIAS points to now is evaluated on the same split; a model that is not better gets the alias
-    `challenger` instead. Both numbers are tagged on the registry version."""
+    `challenger` instead. Both numbers are tagged on the registry version. With --max-latency-ms,
+    --max-params-m or --max-gflops (combinable), the candidate is the best trial whose network keeps them
+    all (a latency recorded unreliable keeps none), and the budget is tagged too."""
     from sweep.promote.registry import promote as promote_best
+    from sweep.results.within_budget import budget_options
 
+    maxima = {"latency_ms": max_latency_ms, "params_m": max_params_m, "gflops": max_gflops}
+    bounds = {key: {"max": limit} for key, limit in maxima.items() if limit is not None}
+    budget = Constraints.model_validate(bounds) if bounds else None
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
-    promotion = promote_best(spec, alias=alias, name=name, force=force)
+    promotion = promote_best(spec, alias=alias, name=name, force=force, budget=budget)
     verdict = promotion.verdict
     verb = "registered" if promotion.created else "already registered as"
     click.echo(
         f"trial #{promotion.trial_number} (val mIoU {verdict.candidate_miou:.4f} re-evaluated, "
         f"{verdict.recorded_miou:.4f} recorded) {verb} {promotion.name} version {promotion.version}"
     )
+    cost = promotion.cost
+    if budget is not None and cost is not None:
+        click.echo(
+            f"within {budget_options(budget)}: {cost.params_m:.2f} M params, {cost.gflops:.3g} GFLOPs, "
+            f"{cost.latency_ms:.1f} ms per image ({cost.measured_on})"
+        )
     champion = verdict.champion
     if champion is not None:
         click.echo(

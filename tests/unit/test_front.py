@@ -1,5 +1,6 @@
-"""The accuracy–cost front (`sweep.results.front`) against fronts worked out by hand, and `sweep best
---front` on a hand-made study."""
+"""The accuracy–cost front (`sweep.results.front`) and the choice of a trial under a budget
+(`sweep.results.within_budget`), against fronts and choices worked out by hand; `sweep best --front` on a
+hand-made study. Whole studies: `tests/e2e/test_front_study.py`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from optuna.trial import TrialState, create_trial
 
 from sweep.cli import cli
 from sweep.results.front import MeasuredTrial, Point, front_of, measured_candidates, pareto_front
+from sweep.results.within_budget import best_within, budget_options, budget_tags, over_budget_reason
+from sweep.spec.constraints import Constraints
 from sweep.trials.record import NETWORK_COST_ATTR, RUN_ID_ATTR, WARM_START_ATTR
 from sweep.trials.record_values import NetworkCost
 
@@ -108,6 +111,60 @@ def test_a_latency_front_leaves_out_unreliable_latencies_and_a_params_front_rank
     params = front_of(TRIALS, "params_m")
     assert [trial.number for trial in params.trials] == [2, 3], "11.7 M: #2 beats #0; 40.4 M: #3 beats #1"
     assert params.unreliable == [] and params.unreliable_note() is None
+
+
+# ---------------------------------------------------------------- a budget
+
+
+def budget(**maxima: float) -> Constraints:
+    return Constraints.model_validate({key: {"max": limit} for key, limit in maxima.items()})
+
+
+@pytest.mark.parametrize(
+    ("maxima", "chosen"),
+    [
+        ({"params_m": 20}, 2),  # #0 and #2 fit; #2 is better
+        ({"params_m": 40.4}, 3),  # a figure at its maximum keeps it
+        ({"params_m": 100}, 3),  # everything fits: the best overall
+        ({"latency_ms": 100}, 4),  # #3's 5 ms is unreliable: it keeps no latency budget
+        ({"latency_ms": 11}, 0),
+        ({"latency_ms": 40, "params_m": 30}, 2),  # combined: both must hold
+        ({"gflops": 2, "latency_ms": 31}, 1),
+    ],
+)
+def test_the_best_trial_within_a_budget(maxima: dict[str, float], chosen: int) -> None:
+    best = best_within(TRIALS, budget(**maxima))
+    assert best is not None and best.number == chosen
+
+
+def test_equal_values_within_a_budget_go_to_the_cheapest_then_the_lowest_number() -> None:
+    trials = [
+        measured(5, 0.6, latency_ms=9.0, params_m=11.7),
+        measured(6, 0.6, latency_ms=8.0, params_m=11.7),
+        measured(2, 0.6, latency_ms=8.0, params_m=11.7),
+    ]
+    best = best_within(trials, budget(latency_ms=10))
+    assert best is not None and best.number == 2
+
+
+def test_no_trial_within_a_budget_names_it_and_the_cheapest_figures() -> None:
+    tight = budget(latency_ms=4, params_m=5)
+    assert best_within(TRIALS, tight) is None
+    assert over_budget_reason(TRIALS, tight) == (
+        "has no completed trial within --max-params-m 5 and --max-latency-ms 4: the cheapest params_m is 11.7 "
+        "(trial #0); the cheapest reliable latency_ms is 10 (trial #0); raise the budget or run networks that fit it"
+    )
+    unreliable_only = [TRIALS[3]]
+    assert over_budget_reason(unreliable_only, budget(latency_ms=4)) == (
+        "has no completed trial within --max-latency-ms 4: no trial recorded a reliable latency_ms; raise the "
+        "budget or run networks that fit it"
+    )
+
+
+def test_a_budget_as_options_and_as_registry_tags() -> None:
+    combined = budget(gflops=2.5, latency_ms=25)
+    assert budget_options(combined) == "--max-gflops 2.5 and --max-latency-ms 25", "in the order of FIGURES"
+    assert budget_tags(combined) == {"sweep.budget.latency_ms": "25", "sweep.budget.gflops": "2.5"}
 
 
 # ---------------------------------------------------------------- a study's candidates and `sweep best --front`
