@@ -25,6 +25,10 @@ class NothingToPromoteError(SweepError):
     """The study has no completed trial, or its best trial has no MLflow run to take the model from."""
 
 
+class OverBudgetError(NothingToPromoteError):
+    """`sweep promote --max-...`: no completed trial of the study keeps the budget on its network's cost."""
+
+
 class GateMismatchError(SweepError):
     """`sweep promote`: the candidate's checkpoint no longer evaluates to the val mIoU its study recorded."""
 

@@ -508,6 +508,31 @@ def study_run_once(folder: Path, synth_voc: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def one_measured_trial(*, latency_reliable: bool) -> Setup:
+    """A study whose one completed trial measured a MobileNetV3 (11.73 M params, 225.3 ms), its latency
+    recorded reliable or not; no MLflow run: the case's command refuses before it would read one."""
+
+    def setup(folder: Path, synth_voc: Path) -> None:
+        import optuna
+
+        from sweep.trials.record import NETWORK_COST_ATTR
+
+        cost = {
+            "params_m": 11.73,
+            "gflops": 0.767,
+            "latency_ms": 225.3,
+            "measured_on": "cpu float32 513px",
+            "latency_spread_ms": 90.0,
+            "latency_reliable": latency_reliable,
+        }
+        (folder / "runs" / "bad-input").mkdir(parents=True)
+        storage = f"sqlite:///{folder}/runs/bad-input/optuna.db"
+        trial = optuna.trial.create_trial(value=0.5, params={}, distributions={}, user_attrs={NETWORK_COST_ATTR: cost})
+        optuna.create_study(study_name="bad-input", storage=storage, direction="maximize").add_trial(trial)
+
+    return setup
+
+
 def registered_model_voc(folder: Path, synth_voc: Path) -> None:
     """An MLflow database in runs/ with the registered model `voc`, version 1 aliased `champion`."""
     from mlflow.tracking import MlflowClient
@@ -622,6 +647,25 @@ SWEEP_CASES = [
         slow=True,
     ),
     Case(
+        id="best-by-without-front",
+        input="`sweep best --by gflops` without `--front`",
+        files=study(),
+        argv=("sweep", "best", "study.yaml", "--by", "gflops"),
+        code=2,
+        stderr=r"--by chooses the figure of --front; add --front",
+    ),
+    Case(
+        id="best-front-latency-unreliable",
+        input="`sweep best --front` when every completed trial's latency was recorded unreliable",
+        files=study(),
+        setup=one_measured_trial(latency_reliable=False),
+        argv=("sweep", "best", "study.yaml", "--front"),
+        code=1,
+        stderr=r"study 'bad-input': no completed trial can be ranked by latency_ms: its latency_ms was recorded "
+        r"unreliable; rank by another --by figure",
+        slow=True,
+    ),
+    Case(
         id="report-study-never-run",
         input="`sweep report` before any `sweep run`",
         files=study(),
@@ -679,6 +723,25 @@ SWEEP_CASES = [
         code=1,
         stderr=r"study 'bad-input' has no completed trial: its networks broke the study's constraints before "
         r"training \(trials #0; .*\); loosen the constraints or search networks that keep them",
+        slow=True,
+    ),
+    Case(
+        id="promote-budget-not-positive",
+        input="`sweep promote --max-latency-ms 0`",
+        files=study(),
+        argv=("sweep", "promote", "study.yaml", "--max-latency-ms", "0"),
+        code=2,
+        stderr=r"Invalid value for '--max-latency-ms': 0\.0 is not in the range x>0",
+    ),
+    Case(
+        id="promote-nothing-within-budget",
+        input="`sweep promote --max-params-m 5` when the smallest network has 11.73 M params",
+        files=study(),
+        setup=one_measured_trial(latency_reliable=True),
+        argv=("sweep", "promote", "study.yaml", "--max-params-m", "5"),
+        code=1,
+        stderr=r"study 'bad-input' has no completed trial within --max-params-m 5: the cheapest params_m is 11\.73 "
+        r"\(trial #0\); raise the budget or run networks that fit it",
         slow=True,
     ),
     Case(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -15,6 +16,7 @@ from sweep.results.notes import trial_notes
 from sweep.trials.own_trials import own_best_value
 
 if TYPE_CHECKING:  # the reports import MLflow, which a command loads only when it reads a study
+    from sweep.results.front import StudyFront
     from sweep.results.reports import BestSummary, TrialRow
     from sweep.trials.record_values import NetworkCost
 
@@ -37,19 +39,40 @@ def print_table(rows: list[TrialRow], *, title: str, console: Console | None = N
         table.add_column(column)
     for row in rows:
         value = row.best_miou
-        params = " ".join(
-            f"{leaf(k)}={v:.3g}" if isinstance(v, float) else f"{leaf(k)}={v}" for k, v in row.params.items()
-        )
         table.add_row(
             str(row.number),
             row.state,
             "-" if value is None else f"{value:.4f}",
             str(row.epochs_run),
-            params,
+            _params_text(row.params),
             _latency(row.cost),
             (row.mlflow_run_id or "-")[:12],
             trial_notes(row),
         )
+    _show(console, table)
+
+
+def print_front_table(front: StudyFront, *, title: str, console: Console | None = None) -> None:
+    """Print one line per trial of `front`, cheapest first, as `print_table` prints (whole off a terminal)."""
+    table = Table(title=title)
+    for column in ("#", "val mIoU", "latency ms", "params M", "GFLOPs", "params", "MLflow run"):
+        table.add_column(column)
+    for trial in front.trials:
+        cost = trial.cost
+        table.add_row(
+            str(trial.number),
+            f"{trial.value:.4f}",
+            f"{cost.latency_ms:.1f}" if cost.latency_reliable else f"{cost.latency_ms:.1f} (unreliable)",
+            f"{cost.params_m:.2f}",
+            f"{cost.gflops:.3g}",
+            _params_text(trial.params),
+            (trial.mlflow_run_id or "-")[:12],
+        )
+    _show(console or _console, table)
+
+
+def _show(console: Console, table: Table) -> None:
+    """Print `table` to fit a terminal, or unfolded anywhere else."""
     if console.is_terminal:
         console.print(table)
     else:
@@ -65,6 +88,11 @@ def _print_unfolded(console: Console, table: Table) -> None:
 def _latency(cost: NetworkCost | None) -> str:
     """The measured ms per image, or `-` for a trial whose network was not measured."""
     return "-" if cost is None else f"{cost.latency_ms:.1f}"
+
+
+def _params_text(params: Mapping[str, Any]) -> str:
+    """`lr=0.02 backbone=resnet50`: each param by its leaf name, floats to 3 significant digits."""
+    return " ".join(f"{leaf(k)}={v:.3g}" if isinstance(v, float) else f"{leaf(k)}={v}" for k, v in params.items())
 
 
 def leaf(path: str) -> str:
@@ -103,6 +131,20 @@ def best_json(best: BestSummary) -> dict[str, Any]:
         "registered_model_uris": list(best.registered_model_uris),
         "model_uri": best.model_uri,
     }
+
+
+def front_json(front: StudyFront) -> list[dict[str, Any]]:
+    """`sweep best --front --json`: each trial of the front, cheapest first, with its figures as recorded."""
+    return [
+        {
+            "number": trial.number,
+            "value": trial.value,
+            **trial.cost.attr_value(),
+            "params": dict(trial.params),
+            "mlflow_run_id": trial.mlflow_run_id,
+        }
+        for trial in front.trials
+    ]
 
 
 def json_default(value: Any) -> Any:

@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from sweep.cli.options import STUDY_ARGUMENT, load_spec, storage_options, tracking_uri_option
-from sweep.cli.output import best_json, json_default, print_table, row_json
+from sweep.cli.output import best_json, front_json, json_default, print_front_table, print_table, row_json
 from sweep.database_urls import TrackingUri
 from sweep.errors import NothingToPromoteError
+from sweep.spec.constraints import FIGURES, Constraints, Figure
 from sweep.spec.settings import DEFAULT_TRACKING_URI
 from trainer.console import prediction_options
+
+if TYPE_CHECKING:
+    import optuna
+
+_POSITIVE = click.FloatRange(min=0, min_open=True)
+"""A budget's maximum: any number above 0."""
 
 
 @click.command()
@@ -93,16 +101,41 @@ def dashboard(study_file: str, storage: str | None, tracking_uri: str | None, po
 @click.command()
 @STUDY_ARGUMENT
 @storage_options
-@click.option("--json", "as_json", is_flag=True, help="Print the best trial as JSON.")
-def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the best trial (with --front: the front's trials) as JSON."
+)
+@click.option(
+    "--front",
+    "show_front",
+    is_flag=True,
+    help="List the Pareto front of val mIoU against a measured figure of the network instead, cheapest first.",
+)
+@click.option(
+    "--by",
+    type=click.Choice(FIGURES),
+    default=None,
+    help="The figure the front ranks by (with --front).  [default: latency_ms]",
+)
+def best(
+    study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool, show_front: bool, by: str | None
+) -> None:
     """Show the best completed trial that keeps the study's constraints: params, metrics at its best epoch,
-    its network's cost and model URIs."""
-    from sweep.results.reports import best_summary
+    its network's cost and model URIs. With --front, every such trial that no other beats on both val mIoU
+    and the --by figure."""
     from sweep.storage.lookup import load_existing_study
-    from sweep.trials.own_trials import no_best_reason
+    from sweep.trials.own_trials import no_best_reason, own_best_trial
 
+    if by is not None and not show_front:
+        raise click.UsageError("--by chooses the figure of --front; add --front")
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
     study = load_existing_study(spec)
+    if show_front:
+        if own_best_trial(study) is None:
+            raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {study_file}')}")
+        _print_front(spec.study.name, study, cast(Figure, by or "latency_ms"), as_json=as_json)
+        return
+    from sweep.results.reports import best_summary  # imports MLflow, which the front does not need
+
     summary = best_summary(spec, study)
     if summary is None:
         raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {study_file}')}")
@@ -124,6 +157,26 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
     click.echo(f"model: {summary.model_uri}")
 
 
+def _print_front(study_name: str, study: optuna.Study, by: Figure, *, as_json: bool) -> None:
+    """`sweep best --front`: the front as a table or a JSON list, then (on stderr with --json) what it left out."""
+    from sweep.results.front import study_front
+
+    front = study_front(study, by)
+    if not front.trials:
+        why = "was recorded unreliable" if front.unreliable else "was not measured"
+        raise NothingToPromoteError(
+            f"study {study_name!r}: no completed trial can be ranked by {by}: its {by} {why}; rank by another "
+            "--by figure"
+        )
+    if as_json:
+        click.echo(json.dumps(front_json(front), default=json_default))
+    else:
+        print_front_table(front, title=f"study {study_name}: val mIoU against {by}")
+    note = front.unreliable_note()
+    if note is not None:
+        click.echo(f"note: {note}", err=as_json)
+
+
 @click.command()
 @STUDY_ARGUMENT
 @click.option("--alias", default="champion", show_default=True, help="Registry alias to point at the best model.")
@@ -131,25 +184,48 @@ def best(study_file: str, storage: str | None, tracking_uri: str | None, as_json
 @click.option(
     "--force", is_flag=True, help="Move ALIAS even when the re-evaluation is off the record or the model is worse."
 )
+@click.option("--max-latency-ms", type=_POSITIVE, default=None, help="Promote the best trial within this latency.")
+@click.option("--max-params-m", type=_POSITIVE, default=None, help="... within this many million parameters.")
+@click.option("--max-gflops", type=_POSITIVE, default=None, help="... within this many GFLOPs per image.")
 @storage_options
 def promote(
-    study_file: str, alias: str, name: str | None, force: bool, storage: str | None, tracking_uri: str | None
+    study_file: str,
+    alias: str,
+    name: str | None,
+    force: bool,
+    max_latency_ms: float | None,
+    max_params_m: float | None,
+    max_gflops: float | None,
+    storage: str | None,
+    tracking_uri: str | None,
 ) -> None:
     """Gate the best feasible trial's model, register it (once) and set ALIAS on it if it beats ALIAS's model.
 
     The checkpoint is re-evaluated on the val split and must match its recorded mIoU within 0.005. The
     model ALIAS points to now is evaluated on the same split; a model that is not better gets the alias
-    `challenger` instead. Both numbers are tagged on the registry version."""
+    `challenger` instead. Both numbers are tagged on the registry version. With --max-latency-ms,
+    --max-params-m or --max-gflops (combinable), the candidate is the best trial whose network keeps them
+    all (a latency recorded unreliable keeps none), and the budget is tagged too."""
     from sweep.promote.registry import promote as promote_best
+    from sweep.results.within_budget import budget_options
 
+    maxima = {"latency_ms": max_latency_ms, "params_m": max_params_m, "gflops": max_gflops}
+    bounds = {key: {"max": limit} for key, limit in maxima.items() if limit is not None}
+    budget = Constraints.model_validate(bounds) if bounds else None
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
-    promotion = promote_best(spec, alias=alias, name=name, force=force)
+    promotion = promote_best(spec, alias=alias, name=name, force=force, budget=budget)
     verdict = promotion.verdict
     verb = "registered" if promotion.created else "already registered as"
     click.echo(
         f"trial #{promotion.trial_number} (val mIoU {verdict.candidate_miou:.4f} re-evaluated, "
         f"{verdict.recorded_miou:.4f} recorded) {verb} {promotion.name} version {promotion.version}"
     )
+    cost = promotion.cost
+    if budget is not None and cost is not None:
+        click.echo(
+            f"within {budget_options(budget)}: {cost.params_m:.2f} M params, {cost.gflops:.3g} GFLOPs, "
+            f"{cost.latency_ms:.1f} ms per image ({cost.measured_on})"
+        )
     champion = verdict.champion
     if champion is not None:
         click.echo(

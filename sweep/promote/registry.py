@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import optuna
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
+from optuna.trial import FrozenTrial
 
 import trainer
-from sweep.errors import NothingToPromoteError
+from sweep.errors import NothingToPromoteError, OverBudgetError
 from sweep.promote.gate import (
     Champion,
     Verdict,
@@ -29,11 +31,15 @@ from sweep.promote.gate import (
     val_split_checksum,
 )
 from sweep.promote.requirements import pip_requirements
+from sweep.results.front import measured_candidates
+from sweep.results.within_budget import BUDGET_TAG_PREFIX, best_within, budget_tags, over_budget_reason
+from sweep.spec.constraints import Constraints
 from sweep.spec.study_file import StudySpec
 from sweep.storage.lookup import load_existing_study
 from sweep.tracking import TrackingStore
 from sweep.trials.own_trials import no_best_reason, own_best_trial
 from sweep.trials.record import RUN_ID_ATTR
+from sweep.trials.record_values import NetworkCost
 from sweep.trials.record_view import TrialRecord
 from trainer import TrainConfig
 
@@ -63,7 +69,8 @@ class Promotion:
     """The registry entry that `promote` made or found, and the gate's verdict on it.
 
     `alias` is the alias the version carries now: the one asked for, or `CHALLENGER_ALIAS` when the
-    gate kept the champion."""
+    gate kept the champion. `budget` is the budget the trial was chosen within (None: the best feasible
+    trial, whatever its cost) and `cost` the trial's recorded network cost (None when it recorded none)."""
 
     name: str
     version: str
@@ -73,23 +80,35 @@ class Promotion:
     value: float
     created: bool
     verdict: Verdict
+    budget: Constraints | None
+    cost: NetworkCost | None
 
     @property
     def uri(self) -> str:
         return f"models:/{self.name}@{self.alias}"
 
 
-def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None, force: bool = False) -> Promotion:
-    """Gate, register (once) and alias the best feasible completed trial's model (`own_best_trial`); see
+def promote(
+    spec: StudySpec,
+    *,
+    alias: str = "champion",
+    name: str | None = None,
+    force: bool = False,
+    budget: Constraints | None = None,
+) -> Promotion:
+    """Gate, register (once) and alias the best feasible completed trial's model (`own_best_trial`), or with
+    a `budget` the best one within it (`sweep.results.within_budget`; `OverBudgetError` when none is); see
     `sweep.promote.gate` for the gate.
 
     The candidate is re-evaluated first (`GateMismatchError`, nothing registered, when it is off its
     record), then the version `alias` points to, if any. `alias` moves only to a better candidate (or with
     `force`); otherwise the candidate gets `CHALLENGER_ALIAS`. The version is tagged with both evaluations,
-    the val split's checksum, the decision, the study and the trial number.
+    the val split's checksum, the decision, the study, the trial number and the budget (`budget_tags`).
     """
     study = load_existing_study(spec)
     best = own_best_trial(study)
+    if best is not None and budget is not None:
+        best = _best_within(study, spec.study.name, budget)
     if best is None:
         raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {spec.source}')}")
     assert best.value is not None  # the best trial is a completed one
@@ -119,8 +138,31 @@ def promote(spec: StudySpec, *, alias: str = "champion", name: str | None = None
     on_alias = CHALLENGER_ALIAS if decision == "challenger" else alias
     store.set_model_alias(model_name, on_alias, version)
     trial_tags = {"study": spec.study.name, "trial_number": str(best.number)}
-    store.set_version_tags(model_name, version, {**verdict.tags(), **trial_tags})
-    return Promotion(model_name, version, on_alias, run_id, best.number, best.value, not versions, verdict)
+    store.delete_version_tags(model_name, version, BUDGET_TAG_PREFIX)  # a promotion before this one's budget
+    chosen_within = {} if budget is None else budget_tags(budget)
+    store.set_version_tags(model_name, version, {**verdict.tags(), **trial_tags, **chosen_within})
+    return Promotion(
+        model_name,
+        version,
+        on_alias,
+        run_id,
+        best.number,
+        best.value,
+        not versions,
+        verdict,
+        budget=budget,
+        cost=TrialRecord.of(best).network_cost,
+    )
+
+
+def _best_within(study: optuna.Study, study_name: str, budget: Constraints) -> FrozenTrial:
+    """The candidate trial `best_within` chooses under `budget`; `OverBudgetError` naming the budget and the
+    cheapest figures when none keeps it."""
+    measured = measured_candidates(study)
+    chosen = best_within(measured, budget)
+    if chosen is None:
+        raise OverBudgetError(f"study {study_name!r} {over_budget_reason(measured, budget)}")
+    return study.get_trials(deepcopy=False)[chosen.number]
 
 
 def _evaluate_version(

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainer.constants import LATENCY_IMAGE_SIZE
 
-FIGURES = ("params_m", "gflops", "latency_ms")
-"""A network's measured figures, named as the bounds of `Constraints`."""
+Figure = Literal["params_m", "gflops", "latency_ms"]
+"""A network's measured figure, named as a bound of `Constraints`."""
+FIGURES: tuple[Figure, ...] = get_args(Figure)
+"""A network's measured figures, in the order the study file's bounds and a trial's record list them."""
 
 
 class _Spec(BaseModel):

@@ -197,6 +197,12 @@ class TrackingStore:
         for key, value in tags.items():
             self._client.set_model_version_tag(name, version, key, value)
 
+    def delete_version_tags(self, name: str, version: str, prefix: str) -> None:
+        """Remove the version's tags whose keys start with `prefix`."""
+        stale = [key for key in self._client.get_model_version(name, version).tags if key.startswith(prefix)]
+        for key in stale:
+            self._client.delete_model_version_tag(name, version, key)
+
     def log_model_to_run(
         self,
         run_id: str,

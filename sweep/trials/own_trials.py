@@ -21,13 +21,18 @@ def own_trials(study: optuna.Study, state: TrialState) -> list[FrozenTrial]:
     return [trial for trial in trials if not TrialRecord.of(trial).is_copied]
 
 
+def own_candidates(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's feasible COMPLETE trials of its own: those `sweep best`, its front and `sweep promote`
+    choose among."""
+    return [trial for trial in own_trials(study, TrialState.COMPLETE) if is_feasible(trial)]
+
+
 def own_best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The study's best feasible COMPLETE trial of its own (the first of equals), or None before one completes.
+    """The study's best candidate (`own_candidates`; the first of equals), or None before one completes.
 
     Studies only maximize (the best val mIoU), so the best is the largest value.
     """
-    feasible = [trial for trial in own_trials(study, TrialState.COMPLETE) if is_feasible(trial)]
-    return max(feasible, key=lambda trial: float(trial.value or 0.0), default=None)
+    return max(own_candidates(study), key=lambda trial: float(trial.value or 0.0), default=None)
 
 
 def own_best_value(study: optuna.Study) -> float | None:
