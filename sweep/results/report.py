@@ -24,7 +24,7 @@ from sweep.results.report_charts import Chart, svg_charts
 from sweep.results.reports import TrialRow, status_rows, study_compute
 from sweep.spec.study_file import StudySpec
 from sweep.tracking import TrackingStore, run_links, ui_links
-from sweep.trials.budget import TrialBudget
+from sweep.trials.budget import BudgetTally, TrialBudget
 from sweep.trials.compute import StudyCompute
 
 _TEMPLATES = jinja2.Environment(
@@ -70,13 +70,13 @@ def study_report(spec: StudySpec, study: optuna.Study, *, experiment_id: str | N
         experiment_id = TrackingStore(spec.tracking_uri).find_experiment_id(spec.experiment_name)
     run_ids = [row.mlflow_run_id for row in rows if row.mlflow_run_id is not None]
     runs_link, by_run = _links(spec, experiment_id, run_ids)
-    settings = spec.study
-    budget = TrialBudget(settings.n_trials, max_retries=settings.max_retries, failure_limit=settings.failure_limit)
+    budget = TrialBudget.of(spec.study)
+    counts = budget.tally(study)
     return StudyReport(
-        name=settings.name,
-        state=_state(budget, study),
-        n_trials=settings.n_trials,
-        done=budget.tally(study).done,
+        name=spec.study.name,
+        state=_state(budget, counts, study),
+        n_trials=budget.n_trials,
+        done=counts.done,
         compute=study_compute(study),
         entries=leaderboard(rows, by_run),
         param_names=sorted({name for row in rows for name in row.params}),
@@ -109,10 +109,10 @@ def write_report(spec: StudySpec, study: optuna.Study, path: Path, *, experiment
     return path
 
 
-def _state(budget: TrialBudget, study: optuna.Study) -> str:
+def _state(budget: TrialBudget, counts: BudgetTally, study: optuna.Study) -> str:
     """`finished`; `gave up` (`max_failed_trials` reached); `running` (a trial of it runs now, anywhere); or
-    `stopped with work left` (a retry waits or a place is free, and nothing runs: `sweep run` resumes it)."""
-    counts = budget.tally(study)
+    `stopped with work left` (a retry waits or a place is free, and nothing runs: `sweep run` resumes it);
+    `counts` is the budget's tally of the study now."""
     running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     if counts.failed >= budget.failure_limit:
         return f"gave up: {counts.failed} trials failed for good"

@@ -75,11 +75,6 @@ class PreparedStudy:
     seeding: SeedReport | None = None
 
 
-def study_budget(spec: StudySpec) -> TrialBudget:
-    settings = spec.study
-    return TrialBudget(settings.n_trials, max_retries=settings.max_retries, failure_limit=settings.failure_limit)
-
-
 def open_study(spec: StudySpec) -> tuple[optuna.Study, bool]:
     """Create the study, or load it when it exists; True when this process created it."""
     settings = spec.study
@@ -114,7 +109,7 @@ def prepare_study(spec: StudySpec, *, seed: bool = True) -> PreparedStudy:
     study, created = open_study(spec)
     seeding = seed_study(study, spec, created=created) if seed else None
     n_trials = spec.study.n_trials
-    budget = study_budget(spec)
+    budget = TrialBudget.of(spec.study)
     work_left = budget.work_left(study)  # dead workers' trials are queued again first
     finished = budget.tally(study).done
     if not work_left:

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.storages import fail_stale_trials
@@ -34,6 +35,9 @@ from sweep.trials.retries import (
     reap_dead_local_trials,
     requeue_orphans,
 )
+
+if TYPE_CHECKING:
+    from sweep.spec.settings import StudySettings
 
 
 class SurplusTrial(Exception):
@@ -72,6 +76,11 @@ class TrialBudget:
         self.failure_limit = n_trials if failure_limit is None else failure_limit
         self.ran = 0
         self.discarded: set[int] = set()
+
+    @staticmethod
+    def of(settings: StudySettings) -> TrialBudget:
+        """The budget a study file's `study` section sets: `n_trials`, `max_retries` and `failure_limit`."""
+        return TrialBudget(settings.n_trials, max_retries=settings.max_retries, failure_limit=settings.failure_limit)
 
     def recover(self, study: optuna.Study) -> None:
         """Queue again the trials of dead workers: on this host at once, elsewhere after the heartbeat grace."""
