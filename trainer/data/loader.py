@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from trainer.constants import IGNORE_INDEX
+from trainer.data.worker_sockets import check_worker_sockets
 from trainer.errors import DatasetError
 
 
@@ -183,8 +184,10 @@ def make_train_loader(
     With the default ``collate_fn``, the dataset's transforms must give every sample one size (e.g.
     `train_transforms` crops).
     ``num_workers=None`` means `default_num_workers()`; ``pin_memory=None`` means "if CUDA is available".
+    Raises `TempDirError` where workers could not send batches back (`check_worker_sockets`).
     """
     workers = default_num_workers() if num_workers is None else num_workers
+    check_worker_sockets(workers)
     return DatasetErrorLoader(
         CarryDatasetErrors(SeededAugmentation(dataset)),
         batch_size=batch_size,
@@ -236,9 +239,11 @@ def make_eval_loader(dataset: Dataset[Any], *, batch_size: int = 1, num_workers:
     """Whole images, each batch of one image size (`SameSizeBatchSampler`), so batched metrics equal batch 1's.
 
     With ``batch_size > 1`` the dataset must offer ``image_size(index)`` (see `ImageSizes`); batches then
-    follow the groups of sizes rather than split order, which the metrics do not depend on.
+    follow the groups of sizes rather than split order, which the metrics do not depend on. Raises
+    `TempDirError` where workers could not send batches back (`check_worker_sockets`).
     """
     workers = default_num_workers() if num_workers is None else num_workers
+    check_worker_sockets(workers)
     if batch_size == 1:
         batches: Sampler[list[int]] = SameSizeBatchSampler([0] * len(dataset), 1)  # type: ignore[arg-type]
     elif hasattr(dataset, "image_size"):
