@@ -5,10 +5,22 @@ process, no subprocess, no service, no training beyond one epoch of the tiny con
 `tests/e2e/` holds everything else: the CLIs as subprocesses, real services, multi-epoch training and whole
 studies. Each test is marked `unit` or `e2e` after its folder; the helper modules beside this file
 (helpers, processes, services, bad_input_cases) are importable from both.
+
+The suite runs in two processes (pytest-xdist, `-n 2` in pyproject.toml; `-n 0` runs it in one):
+- a test module is one unit of work, so its module-scoped study runs once; modules that read the same
+  session-scoped study share a unit (`SHARED_STUDIES`);
+- every trainer a test starts takes its share of the CPUs (`TRAINER_CPU_WORKERS`, see trainer.cpu_share);
+- a test marked `alone` (it restarts a service the others use, or judges a latency, which is only trusted
+  with nothing beside it) runs while no other test runs (`machine_share`).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import tempfile
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,10 +29,34 @@ from trainer.data.synth import synthesize
 
 TESTS = Path(__file__).parent
 FOLDERS = ("unit", "e2e")
+SHARED_STUDIES = {
+    "e2e/test_sweep_e2e.py": "finished_study",
+    "e2e/test_sweep_disk_studies.py": "finished_study",
+    "e2e/test_sweep_workers_runs.py": "embedded_two_worker_study",
+    "e2e/test_services_mlflow.py": "embedded_two_worker_study",  # and services_study
+    "e2e/test_mlflow_ui.py": "embedded_two_worker_study",  # services_study, with test_services_mlflow
+}
+"""Modules that read a session-scoped study of tests/e2e/conftest.py, and the unit of work they share."""
+LONGEST_UNITS = (
+    "embedded_two_worker_study",
+    "e2e/test_bad_input.py",
+    "e2e/test_smoke_study.py",
+    "e2e/test_slurm.py",
+    "e2e/test_sweep_signals.py",
+    "e2e/test_benchmarks.py",
+    "e2e/test_service_outages.py",
+)
+"""Units of work of a minute or more (measured), started first, longest first, so that neither test process
+is left with one of them at the end while the other has nothing to do."""
+
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # in a worker: the trainers it starts share the CPUs
+    os.environ.setdefault("TRAINER_CPU_WORKERS", os.environ["PYTEST_XDIST_WORKER_COUNT"])
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test under tests/ after its folder; a test module outside both folders is a usage error."""
+    """Mark each test under tests/ after its folder, and with its unit of work (`SHARED_STUDIES`, else its
+    module), and start the longest units first; a test module outside both folders is a usage error."""
     for item in items:
         if not item.path.is_relative_to(TESTS):
             continue
@@ -31,6 +67,51 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 "of training, no study run) or tests/e2e/ (everything else); move the file into one of them"
             )
         item.add_marker(folder)
+        module = item.path.relative_to(TESTS).as_posix()
+        item.add_marker(pytest.mark.xdist_group(SHARED_STUDIES.get(module, module)))
+    items.sort(key=_start_order)
+
+
+def _start_order(item: pytest.Item) -> int:
+    """Where a test's unit of work stands in `LONGEST_UNITS`, or after them all (a stable sort keeps the rest
+    in collection order)."""
+    group = next((mark.args[0] for mark in item.iter_markers("xdist_group")), None)
+    return LONGEST_UNITS.index(group) if group in LONGEST_UNITS else len(LONGEST_UNITS)
+
+
+@contextmanager
+def machine_share(alone: bool, run_id: str) -> Iterator[None]:
+    """Hold the machine shared with the other test processes of this run, or alone when `alone`.
+
+    A readers-writer lock on two files: a test that runs alone first takes the turnstile, which lets no
+    new test in, then waits for the room to empty; the others pass the turnstile and share the room.
+    """
+    folder = Path(tempfile.gettempdir())
+    with (
+        (folder / f"segsweep-tests-{run_id}.turnstile").open("a") as turnstile,
+        (folder / f"segsweep-tests-{run_id}.room").open("a") as room,
+    ):
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        if alone:
+            fcntl.flock(room, fcntl.LOCK_EX)
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        else:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+            fcntl.flock(room, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(room, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Run each test, its fixtures' setup and teardown included, under `machine_share` in an xdist run."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:  # one process: nothing runs beside the test
+        return (yield)
+    with machine_share(item.get_closest_marker("alone") is not None, run_id):
+        return (yield)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -138,10 +140,13 @@ def test_the_installer_names_its_arguments() -> None:
 
 
 @pytest.mark.slow
-def test_smoke_run_sweeps_both_arms_and_reports_them(tmp_path: Path) -> None:
-    out, scratch = tmp_path / "out", tmp_path / "tmp"
+def test_smoke_run_sweeps_both_arms_and_reports_them(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    out = tmp_path / "out"
     out.mkdir()
-    scratch.mkdir()
+    # The arms' loader workers open sockets under TMPDIR: a pytest-xdist tmp_path is too deep for them
+    # (trainer.data.worker_sockets), so the scratch folder is a short one.
+    scratch = Path(tempfile.mkdtemp(prefix="gpu-sweep-test-"))
+    request.addfinalizer(lambda: shutil.rmtree(scratch, ignore_errors=True))
     env = {**os.environ, "OUT": str(out), "TMPDIR": str(scratch), "PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         ["bash", "benchmarks/gpu_sweep.sh", "--smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900

@@ -178,6 +178,7 @@ afterwards, the study must end the same way."""
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.alone  # every other test's PostgreSQL connections would meet the restart
 def test_sweep_run_rides_out_a_postgres_restart(
     synth_voc: Path, tmp_path: Path, postgres_url: str, study_name: str
 ) -> None:

@@ -97,6 +97,7 @@ def test_an_infeasible_network_stops_before_training_and_the_feasible_one_is_bes
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # a latency measured beside another test's training is not judged (trainer.latency_noise)
 def test_a_latency_bound_no_network_keeps_leaves_nothing_to_promote(
     synth_voc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

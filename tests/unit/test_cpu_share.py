@@ -142,6 +142,7 @@ def test_use_cpu_share_sets_torch_threads_and_logs_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("TRAINER_CPU_WORKERS", raising=False)  # which a parallel test run sets
     monkeypatch.setattr("trainer.runtime._logged_share", [])
     before = torch.get_num_threads()
     try:
