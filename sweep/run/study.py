@@ -24,6 +24,7 @@ import optuna
 import yaml
 
 from sweep.errors import StudyGaveUpError
+from sweep.results.front_pages import write_front_pages
 from sweep.results.plots import write_plots, write_trials_csv
 from sweep.results.report import write_report
 from sweep.run.objective import TrialFailed, TrialInterrupted, TrialObjective
@@ -220,7 +221,7 @@ def raise_if_gave_up(spec: StudySpec, budget: TrialBudget, study: optuna.Study) 
 
 
 def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec) -> bool:
-    """The study report (`report.html`), plots, `trials.csv`, the resolved study file (`study.yaml`: search
+    """The study report (`report.html`), plots, the accuracy–cost fronts (`front/`), `trials.csv`, the resolved study file (`study.yaml`: search
     space, constraints, every default), the best trial and the compute totals on the parent run, which ends
     (FINISHED, or KILLED when `interrupted` or work is left) once no trial of the study runs anywhere; then,
     with `keep_top_k`, the checkpoint artifacts of the trials outside the top k go. Returns whether the
@@ -236,6 +237,7 @@ def finish_study(prepared: PreparedStudy, *, interrupted: bool, spec: StudySpec)
     with tempfile.TemporaryDirectory(prefix="sweep-plots-") as scratch:
         folder = Path(scratch)
         tracker.log_parent_artifacts(run_id, write_plots(study, folder / "plots"), "plots")
+        tracker.log_parent_artifacts(run_id, write_front_pages(study, folder / "front"), "front")
         resolved = folder / "study.yaml"
         resolved.write_text(yaml.safe_dump(spec.resolved(), sort_keys=False))
         report = write_report(spec, study, folder / "report.html", experiment_id=tracker.experiment_id)

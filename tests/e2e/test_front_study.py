@@ -108,6 +108,22 @@ def test_the_front_by_params_is_the_best_of_each_size_that_beats_the_cheaper_one
         }
 
 
+def test_the_parent_run_carries_the_front_as_a_table_and_charts(front_study: dict[str, Any]) -> None:
+    folder = front_study["folder"]
+    study = optuna.load_study(study_name="front", storage=f"sqlite:///{folder}/runs/front/optuna.db")
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    client = MlflowClient(f"sqlite:///{folder}/runs/mlflow.db")
+    reliable = [trial for trial in study.trials if trial.user_attrs[NETWORK_COST_ATTR].get("latency_reliable", True)]
+    charts = ["front_params_m.html", "front_gflops.html"] + (["front_latency_ms.html"] if reliable else [])
+    names = sorted(artifact.path for artifact in client.list_artifacts(parent, "front"))
+    assert names == sorted(f"front/{name}" for name in ["front.csv", *charts]), "a latency chart if it can rank"
+    table = Path(client.download_artifacts(parent, "front/front.csv", str(folder)))
+    shown = sweep(folder, "best", str(front_study["study_file"]), "--front", "--by", "params_m", "--json")
+    params_front = [entry["number"] for entry in json.loads(shown.stdout)]
+    rows = [line.split(",") for line in table.read_text().splitlines()[1:]]
+    assert [int(row[2]) for row in rows if row[0] == "params_m"] == params_front, "the table is sweep best's front"
+
+
 def test_the_latency_front_ranks_the_reliable_latencies_and_counts_the_rest(front_study: dict[str, Any]) -> None:
     trials = front_study["trials"]
     shown = sweep(front_study["folder"], "best", str(front_study["study_file"]), "--front", "--json")

@@ -4,6 +4,7 @@ hand-made study. Whole studies: `tests/e2e/test_front_study.py`."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from optuna.trial import TrialState, create_trial
 
 from sweep.cli import cli
 from sweep.results.front import MeasuredTrial, Point, front_of, measured_candidates, pareto_front
+from sweep.results.front_pages import write_front_pages
 from sweep.results.within_budget import best_within, budget_options, budget_tags, over_budget_reason
 from sweep.spec.constraints import Constraints
 from sweep.trials.record import NETWORK_COST_ATTR, RUN_ID_ATTR, WARM_START_ATTR
@@ -257,3 +259,44 @@ def test_sweep_best_by_without_front_is_a_usage_error(tmp_path: Path) -> None:
     refused = CliRunner().invoke(cli, ["best", str(study_file), "--by", "gflops"])
     assert refused.exit_code == 2
     assert "Error: --by chooses the figure of --front; add --front" in refused.output
+
+
+# ---------------------------------------------------------------- the parent run's front pages
+
+
+def test_the_front_pages_hold_each_front_as_a_table_and_a_chart(tmp_path: Path) -> None:
+    hand_made_study(tmp_path)
+    study = optuna.load_study(study_name="front", storage=f"sqlite:///{tmp_path}/runs/front/optuna.db")
+    pages = write_front_pages(study, tmp_path / "front")
+    assert [page.name for page in pages] == [
+        "front.csv",
+        "front_params_m.html",
+        "front_gflops.html",
+        "front_latency_ms.html",
+    ]
+    with pages[0].open() as file:
+        rows = list(csv.DictReader(file))
+    # params_m: 11.7 M keeps #5 (.58 beats #0's .50), 40.4 M keeps #3 (.70 beats #1's .62); gflops is params/10;
+    # latency leaves out #3 (unreliable): 10 ms #0 (.50), 12 ms #5 (.58), 30 ms #1 (.62).
+    assert [(row["front_by"], row["rank"], row["number"]) for row in rows] == [
+        ("params_m", "1", "5"),
+        ("params_m", "2", "3"),
+        ("gflops", "1", "5"),
+        ("gflops", "2", "3"),
+        ("latency_ms", "1", "0"),
+        ("latency_ms", "2", "5"),
+        ("latency_ms", "3", "1"),
+    ]
+    assert rows[4]["mlflow_run_id"] == "a" * 32 and float(rows[4]["latency_ms"]) == 10.0
+    latency_page = pages[3].read_text()
+    assert "val mIoU against latency_ms: 3 of 3 trials on the front (1 left out: latency recorded unreliable)" in (
+        latency_page
+    )
+    assert "trial #3" not in latency_page and "trial #3" in pages[1].read_text()
+
+
+def test_a_study_without_measured_trials_has_no_front_pages(tmp_path: Path) -> None:
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(completed(0.5, None))
+    assert write_front_pages(study, tmp_path / "front") == []
+    assert not (tmp_path / "front").exists()
