@@ -10,7 +10,6 @@ the count is even, so that the model promoted is never the luckier half's. Candi
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import optuna
@@ -115,8 +114,3 @@ def load_confirmation(spec: StudySpec) -> Confirmation | None:
     if not study_in_storage(spec.storage_url, name):
         return None
     return confirmation_of(optuna.load_study(study_name=name, storage=build_storage(spec.storage_url)))
-
-
-def describe_values(values: Sequence[float]) -> str:
-    """`0.4123, 0.3981` : the values as the tables print them."""
-    return ", ".join(f"{value:.4f}" for value in values)
