@@ -25,6 +25,10 @@ class NothingToPromoteError(SweepError):
     """The study has no completed trial, or its best trial has no MLflow run to take the model from."""
 
 
+class NothingToConfirmError(SweepError):
+    """`sweep confirm`: the study has no completed feasible trial of its own to train again."""
+
+
 class OverBudgetError(NothingToPromoteError):
     """`sweep promote --max-...`: no completed trial of the study keeps the budget on its network's cost."""
 

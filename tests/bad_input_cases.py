@@ -533,6 +533,16 @@ def one_measured_trial(*, latency_reliable: bool) -> Setup:
     return setup
 
 
+def one_failed_trial(folder: Path, synth_voc: Path) -> None:
+    """A study whose one trial failed: it exists, but has nothing completed to confirm."""
+    import optuna
+
+    (folder / "runs" / "bad-input").mkdir(parents=True)
+    storage = f"sqlite:///{folder}/runs/bad-input/optuna.db"
+    trial = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params={}, distributions={})
+    optuna.create_study(study_name="bad-input", storage=storage, direction="maximize").add_trial(trial)
+
+
 def registered_model_voc(folder: Path, synth_voc: Path) -> None:
     """An MLflow database in runs/ with the registered model `voc`, version 1 aliased `champion`."""
     from mlflow.tracking import MlflowClient
@@ -663,6 +673,43 @@ SWEEP_CASES = [
         code=1,
         stderr=r"study 'bad-input': no completed trial can be ranked by latency_ms: its latency_ms was recorded "
         r"unreliable; rank by another --by figure",
+        slow=True,
+    ),
+    Case(
+        id="best-confirmed-never-confirmed",
+        input="`sweep best --confirmed` before any `sweep confirm`",
+        files=study(),
+        setup=one_measured_trial(latency_reliable=True),
+        argv=("sweep", "best", "study.yaml", "--confirmed"),
+        code=1,
+        stderr=r"study 'bad-input' was never confirmed; run `sweep confirm study\.yaml`",
+        slow=True,
+    ),
+    Case(
+        id="confirm-top-zero",
+        input="`sweep confirm --top 0`",
+        files=study(),
+        argv=("sweep", "confirm", "study.yaml", "--top", "0"),
+        code=2,
+        stderr=r"Invalid value for '--top': 0 is not in the range x>=1",
+    ),
+    Case(
+        id="confirm-seeds-zero",
+        input="`sweep confirm --seeds 0`",
+        files=study(),
+        argv=("sweep", "confirm", "study.yaml", "--seeds", "0"),
+        code=2,
+        stderr=r"Invalid value for '--seeds': 0 is not in the range x>=1",
+    ),
+    Case(
+        id="confirm-no-completed-trial",
+        input="`sweep confirm` on a study whose one trial failed",
+        files=study(),
+        setup=one_failed_trial,
+        argv=("sweep", "confirm", "study.yaml"),
+        code=1,
+        stderr=r"study 'bad-input' has no completed trial yet \(copies from a warm start have no model here\); run "
+        r"`sweep run study\.yaml` until one completes; then confirm it",
         slow=True,
     ),
     Case(

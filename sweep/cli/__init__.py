@@ -1,4 +1,4 @@
-"""The `sweep` command line: validate, run, status, report, dashboard, best, promote and predict a study
+"""The `sweep` command line: validate, run, confirm, status, report, dashboard, best, promote and predict a study
 declared in YAML.
 
 Each command parses its options, calls one library function and prints. Config errors exit with 2 and
@@ -11,6 +11,7 @@ import os
 
 import click
 
+from sweep.cli.confirm import confirm
 from sweep.cli.options import SweepErrorGroup
 from sweep.cli.reports import best, dashboard, predict, promote, report, status
 from sweep.cli.run import run, validate
@@ -22,7 +23,7 @@ def cli() -> None:
     """Hyperparameter sweeps of DeepLabV3+ with Optuna, tracked in MLflow."""
 
 
-for command in (validate, run, status, report, dashboard, best, promote, predict):
+for command in (validate, run, confirm, status, report, dashboard, best, promote, predict):
     cli.add_command(command)
 
 

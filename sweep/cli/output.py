@@ -16,6 +16,7 @@ from sweep.results.notes import trial_notes
 from sweep.trials.own_trials import own_best_value
 
 if TYPE_CHECKING:  # the reports import MLflow, which a command loads only when it reads a study
+    from sweep.results.confirmation import Confirmation
     from sweep.results.front import StudyFront
     from sweep.results.reports import BestSummary, TrialRow
     from sweep.trials.record_values import NetworkCost
@@ -69,6 +70,50 @@ def print_front_table(front: StudyFront, *, title: str, console: Console | None 
             (trial.mlflow_run_id or "-")[:12],
         )
     _show(console or _console, table)
+
+
+def print_confirmation_table(confirmation: Confirmation, *, title: str, console: Console | None = None) -> None:
+    """Print one line per confirmed candidate, best mean first: its original value, its retrains' mean,
+    sample standard deviation, count and values, and the retrain promoted in its place (the median)."""
+    table = Table(title=title)
+    for column in ("trial", "original", "mean", "std", "n", "retrains", "median retrain"):
+        table.add_column(column)
+    for candidate in confirmation.candidates:
+        std = candidate.std
+        table.add_row(
+            f"#{candidate.trial}",
+            f"{candidate.original_value:.4f}",
+            f"{candidate.mean:.4f}",
+            "-" if std is None else f"{std:.4f}",
+            str(len(candidate.values)),
+            ", ".join(f"{value:.4f}" for value in candidate.values),
+            f"#{candidate.median_retrain.number}",
+        )
+    _show(console or _console, table)
+
+
+def confirmation_json(confirmation: Confirmation) -> dict[str, Any]:
+    """`sweep best --confirmed --json`: the confirmation study, its counts, and each candidate best mean
+    first, with its retrains (trial number in the confirmation study, seed, value, MLflow run)."""
+    return {
+        "study": confirmation.study_name,
+        "finished": confirmation.finished,
+        "planned": confirmation.planned,
+        "completed": confirmation.completed,
+        "candidates": [
+            {
+                "trial": candidate.trial,
+                "original_value": candidate.original_value,
+                "mean": candidate.mean,
+                "std": candidate.std,
+                "n": len(candidate.values),
+                "values": candidate.values,
+                "median_retrain": candidate.median_retrain.number,
+                "retrains": [dataclasses.asdict(retrain) for retrain in candidate.retrains],
+            }
+            for candidate in confirmation.candidates
+        ],
+    }
 
 
 def _show(console: Console, table: Table) -> None:

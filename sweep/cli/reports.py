@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, cast
 import click
 
 from sweep.cli.options import STUDY_ARGUMENT, load_spec, storage_options, tracking_uri_option
-from sweep.cli.output import best_json, front_json, json_default, print_front_table, print_table, row_json
+from sweep.cli.output import (
+    best_json,
+    confirmation_json,
+    front_json,
+    json_default,
+    print_confirmation_table,
+    print_front_table,
+    print_table,
+    row_json,
+)
 from sweep.database_urls import TrackingUri
 from sweep.errors import NothingToPromoteError
 from sweep.spec.constraints import FIGURES, Constraints, Figure
@@ -19,6 +28,10 @@ from trainer.console import prediction_options
 
 if TYPE_CHECKING:
     import optuna
+
+    from sweep.promote.registry import Promotion
+    from sweep.results.confirmation import Confirmation
+    from sweep.spec.study_file import StudySpec
 
 _POSITIVE = click.FloatRange(min=0, min_open=True)
 """A budget's maximum: any number above 0."""
@@ -35,7 +48,9 @@ _POSITIVE = click.FloatRange(min=0, min_open=True)
 )
 def status(study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool) -> None:
     """Show every trial (number, state, best mIoU, epochs run, params, MLflow run id, why it was pruned), the
-    study's compute and what pruning saved, and the disk its local checkpoints use."""
+    study's compute and what pruning saved, and the disk its local checkpoints use; once `sweep confirm` ran,
+    also each confirmed trial's mean and standard deviation over its retrains."""
+    from sweep.results.confirmation import load_confirmation
     from sweep.results.reports import status_rows, study_compute, study_disk_used
     from sweep.storage.lookup import load_existing_study
     from sweep.trials.disk import human_size
@@ -45,13 +60,18 @@ def status(study_file: str, storage: str | None, tracking_uri: str | None, as_js
     rows = status_rows(study)
     used = study_disk_used(spec, study)
     compute = study_compute(study)
+    confirmation = load_confirmation(spec)
     if as_json:
         report = {"trials": [row_json(row) for row in rows], "compute": compute.summary(), "disk_used_bytes": used}
+        if confirmation is not None:
+            report["confirmation"] = confirmation_json(confirmation)
         click.echo(json.dumps(report, default=json_default))
     else:
         print_table(rows, title=f"study {spec.study.name}")
         click.echo(compute.saving_line())
         click.echo(f"disk used: {human_size(used)} of local checkpoints under {spec.artifacts_dir}")
+        if confirmation is not None:
+            _print_confirmation(confirmation)
 
 
 @click.command()
@@ -116,19 +136,36 @@ def dashboard(study_file: str, storage: str | None, tracking_uri: str | None, po
     default=None,
     help="The figure the front ranks by (with --front).  [default: latency_ms]",
 )
+@click.option(
+    "--confirmed",
+    "show_confirmed",
+    is_flag=True,
+    help="Show the trials `sweep confirm` retrained instead: mean and std over seeds, best mean first.",
+)
 def best(
-    study_file: str, storage: str | None, tracking_uri: str | None, as_json: bool, show_front: bool, by: str | None
+    study_file: str,
+    storage: str | None,
+    tracking_uri: str | None,
+    as_json: bool,
+    show_front: bool,
+    by: str | None,
+    show_confirmed: bool,
 ) -> None:
     """Show the best completed trial that keeps the study's constraints: params, metrics at its best epoch,
     its network's cost and model URIs. With --front, every such trial that no other beats on both val mIoU
-    and the --by figure."""
+    and the --by figure. With --confirmed, the trials `sweep confirm` retrained, by their mean over seeds."""
     from sweep.storage.lookup import load_existing_study
     from sweep.trials.own_trials import no_best_reason, own_best_trial
 
     if by is not None and not show_front:
         raise click.UsageError("--by chooses the figure of --front; add --front")
+    if show_confirmed and show_front:
+        raise click.UsageError("--confirmed and --front show different things; give one of them")
     spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
     study = load_existing_study(spec)
+    if show_confirmed:
+        _print_confirmed(spec, study_file, as_json=as_json)
+        return
     if show_front:
         if own_best_trial(study) is None:
             raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {study_file}')}")
@@ -155,6 +192,29 @@ def best(
             f"image ({cost.measured_on})"
         )
     click.echo(f"model: {summary.model_uri}")
+
+
+def _print_confirmed(spec: StudySpec, study_file: str, *, as_json: bool) -> None:
+    """`sweep best --confirmed`: the confirmation's candidates as a table or JSON; an error when there is none."""
+    from sweep.results.confirmation import load_confirmation
+
+    confirmation = load_confirmation(spec)
+    if confirmation is None or not confirmation.candidates:
+        state = "was never confirmed" if confirmation is None else "has no completed retrain yet"
+        raise NothingToPromoteError(f"study {spec.study.name!r} {state}; run `sweep confirm {study_file}`")
+    if as_json:
+        click.echo(json.dumps(confirmation_json(confirmation), default=json_default))
+    else:
+        _print_confirmation(confirmation)
+
+
+def _print_confirmation(confirmation: Confirmation) -> None:
+    """The confirmation's table, and how many retrains are still to come when it is not finished."""
+    print_confirmation_table(
+        confirmation, title=f"study {confirmation.study_name}: val mIoU over seeds, best mean first"
+    )
+    if not confirmation.finished:
+        click.echo(f"{confirmation.unfinished} of {confirmation.planned} retrains still wait or run")
 
 
 def _print_front(study_name: str, study: optuna.Study, by: Figure, *, as_json: bool) -> None:
@@ -226,6 +286,7 @@ def promote(
             f"within {budget_options(budget)}: {cost.params_m:.2f} M params, {cost.gflops:.3g} GFLOPs, "
             f"{cost.latency_ms:.1f} ms per image ({cost.measured_on})"
         )
+    _print_confirmation_note(promotion, study_file)
     champion = verdict.champion
     if champion is not None:
         click.echo(
@@ -239,6 +300,26 @@ def promote(
         )
     else:
         click.echo(f"alias {promotion.alias!r} -> {promotion.uri} ({verdict.decision})")
+
+
+def _print_confirmation_note(promotion: Promotion, study_file: str) -> None:
+    """Whether the promoted model was confirmed over seeds, and by which rule it was judged."""
+    choice = promotion.confirmed
+    if choice is None:
+        click.echo(
+            f"unconfirmed: trial #{promotion.trial_number} trained once, and a lucky seed cannot be told apart; "
+            f"`sweep confirm {study_file}` retrains the best trials with new seeds"
+        )
+        return
+    winner, retrain = choice.winner, choice.retrain
+    spread = "" if winner.std is None else f" ± {winner.std:.4f}"
+    click.echo(
+        f"confirmed: trial #{winner.trial} has the best mean val mIoU over {len(winner.values)} seeds, "
+        f"{winner.mean:.4f}{spread} (it recorded {winner.original_value:.4f}); registered its median retrain, "
+        f"trial #{retrain.number} of study {choice.confirmation.study_name!r}"
+    )
+    test = promotion.seed_test
+    click.echo(f"rule: {'no champion to test against' if test is None else test.text()}")
 
 
 @click.command()

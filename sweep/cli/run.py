@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
@@ -15,6 +15,10 @@ from sweep.cli.output import best_value, print_table
 from sweep.errors import StudyGaveUpError
 from sweep.spec.space import describe_space
 from sweep.spec.study_file import StudySpec, load_study_spec
+
+if TYPE_CHECKING:  # the run loop imports torch and MLflow, which `sweep validate` never needs
+    from sweep.parallel.workers import StudyLaunch, WorkerPlan
+    from sweep.run.study import SweepOutcome
 
 
 @click.command()
@@ -90,10 +94,7 @@ def run(
     --tracking-uri (an MLflow server) at the same places, through SWEEP_STORAGE and MLFLOW_TRACKING_URI.
     """
     from sweep.parallel.workers import StudyLaunch, plan_workers
-    from sweep.run.progress import LiveSweepProgress, SweepProgress
-    from sweep.run.study import run_study
     from trainer.console import show_cpu_share_line
-    from trainer.interrupt import stop_on_signals
 
     # `sweep run` and each of its workers train and measure: each says once how many threads torch takes.
     # (`promote` evaluates a checkpoint too, but briefly, and its stderr stays free for its one error line.)
@@ -107,27 +108,34 @@ def run(
         warm_start_from=warm_start_from,
     )
     if worker_index is not None:
-        _run_worker(spec, events_fd)
+        run_worker(spec, events_fd)
         return
     try:
         plans = plan_workers(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    launch = StudyLaunch(study_file, spec, n_trials=n_trials, timeout=timeout)
+    _print_outcome(spec, run_launch(launch, plans, quiet=quiet))
+
+
+def run_launch(launch: StudyLaunch, plans: list[WorkerPlan], *, quiet: bool) -> SweepOutcome:
+    """Run `launch.spec` in this process (one worker, no GPU) or on the `plans` worker processes."""
+    from sweep.run.progress import LiveSweepProgress, SweepProgress
+    from sweep.run.study import run_study
+    from trainer.interrupt import stop_on_signals
+
     console = Console(stderr=True, highlight=False, soft_wrap=True)  # a log line stays one line
     live = not quiet and console.is_terminal
     if len(plans) == 1 and plans[0].gpu is None:
         progress = LiveSweepProgress(console) if live else SweepProgress(console)
         with stop_on_signals() as stop:
-            outcome = run_study(spec, progress, stop=stop)
-    else:
-        from sweep.parallel.supervisor import run_parallel
+            return run_study(launch.spec, progress, stop=stop)
+    from sweep.parallel.supervisor import run_parallel
 
-        launch = StudyLaunch(study_file, spec, n_trials=n_trials, timeout=timeout)
-        outcome = run_parallel(launch, plans, console=console, live=live)
-    _print_outcome(spec, outcome)
+    return run_parallel(launch, plans, console=console, live=live)
 
 
-def _run_worker(spec: StudySpec, events_fd: int | None) -> None:
+def run_worker(spec: StudySpec, events_fd: int | None) -> None:
     """One worker of `sweep run --workers`: the single-process loop, its progress sent as events."""
     from sweep.parallel.events import EventProgress
     from sweep.run.study import run_study

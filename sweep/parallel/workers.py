@@ -25,12 +25,17 @@ _GPU_ID = re.compile(r"\d+|(GPU|MIG)-[0-9A-Za-z-]+")
 class StudyLaunch:
     """What one `sweep run` was asked to run, built once by the CLI: the study file as given (each worker
     loads it again), the spec loaded from it with every override applied, and the `--n-trials` and
-    `--timeout` overrides that the workers' command lines repeat (None: the study file's own)."""
+    `--timeout` overrides that the workers' command lines repeat (None: the study file's own).
+
+    `command` is the `sweep` command each worker runs with `options` after the study file: `run`, or
+    `confirm --top K --seeds N`, whose workers derive the confirmation's study as the parent did."""
 
     study_file: str
     spec: StudySpec
     n_trials: int | None = None
     timeout: int | None = None
+    command: str = "run"
+    options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,8 @@ def worker_environment(
 
 def worker_command(launch: StudyLaunch, plan: WorkerPlan, events_fd: int) -> list[str]:
     """`python -m sweep.cli run STUDY.yaml --worker-index I --events-fd FD [...]`; no URL, no secret."""
-    command = [sys.executable, "-m", "sweep.cli", "run", launch.study_file, "--worker-index", str(plan.index)]
+    command = [sys.executable, "-m", "sweep.cli", launch.command, launch.study_file, *launch.options]
+    command += ["--worker-index", str(plan.index)]
     command += ["--events-fd", str(events_fd), "--quiet"]
     if launch.n_trials is not None:
         command += ["--n-trials", str(launch.n_trials)]

@@ -86,11 +86,16 @@ def evaluate_champion(checkpoint: Path, candidate: TrainConfig) -> float:
     return evaluate_checkpoint(config, checkpoint)["val/miou"]
 
 
-def decide(candidate_miou: float, champion: Champion | None, *, same_version: bool, force: bool) -> Decision:
-    """`unchanged` when the alias is on the candidate already; else the alias moves to a strictly better one."""
+def decide(
+    candidate_miou: float, champion: Champion | None, *, same_version: bool, force: bool, beats: bool | None = None
+) -> Decision:
+    """`unchanged` when the alias is on the candidate already; else the alias moves to a better one: strictly
+    better on the val split, or, for a confirmed candidate, better by the seed rule (`beats`, from
+    `sweep.promote.seed_rule`; None: no such test was made)."""
     if same_version:
         return "unchanged"
-    if champion is None or candidate_miou > champion.miou:
+    better = candidate_miou > champion.miou if champion is not None and beats is None else beats
+    if champion is None or better:
         return "promoted"
     return "forced" if force else "challenger"
 

@@ -13,14 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import optuna
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
-from optuna.trial import FrozenTrial
 
 import trainer
-from sweep.errors import NothingToPromoteError, OverBudgetError
+from sweep.errors import NothingToPromoteError
+from sweep.promote.candidate import best_candidate, confirmed_candidate
+from sweep.promote.confirmed_choice import (
+    STALE_TAG_PREFIX,
+    ConfirmedChoice,
+    champion_values,
+    confirm_tags,
+    confirmed_choice,
+)
 from sweep.promote.gate import (
     Champion,
     Verdict,
@@ -31,16 +37,13 @@ from sweep.promote.gate import (
     val_split_checksum,
 )
 from sweep.promote.requirements import pip_requirements
-from sweep.results.front import measured_candidates
-from sweep.results.within_budget import BUDGET_TAG_PREFIX, best_within, budget_tags, over_budget_reason
+from sweep.promote.seed_rule import SeedTest, seed_test
+from sweep.results.within_budget import BUDGET_TAG_PREFIX, budget_tags
 from sweep.spec.constraints import Constraints
 from sweep.spec.study_file import StudySpec
 from sweep.storage.lookup import load_existing_study
 from sweep.tracking import TrackingStore
-from sweep.trials.own_trials import no_best_reason, own_best_trial
-from sweep.trials.record import RUN_ID_ATTR
 from sweep.trials.record_values import NetworkCost
-from sweep.trials.record_view import TrialRecord
 from trainer import TrainConfig
 
 SERVING_CODE = Path(__file__).with_name("serving.py")
@@ -70,7 +73,9 @@ class Promotion:
 
     `alias` is the alias the version carries now: the one asked for, or `CHALLENGER_ALIAS` when the
     gate kept the champion. `budget` is the budget the trial was chosen within (None: the best feasible
-    trial, whatever its cost) and `cost` the trial's recorded network cost (None when it recorded none)."""
+    trial, whatever its cost) and `cost` the trial's recorded network cost (None when it recorded none).
+    `confirmed` is the confirmation's choice the model came from (None: unconfirmed, a single training
+    run) and `seed_test` how it was tested against the champion (None: no champion, or unconfirmed)."""
 
     name: str
     version: str
@@ -82,6 +87,8 @@ class Promotion:
     verdict: Verdict
     budget: Constraints | None
     cost: NetworkCost | None
+    confirmed: ConfirmedChoice | None = None
+    seed_test: SeedTest | None = None
 
     @property
     def uri(self) -> str:
@@ -100,69 +107,71 @@ def promote(
     a `budget` the best one within it (`sweep.results.within_budget`; `OverBudgetError` when none is); see
     `sweep.promote.gate` for the gate.
 
+    Without a budget, a finished confirmation (`sweep confirm`) decides instead: the candidate is its best
+    mean's median retrain (`sweep.promote.confirmed_choice`), and it beats the champion only by the rule
+    of `sweep.promote.seed_rule`.
+
     The candidate is re-evaluated first (`GateMismatchError`, nothing registered, when it is off its
     record), then the version `alias` points to, if any. `alias` moves only to a better candidate (or with
     `force`); otherwise the candidate gets `CHALLENGER_ALIAS`. The version is tagged with both evaluations,
-    the val split's checksum, the decision, the study, the trial number and the budget (`budget_tags`).
+    the val split's checksum, the decision, the study, the trial number, the budget (`budget_tags`) and
+    whether and how it was confirmed (`confirm_tags`).
     """
     study = load_existing_study(spec)
-    best = own_best_trial(study)
-    if best is not None and budget is not None:
-        best = _best_within(study, spec.study.name, budget)
-    if best is None:
-        raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {spec.source}')}")
-    assert best.value is not None  # the best trial is a completed one
-    run_id = TrialRecord.of(best).mlflow_run_id
-    if run_id is None:
-        raise NothingToPromoteError(f"best trial #{best.number} has no MLflow run id (user attr {RUN_ID_ATTR!r})")
+    choice = None if budget is not None else confirmed_choice(spec)
+    candidate = confirmed_candidate(study, choice) if choice is not None else best_candidate(spec, study, budget)
     model_name = name or spec.registered_model_name
     store = TrackingStore(spec.tracking_uri)
+    test = None
     with tempfile.TemporaryDirectory(prefix="sweep-promote-") as scratch:
         checkpoint = _download_checkpoint(
             store,
-            run_id,
+            candidate.run_id,
             Path(scratch, "candidate"),
-            f"best trial #{best.number}",
+            f"trial #{candidate.number} of study {candidate.study!r}",
             "run the study again under a new study.name",
         )
         config = candidate_config(checkpoint)
-        candidate_miou = reevaluate_candidate(checkpoint, config, best.value, trial_number=best.number, force=force)
-        versions = store.model_versions_for_run(model_name, run_id)
+        candidate_miou = reevaluate_candidate(
+            checkpoint, config, candidate.value, trial_number=candidate.number, force=force
+        )
+        versions = store.model_versions_for_run(model_name, candidate.run_id)
         current = store.alias_version(model_name, alias)
         champion = None
+        checksum = val_split_checksum(config)
         if current is not None and current not in versions:
             champion = _evaluate_version(store, model_name, current, config, Path(scratch, "champion"), alias)
-        decision = decide(candidate_miou, champion, same_version=current in versions, force=force)
-        verdict = Verdict(best.value, candidate_miou, champion, val_split_checksum(config), decision)
-        version = versions[0] if versions else _register(store, model_name, run_id, checkpoint, best.value)
+            if choice is not None:
+                tested = champion_values(store.version_tags(model_name, current), champion.miou, checksum)
+                test = seed_test(choice.winner.values, tested)
+        beats = None if test is None else test.better
+        decision = decide(candidate_miou, champion, same_version=current in versions, force=force, beats=beats)
+        verdict = Verdict(candidate.value, candidate_miou, champion, checksum, decision)
+        version = (
+            versions[0] if versions else _register(store, model_name, candidate.run_id, checkpoint, candidate.value)
+        )
     on_alias = CHALLENGER_ALIAS if decision == "challenger" else alias
     store.set_model_alias(model_name, on_alias, version)
-    trial_tags = {"study": spec.study.name, "trial_number": str(best.number)}
-    store.delete_version_tags(model_name, version, BUDGET_TAG_PREFIX)  # a promotion before this one's budget
+    trial_tags = {"study": candidate.study, "trial_number": str(candidate.number)}
+    for stale in (BUDGET_TAG_PREFIX, STALE_TAG_PREFIX):  # an earlier promotion's budget and confirmation
+        store.delete_version_tags(model_name, version, stale)
     chosen_within = {} if budget is None else budget_tags(budget)
-    store.set_version_tags(model_name, version, {**verdict.tags(), **trial_tags, **chosen_within})
+    tags = {**verdict.tags(), **trial_tags, **chosen_within, **confirm_tags(choice, test)}
+    store.set_version_tags(model_name, version, tags)
     return Promotion(
         model_name,
         version,
         on_alias,
-        run_id,
-        best.number,
-        best.value,
+        candidate.run_id,
+        candidate.number,
+        candidate.value,
         not versions,
         verdict,
         budget=budget,
-        cost=TrialRecord.of(best).network_cost,
+        cost=candidate.cost,
+        confirmed=choice,
+        seed_test=test,
     )
-
-
-def _best_within(study: optuna.Study, study_name: str, budget: Constraints) -> FrozenTrial:
-    """The candidate trial `best_within` chooses under `budget`; `OverBudgetError` naming the budget and the
-    cheapest figures when none keeps it."""
-    measured = measured_candidates(study)
-    chosen = best_within(measured, budget)
-    if chosen is None:
-        raise OverBudgetError(f"study {study_name!r} {over_budget_reason(measured, budget)}")
-    return study.get_trials(deepcopy=False)[chosen.number]
 
 
 def _evaluate_version(

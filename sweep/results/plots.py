@@ -6,6 +6,9 @@ twice: a PNG (matplotlib), and an interactive HTML page (plotly; hover, zoom, pi
 artifact viewer shows in place. The page loads plotly.js from its CDN in the viewer's browser, as
 `mlflow.log_figure` does: a page with plotly.js inside would weigh 4.8 MB, four of them on every study's
 run. The PNGs need nothing.
+
+A confirmation's study (`sweep confirm`) also gets `confirmation.png`: per candidate, its original value
+and its retrains' values, with their mean.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import optuna.visualization as optuna_html
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 from optuna.visualization import matplotlib as optuna_plots
+
+from sweep.results.confirmation import Confirmation, confirmation_of
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +63,28 @@ def write_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
         png = _write_png(study, name, out_dir / f"{name}.png")
         if png is not None:  # what the trials do not allow as PNG they do not allow as HTML either
             written += [png, _write_html(study, name, out_dir / f"{name}.html")]
+    confirmation = confirmation_of(study)
+    if confirmation.candidates:
+        written.append(write_confirmation_plot(confirmation, out_dir / "confirmation.png"))
     return written
+
+
+def write_confirmation_plot(confirmation: Confirmation, path: Path) -> Path:
+    """Per candidate (best mean first, left to right): its original value (a red cross), each retrain's
+    value (dots) and their mean (a bar), as a PNG at `path`."""
+    figure, axes = plt.subplots(figsize=(1.6 + 1.2 * len(confirmation.candidates), 4.0))
+    for position, candidate in enumerate(confirmation.candidates):
+        axes.scatter([position] * len(candidate.values), candidate.values, color="tab:blue", zorder=3)
+        axes.hlines(candidate.mean, position - 0.25, position + 0.25, color="tab:blue", linewidth=2)
+        axes.scatter([position], [candidate.original_value], marker="x", s=80, color="tab:red", zorder=4)
+    axes.set_xticks(range(len(confirmation.candidates)))
+    axes.set_xticklabels([f"trial #{candidate.trial}" for candidate in confirmation.candidates])
+    axes.set_xlim(-0.6, len(confirmation.candidates) - 0.4)
+    axes.set_ylabel("val mIoU")
+    axes.set_title(f"{confirmation.study_name}: original (x), retrains (dots) and their mean (bar)")
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return path
 
 
 def _plots_allowed(study: optuna.Study) -> list[str]:

@@ -5,6 +5,10 @@ are sampled as usual. Each queued trial carries its set (its record's `origin.en
 from a WAITING retry (whose `failed_trial` system attr `sweep.trials.retries` reads) and makes queueing
 idempotent: a set already carried by a trial of the study is not queued again, so a rerun runs nothing twice.
 Exactly one process queues, at a time when no other does: the study's creator (`sweep.run.seeding`).
+
+A confirmation's retrains (`sweep.spec.confirm`) are queued alike: each with its original trial's params
+and its own seed, and the user attrs that say which trial it trains again (`retrain_attrs`), by which a
+retrain already carried by a trial is not queued again.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Any
 
 import optuna
 
+from sweep.spec.retrain import Retrain
 from sweep.trials.record_view import TrialRecord
-from sweep.trials.record_writes import enqueued_attrs
+from sweep.trials.record_writes import enqueued_attrs, retrain_attrs
 
 
 def enqueue_missing(study: optuna.Study, sets: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -33,4 +38,20 @@ def enqueue_missing(study: optuna.Study, sets: Sequence[Mapping[str, Any]]) -> l
         if dict(params) not in carried:
             study.enqueue_trial(dict(params), user_attrs=enqueued_attrs(params))
             queued.append(index)
+    return queued
+
+
+def enqueue_missing_retrains(study: optuna.Study, retrains: Sequence[Retrain]) -> list[Retrain]:
+    """Queue each retrain that no trial of the study carries yet (surplus trials aside); those queued, in order."""
+    records = [TrialRecord.of(trial) for trial in study.get_trials(deepcopy=False)]
+    carried = {
+        (record.origin.confirms.trial, record.origin.confirms.retrain)
+        for record in records
+        if record.origin.confirms is not None and record.surplus is None
+    }
+    queued = []
+    for retrain in retrains:
+        if (retrain.trial, retrain.index) not in carried:
+            study.enqueue_trial(retrain.trial_params(), user_attrs=retrain_attrs(retrain))
+            queued.append(retrain)
     return queued

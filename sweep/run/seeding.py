@@ -1,4 +1,5 @@
-"""Seeding a study: queueing the study file's `enqueue` sets and copying a warm start's trials, once.
+"""Seeding a study: queueing the study file's `enqueue` sets (or a confirmation's retrains) and copying a
+warm start's trials, once.
 
 Both are idempotent, by a mark on each trial they add (the enqueued set, the warm start's origin: user
 attrs named in `sweep.trials.record`), but a check-then-add is no atomic step: two processes seeding at the
@@ -16,12 +17,13 @@ seeds; `--workers` (whose parent seeds alone) is the way to start several at onc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
 
-from sweep.run.enqueue import enqueue_missing
+from sweep.run.enqueue import enqueue_missing, enqueue_missing_retrains
 from sweep.run.warm_start import WarmStartReport, copy_trials
+from sweep.spec.retrain import Retrain
 from sweep.spec.study_file import StudySpec, load_study_spec
 from sweep.storage.lookup import load_existing_study
 from sweep.tracking import PARENT_RUN_ATTR
@@ -31,25 +33,32 @@ from trainer.errors import ConfigError
 
 @dataclass(frozen=True)
 class SeedReport:
-    """What seeding did: the indexes of the `enqueue` sets queued now, and the warm start's report."""
+    """What seeding did: the indexes of the `enqueue` sets queued now, the warm start's report, and the
+    confirmation's retrains queued now."""
 
     queued: list[int]
     warm_start: WarmStartReport | None
+    retrains: list[Retrain] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """Lines for the console: nothing when nothing was asked for."""
         lines = [f"queued enqueue[{index}] to run first" for index in self.queued]
+        lines += [
+            f"queued retrain {retrain.index + 1} of trial #{retrain.trial} with seed {retrain.seed}"
+            for retrain in self.retrains
+        ]
         return lines + ([] if self.warm_start is None else self.warm_start.lines())
 
 
 def seed_study(study: optuna.Study, spec: StudySpec, *, created: bool) -> SeedReport | None:
-    """Queue `spec.enqueue`'s missing sets and copy the warm start's missing trials; None when this
-    process is not the one to seed (see the module's docstring)."""
+    """Queue `spec.enqueue`'s missing sets and `spec.retrains`' missing retrains, and copy the warm start's
+    missing trials; None when this process is not the one to seed (see the module's docstring)."""
     if not (created or PARENT_RUN_ATTR in study.user_attrs):
         return None
     queued = enqueue_missing(study, spec.enqueue)
+    retrains = enqueue_missing_retrains(study, spec.retrains)
     warm = None if spec.warm_start is None else _warm_start(study, spec, load_study_spec(spec.warm_start.study_file))
-    return SeedReport(queued, warm)
+    return SeedReport(queued, warm, retrains)
 
 
 def _warm_start(study: optuna.Study, spec: StudySpec, source: StudySpec) -> WarmStartReport:

@@ -31,6 +31,7 @@ from sweep.run.objective import TrialFailed, TrialInterrupted, TrialObjective
 from sweep.run.progress import SweepProgress
 from sweep.run.seeding import SeedReport, seed_study
 from sweep.run.streams import WorkerSampler
+from sweep.spec.confirm import confirm_options
 from sweep.spec.samplers import build_pruner, build_sampler
 from sweep.spec.study_file import StudySpec
 from sweep.storage.preflight import check_services
@@ -195,7 +196,11 @@ def run_study(
 
 
 def resume_command(spec: StudySpec) -> str:
-    return f"sweep run {spec.source}" if spec.source is not None else "sweep run STUDY.yaml"
+    """The command that goes on with `spec`'s study: `sweep run`, or `sweep confirm` for a confirmation."""
+    study_file = spec.source if spec.source is not None else "STUDY.yaml"
+    if spec.retrains:
+        return f"sweep confirm {study_file} {confirm_options(spec.retrains)}"
+    return f"sweep run {study_file}"
 
 
 def _between_trials(spec: StudySpec, stop: StopRequest) -> StudyInterrupted:

@@ -22,6 +22,7 @@ from sweep.database_urls import DatabaseUrl, TrackingUri
 from sweep.spec.constraints import Constraints
 from sweep.spec.distributions import AnyDistribution, Distribution
 from sweep.spec.enqueue import check_enqueued
+from sweep.spec.retrain import Retrain
 from sweep.spec.settings import DEFAULT_TRACKING_URI, StudySettings, TrackingSettings
 from sweep.spec.space import SWEEP_OWNED_SECTION, check_against_train, check_search_path
 from sweep.spec.warm_start import WarmStartSettings
@@ -52,6 +53,8 @@ class StudySpec(BaseModel):
     which is what each trial's parameters are applied to. When the base alone breaks a rule that a
     searched key settles (`min_lr` with the default schedule while `optim.schedule` is searched), no trial
     sees the base as written, and `train` is the first trial's corner of the search applied to it.
+
+    `retrains` is empty for a study file; a confirmation's study (`sweep.spec.confirm`) queues its retrains.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -63,6 +66,7 @@ class StudySpec(BaseModel):
     enqueue: list[dict[str, Any]] = []
     warm_start: WarmStartSettings | None = None
     constraints: Constraints = Constraints()
+    retrains: tuple[Retrain, ...] = ()
     source: Path | None = None
     _train_data: dict[str, Any] | None = PrivateAttr(default=None)
 

@@ -29,7 +29,13 @@ from sweep.database_urls import DatabaseUrl, TrackingUri, parse_storage_url
 from sweep.tracking.outages import FLUSH, call_patiently
 from sweep.tracking.store import EndStatus, TrackingStore
 from sweep.tracking.system_metrics import SystemMetrics
-from sweep.tracking.tags import PARENT_PENDING_ATTR, PARENT_RUN_ATTR, config_params_and_tags, runtime_tags
+from sweep.tracking.tags import (
+    PARENT_PENDING_ATTR,
+    PARENT_RUN_ATTR,
+    config_params_and_tags,
+    retrain_tags,
+    runtime_tags,
+)
 from sweep.tracking.trial_run import TrialRun, objective_metrics
 from sweep.trials.compute import StudyCompute, parent_metrics
 from sweep.trials.folders import stored_trial
@@ -183,17 +189,20 @@ class StudyTracker:
     ) -> TrialRun:
         """Create (or, for a retried trial, reopen) the trial's run and record its whole config: params,
         except the bookkeeping keys (paths), which are tags (`config_params_and_tags`); `extra_tags` win
-        over those. With `system_metrics`, MLflow samples the host onto the run until the trial ends
+        over those. A confirmation's retrain is tagged with its original trial (`retrain_tags`). With
+        `system_metrics`, MLflow samples the host onto the run until the trial ends
         (`sweep.tracking.system_metrics`).
 
         Waits out a tracking server that is away for up to `FLUSH` patience, then raises `TrackingError`.
         """
-        inherited = TrialRecord.of(stored_trial(trial)).mlflow_run_id  # a retry's: its chain's run
+        record = TrialRecord.of(stored_trial(trial))
+        inherited = record.mlflow_run_id  # a retry's: its chain's run
         params, config_tags = config_params_and_tags(config)
         tags = {
             **self.common_tags,
             **config_tags,
             **extra_tags,
+            **retrain_tags(record),
             "sweep.role": "trial",
             "optuna.trial_number": str(trial.number),
             MLFLOW_PARENT_RUN_ID: parent_run_id,

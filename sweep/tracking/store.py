@@ -197,6 +197,10 @@ class TrackingStore:
         for key, value in tags.items():
             self._client.set_model_version_tag(name, version, key, value)
 
+    def version_tags(self, name: str, version: str) -> dict[str, str]:
+        """The version's tags."""
+        return dict(self._client.get_model_version(name, version).tags)
+
     def delete_version_tags(self, name: str, version: str, prefix: str) -> None:
         """Remove the version's tags whose keys start with `prefix`."""
         stale = [key for key in self._client.get_model_version(name, version).tags if key.startswith(prefix)]

@@ -21,6 +21,7 @@ import mlflow
 import optuna
 import torch
 
+from sweep.trials.record_view import TrialRecord
 from trainer.config import TrainConfig
 from trainer.config_loading import flatten
 
@@ -28,6 +29,10 @@ PARENT_RUN_ATTR = "mlflow_parent_run_id"
 PARENT_PENDING_ATTR = "mlflow_parent_pending_since"
 """Set (to the time) by the process that created the study, until it records the parent run; then None,
 which readers take as unset (Optuna cannot delete a user attr)."""
+CONFIRMS_TRIAL_TAG = "sweep.confirms_trial"
+"""On a confirmation's retrain run: the number of the original trial it trains again (`sweep.spec.confirm`)."""
+CONFIRM_SEED_TAG = "sweep.confirm_seed"
+"""On a confirmation's retrain run: the retrain's seed, the one value it changes."""
 BOOKKEEPING_KEYS = frozenset({"checkpoint.dir", "checkpoint.resume", "data.root", "model.weights_path"})
 """Config keys that say where files are, not how training goes: tags on a trial's run, never params."""
 
@@ -38,6 +43,14 @@ def config_params_and_tags(config: TrainConfig) -> tuple[dict[str, object], dict
     params = {key: value for key, value in flat.items() if key not in BOOKKEEPING_KEYS}
     tags = {key: str(value) for key, value in flat.items() if key in BOOKKEEPING_KEYS}
     return params, tags
+
+
+def retrain_tags(record: TrialRecord) -> dict[str, str]:
+    """The tags that link a confirmation's retrain run to its original trial; none for any other trial."""
+    confirms = record.origin.confirms
+    if confirms is None:
+        return {}
+    return {CONFIRMS_TRIAL_TAG: str(confirms.trial), CONFIRM_SEED_TAG: str(confirms.seed)}
 
 
 def runtime_tags() -> dict[str, str]:

@@ -35,6 +35,13 @@ def own_best_trial(study: optuna.Study) -> FrozenTrial | None:
     return max(own_candidates(study), key=lambda trial: float(trial.value or 0.0), default=None)
 
 
+def own_top_trials(study: optuna.Study, count: int) -> list[FrozenTrial]:
+    """The study's `count` best candidates (`own_candidates`), best first; of equal values the lower number
+    first, as `own_best_trial` takes it."""
+    ranked = sorted(own_candidates(study), key=lambda trial: (-float(trial.value or 0.0), trial.number))
+    return ranked[:count]
+
+
 def own_best_value(study: optuna.Study) -> float | None:
     """`own_best_trial`'s value, or None when there is no such trial."""
     best = own_best_trial(study)

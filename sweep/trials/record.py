@@ -16,6 +16,9 @@ ENQUEUED_ATTR = "enqueued"
 WARM_START_ATTR = "warm_start_origin"
 """On a trial copied from another study (`sweep.run.warm_start`): `{study, storage, trial}`, its origin. It
 is no trial of this study's budget."""
+CONFIRMS_ATTR = "confirms"
+"""On a retrain of a confirmation (`sweep.run.enqueue`): `{trial, retrain, seed, original_value}`, the
+original trial it trains again, its index among that trial's retrains, its seed and the original's value."""
 SURPLUS_ATTR = "surplus"
 """On a trial created after the study's budget was taken, which never runs (`sweep.trials.budget`)."""
 STREAM_ATTR = "sampler_stream"

@@ -43,6 +43,33 @@ class WarmStartOrigin:
 
 
 @dataclass(frozen=True)
+class ConfirmOrigin:
+    """What a confirmation's retrain trains again (`CONFIRMS_ATTR`): the original trial's number, the
+    retrain's index among that trial's retrains, its seed, and the original trial's recorded val mIoU."""
+
+    trial: int
+    retrain: int
+    seed: int
+    original_value: float
+
+    @staticmethod
+    def of(value: Any) -> ConfirmOrigin | None:
+        if not isinstance(value, Mapping):
+            return None
+        return ConfirmOrigin(
+            int(value["trial"]), int(value["retrain"]), int(value["seed"]), float(value["original_value"])
+        )
+
+    def attr_value(self) -> dict[str, Any]:
+        return {
+            "trial": self.trial,
+            "retrain": self.retrain,
+            "seed": self.seed,
+            "original_value": self.original_value,
+        }
+
+
+@dataclass(frozen=True)
 class WorkerProcess:
     """The process that runs an attempt (`PROCESS_ATTR`): its host, pid and start time (seconds since the
     epoch, as psutil gives it), enough to tell on that host whether it still runs, pid reused or not."""

@@ -24,6 +24,7 @@ from sweep.trials.record import (
     BEST_EPOCH_ATTR,
     CHECKPOINT_ATTR,
     CHECKPOINT_DIR_ATTR,
+    CONFIRMS_ATTR,
     ENQUEUED_ATTR,
     EPOCHS_RUN_ATTR,
     FAIL_REASON_ATTR,
@@ -39,19 +40,21 @@ from sweep.trials.record import (
     WARM_START_ATTR,
     WORKER_ATTR,
 )
-from sweep.trials.record_values import AttemptCompute, NetworkCost, WarmStartOrigin, WorkerProcess
+from sweep.trials.record_values import AttemptCompute, ConfirmOrigin, NetworkCost, WarmStartOrigin, WorkerProcess
 
 
 @dataclass(frozen=True)
 class Origin:
     """Where the trial came from: the study file's `enqueue` set it was queued with, the other study's trial
-    a warm start copied, the first attempt of the chain it retries (`sweep.trials.retries`), and the
-    sampler stream its params were drawn from (`sweep.run.streams`)."""
+    a warm start copied, the first attempt of the chain it retries (`sweep.trials.retries`), the sampler
+    stream its params were drawn from (`sweep.run.streams`), and the original trial a confirmation's retrain
+    trains again (`sweep.run.enqueue`)."""
 
     enqueued: Mapping[str, Any] | None
     warm_start: WarmStartOrigin | None
     retry_of: int | None
     sampler_stream: int | None
+    confirms: ConfirmOrigin | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class TrialRecord:
         origin = Origin(
             enqueued=None if ENQUEUED_ATTR not in attrs else dict(attrs[ENQUEUED_ATTR]),
             warm_start=None if WARM_START_ATTR not in attrs else WarmStartOrigin.of(attrs[WARM_START_ATTR]),
+            confirms=ConfirmOrigin.of(attrs.get(CONFIRMS_ATTR)),
             retry_of=_retried_number(trial),
             sampler_stream=_number(attrs.get(STREAM_ATTR)),
         )

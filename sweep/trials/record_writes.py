@@ -16,11 +16,13 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from sweep.spec.constraints import Infeasible
+from sweep.spec.retrain import Retrain
 from sweep.trials.prune_explanation import PruneExplanation
 from sweep.trials.record import (
     BEST_EPOCH_ATTR,
     CHECKPOINT_ATTR,
     CHECKPOINT_DIR_ATTR,
+    CONFIRMS_ATTR,
     ENQUEUED_ATTR,
     EPOCHS_RUN_ATTR,
     FAIL_REASON_ATTR,
@@ -38,7 +40,7 @@ from sweep.trials.record import (
     WARM_START_ATTR,
     WORKER_ATTR,
 )
-from sweep.trials.record_values import AttemptCompute, NetworkCost, WarmStartOrigin, WorkerProcess
+from sweep.trials.record_values import AttemptCompute, ConfirmOrigin, NetworkCost, WarmStartOrigin, WorkerProcess
 
 FAIL_REASON_LIMIT = 1000
 """Characters of an error's `TypeName: message` kept as the attempt's fail reason."""
@@ -115,6 +117,13 @@ def write_checkpoint_namespace(study: optuna.Study, namespace: str) -> None:
 def enqueued_attrs(params: Mapping[str, Any]) -> dict[str, Any]:
     """The user attrs of a trial queued from the study file's `enqueue` list: the set, as written."""
     return {ENQUEUED_ATTR: dict(params)}
+
+
+def retrain_attrs(retrain: Retrain) -> dict[str, Any]:
+    """The user attrs of a confirmation's retrain: the trial it trains again, its index and seed, and the
+    original's value (`ConfirmOrigin`)."""
+    origin = ConfirmOrigin(retrain.trial, retrain.index, retrain.seed, retrain.original_value)
+    return {CONFIRMS_ATTR: origin.attr_value()}
 
 
 def copied_attrs(origin: WarmStartOrigin, cost: NetworkCost | None, infeasible: Infeasible | None) -> dict[str, Any]:
