@@ -8,7 +8,10 @@ as in a sweep trial.
 
 The base is `studies/smoke.yaml`'s `train` section (MobileNetV3-Large DeepLabV3+, generated 64 px data,
 batch 8, seed 0) with 64 training images instead of 96: 8 steps an epoch, so 12 epochs are the smoke
-study's 96 steps, and the 80 configurations fit in about 25 minutes of 2 CPU cores.
+study's 96 steps, at about 19 s a configuration on 2 CPU cores. The grid has 24 configurations, not the
+80 first planned (lr 1e-3, 3e-3, 1e-2, 3e-2, 1e-1 and focal weights 0, 0.5, 1, 2): on a machine shared
+under one CPU lock, the recording got the lock for too few minutes before its deadline, so it was cut
+to every other lr and two focal weights, keeping all four searched keys.
 
 The output (`benchmarks/data/curves-smoke-cpu.json`) is written after each configuration, and a rerun skips
 the configurations already in it, so an interrupted recording resumes. With `--lock PATH` the script holds
@@ -49,12 +52,12 @@ SMOKE_STUDY = REPO / "studies" / "smoke.yaml"
 OUTPUT = REPO / "benchmarks" / "data" / "curves-smoke-cpu.json"
 EPOCHS = 12
 GRID: dict[str, list[Any]] = {
-    "optim.lr": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
+    "optim.lr": [1e-3, 1e-2, 1e-1],
     "optim.schedule": ["cosine", "step"],
     "optim.name": ["sgd", "adamw"],
-    "loss.focal_weight": [0.0, 0.5, 1.0, 2.0],
+    "loss.focal_weight": [0.0, 1.0],
 }
-"""80 configurations. One lr range for both optimizers on purpose: the best lr depends on the optimizer,
+"""24 configurations. One lr range for both optimizers on purpose: the best lr depends on the optimizer,
 an interaction a sampler has to find (AdamW at 0.1 learns little or diverges, SGD at 1e-3 learns little)."""
 DATA_CHANGES: dict[str, Any] = {
     "data.root": "data/voc-synth-curves-64px",
