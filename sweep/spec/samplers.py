@@ -6,12 +6,16 @@ tag up in a name→factory dict, so adding a kind is one model plus one dict ent
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sweep.spec.distributions import AnyDistribution, CategoricalDistribution
+from trainer.errors import ConfigError
 
 NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -25,12 +29,18 @@ class _Spec(BaseModel):
 class TPESamplerSpec(_Spec):
     """Optuna's TPE: `n_startup_trials` random trials first, then a model of good vs. bad trials.
 
-    `seed` makes the suggestions reproducible (None: a fresh seed per process).
+    `seed` makes the suggestions reproducible (None: a fresh seed per process). `multivariate` models the
+    parameters jointly (lr with optimizer, say) instead of one at a time. `constant_liar` counts the trials
+    still running as if they had the worst value, so that parallel workers, which ask while others train,
+    do not all suggest the same promising region. Both defaults are Optuna 5.1's for a single-objective
+    study (`multivariate=None` means True there), written out so a study file shows how it runs.
     """
 
     type: Literal["tpe"] = "tpe"
     seed: Seed | None = 0
     n_startup_trials: NonNegativeInt = 10
+    multivariate: bool = True
+    constant_liar: bool = True
 
 
 class RandomSamplerSpec(_Spec):
@@ -40,7 +50,39 @@ class RandomSamplerSpec(_Spec):
     seed: Seed | None = 0
 
 
-SamplerSpec = Annotated[TPESamplerSpec | RandomSamplerSpec, Field(discriminator="type")]
+class GPSamplerSpec(_Spec):
+    """Optuna's Gaussian-process Bayesian optimisation, for small budgets (tens of trials).
+
+    `n_startup_trials` random trials first; then each suggestion fits a GP to every finished trial and
+    maximises log expected improvement, which costs seconds per trial (nothing next to training one).
+    `deterministic_objective` fits no observation noise: only for an objective that repeats exactly.
+    """
+
+    type: Literal["gp"] = "gp"
+    seed: Seed | None = 0
+    n_startup_trials: NonNegativeInt = 10
+    deterministic_objective: bool = False
+
+
+class CmaEsSamplerSpec(_Spec):
+    """Optuna's CMA-ES, for float and integer parameters only (see `check_sampler_fits_search`).
+
+    `n_startup_trials` random trials first. `popsize` (None: CMA-ES's 4 + 3 ln(dimensions)) is how many
+    trials each generation samples before the distribution moves. `with_margin` keeps integer and stepped
+    parameters from freezing on one value. `consider_pruned_trials` lets pruned trials count, with their
+    last reported value; without it, a study that prunes most trials gives CMA-ES little to learn from.
+    """
+
+    type: Literal["cmaes"] = "cmaes"
+    seed: Seed | None = 0
+    n_startup_trials: NonNegativeInt = 1
+    popsize: PositiveInt | None = None
+    with_margin: bool = False
+    consider_pruned_trials: bool = False
+
+
+AnySamplerSpec = TPESamplerSpec | RandomSamplerSpec | GPSamplerSpec | CmaEsSamplerSpec
+SamplerSpec = Annotated[AnySamplerSpec, Field(discriminator="type")]
 
 
 class MedianPrunerSpec(_Spec):
@@ -85,14 +127,40 @@ PrunerSpec = Annotated[MedianPrunerSpec | NoPrunerSpec | HyperbandPrunerSpec, Fi
 
 
 def _tpe(spec: TPESamplerSpec, seed: int | None) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.n_startup_trials)
+    return optuna.samplers.TPESampler(
+        seed=seed,
+        n_startup_trials=spec.n_startup_trials,
+        multivariate=spec.multivariate,
+        constant_liar=spec.constant_liar,
+    )
 
 
 def _random(spec: RandomSamplerSpec, seed: int | None) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-_SAMPLERS: dict[str, Callable[[Any, int | None], optuna.samplers.BaseSampler]] = {"tpe": _tpe, "random": _random}
+def _gp(spec: GPSamplerSpec, seed: int | None) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.GPSampler(
+        seed=seed, n_startup_trials=spec.n_startup_trials, deterministic_objective=spec.deterministic_objective
+    )
+
+
+def _cmaes(spec: CmaEsSamplerSpec, seed: int | None) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.CmaEsSampler(
+        seed=seed,
+        n_startup_trials=spec.n_startup_trials,
+        popsize=spec.popsize,
+        with_margin=spec.with_margin,
+        consider_pruned_trials=spec.consider_pruned_trials,
+    )
+
+
+_SAMPLERS: dict[str, Callable[[Any, int | None], optuna.samplers.BaseSampler]] = {
+    "tpe": _tpe,
+    "random": _random,
+    "gp": _gp,
+    "cmaes": _cmaes,
+}
 
 _PRUNERS: dict[str, Callable[[Any], optuna.pruners.BasePruner]] = {
     "median": lambda spec: optuna.pruners.MedianPruner(
@@ -105,7 +173,7 @@ _PRUNERS: dict[str, Callable[[Any], optuna.pruners.BasePruner]] = {
 }
 
 
-def build_sampler(spec: TPESamplerSpec | RandomSamplerSpec, *, stream: int = 0) -> optuna.samplers.BaseSampler:
+def build_sampler(spec: AnySamplerSpec, *, stream: int = 0) -> optuna.samplers.BaseSampler:
     """The Optuna sampler that `spec` describes.
 
     A seeded sampler repeats its random draws in every process that builds it, so parallel workers or a
@@ -117,6 +185,31 @@ def build_sampler(spec: TPESamplerSpec | RandomSamplerSpec, *, stream: int = 0) 
     if seed is not None and stream != 0:
         seed = int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
     return _SAMPLERS[spec.type](spec, seed)
+
+
+def check_sampler_fits_search(
+    sampler: AnySamplerSpec, search: Mapping[str, AnyDistribution], *, source: str | Path | None
+) -> None:
+    """Refuse CMA-ES over a search with categorical parameters (of two or more choices).
+
+    CMA-ES models a continuous space only; Optuna would draw every categorical at random, trial after
+    trial, with a warning in the log, so the study would look tuned where it is not. TPE and GP model
+    categoricals; a single-choice categorical is a constant and passes.
+    """
+    if sampler.type != "cmaes":
+        return
+    categorical = [
+        path
+        for path, distribution in search.items()
+        if isinstance(distribution, CategoricalDistribution) and len(distribution.choices) > 1
+    ]
+    if categorical:
+        raise ConfigError(
+            "study.sampler.type",
+            f"cmaes cannot model categorical parameters ({', '.join(f'search.{path}' for path in categorical)}): "
+            "Optuna would draw them at random in every trial; use type tpe or gp, or search only float and int parameters",
+            source=source,
+        )
 
 
 def build_pruner(spec: MedianPrunerSpec | NoPrunerSpec | HyperbandPrunerSpec) -> optuna.pruners.BasePruner:

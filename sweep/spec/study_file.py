@@ -23,6 +23,7 @@ from sweep.spec.constraints import Constraints
 from sweep.spec.distributions import AnyDistribution, Distribution
 from sweep.spec.enqueue import check_enqueued
 from sweep.spec.retrain import Retrain
+from sweep.spec.samplers import check_sampler_fits_search
 from sweep.spec.settings import DEFAULT_TRACKING_URI, StudySettings, TrackingSettings
 from sweep.spec.space import SWEEP_OWNED_SECTION, check_against_train, check_search_path
 from sweep.spec.warm_start import WarmStartSettings
@@ -196,6 +197,7 @@ def study_spec_from_dict(data: Mapping[str, Any], *, source: Path | None = None)
         )
     train = _validate_train(train_data, document.search or {}, source=source)
     search = _validate_search(document.search or {}, train_data, source=source)
+    check_sampler_fits_search(study.sampler, search, source=source)
     if train is None:
         first_corner = {path: distribution.corners()[0] for path, distribution in search.items()}
         train = validate(

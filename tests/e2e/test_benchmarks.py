@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import optuna
 import pytest
 
 from trainer.cpu_share import cpu_share
@@ -116,3 +118,71 @@ def test_concurrent_processes_smoke_shows_the_threads_each_arm_took(tmp_path: Pa
     alone = cpu_share({}).threads
     assert f"| trainer default | {alone} | " in stdout, "the thread count its processes logged"
     assert "the target of at most 2.5x" in stdout and "each process: trainer train " in stdout
+
+
+@pytest.mark.slow
+def test_record_curves_smoke_writes_each_configuration_once_and_resumes(tmp_path: Path) -> None:
+    output = tmp_path / "curves.json"
+    command = [sys.executable, "benchmarks/record_curves.py", "--smoke", "--output", str(output)]
+    first = _run([*command, "--lock", str(tmp_path / "cpu.lock")], tmp_path, timeout=600)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "0 configurations recorded already, 2 to go" in first.stdout
+    recording = json.loads(output.read_text())
+    assert recording["grid"] == {"optim.lr": [0.01, 0.1], "optim.schedule": ["cosine"]}
+    assert (recording["epochs"], recording["seed"], recording["host_cpus"]) == (2, 0, os.cpu_count())
+    assert [entry["params"] for entry in recording["configurations"]] == [
+        {"optim.lr": 0.01, "optim.schedule": "cosine"},
+        {"optim.lr": 0.1, "optim.schedule": "cosine"},
+    ]
+    for entry in recording["configurations"]:
+        assert len(entry["miou"]) == len(entry["seconds"]) == 2 and not entry["diverged"]
+        assert all(0.0 <= miou <= 1.0 for miou in entry["miou"]) and all(s > 0 for s in entry["seconds"])
+    second = _run(command, tmp_path, timeout=600)
+    assert second.returncode == 0 and "2 configurations recorded already, 0 to go" in second.stdout
+    assert json.loads(output.read_text()) == recording, "a finished recording is left as it was"
+
+
+def _first_random_configuration(grid: dict[str, list[Any]], seed: int) -> dict[str, Any]:
+    """What RandomSampler(seed) suggests first: numeric grid keys by index, the others as categoricals."""
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed)).ask()
+    return {
+        key: values[trial.suggest_int(key, 0, len(values) - 1)]
+        if all(isinstance(value, (int, float)) for value in values)
+        else trial.suggest_categorical(key, values)
+        for key, values in grid.items()
+    }
+
+
+@pytest.mark.slow
+def test_search_smoke_replays_every_combination_on_the_recorded_curves(tmp_path: Path) -> None:
+    report = tmp_path / "search.json"
+    result = _run([sys.executable, "benchmarks/search.py", "--smoke", "--json", str(report)], tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    combinations = json.loads(report.read_text())["combinations"]
+    expected = [(s, p, w) for s in ("random", "tpe") for p in ("none", "median") for w in (1, 4)]
+    assert [(c["sampler"], c["pruner"], c["workers"]) for c in combinations] == expected
+    for sampler, pruner, workers in expected:
+        assert f"| {sampler} | {pruner} | {workers} | 2 | " in result.stdout
+    for combination in combinations:
+        for repetition in combination["repetitions"]:
+            spent = [point[0] for point in repetition["points"]]
+            regret = [point[1] for point in repetition["points"]]
+            assert spent == list(range(1, len(spent) + 1)), "one point per epoch trained"
+            assert all(later <= earlier for earlier, later in zip(regret[:-1], regret[1:], strict=True)), (
+                "regret never rises"
+            )
+            assert regret[-1] == 0.0 or spent[-1] == 480, "a study stops at regret 0 or at --max-epochs"
+            if combination["pruner"] == "none":
+                assert all(trial["state"] != "PRUNED" for trial in repetition["trials"])
+
+    curves_file = json.loads((ROOT / "benchmarks" / "data" / "curves-smoke-cpu.json").read_text())
+    best = {json.dumps(c["params"], sort_keys=True): max(c["miou"]) for c in curves_file["configurations"]}
+    # Random search without pruning, one worker, seed 0: after 12 epochs it has trained exactly its first
+    # configuration, so the regret is the grid's best minus that configuration's best val mIoU.
+    first = _first_random_configuration(curves_file["grid"], seed=0)
+    (random_none,) = [c for c in combinations if (c["sampler"], c["pruner"], c["workers"]) == ("random", "none", 1)]
+    seed0 = random_none["repetitions"][0]
+    assert seed0["trials"][0] == {"params": first, "epochs": 12, "state": "COMPLETE"}
+    assert seed0["points"][11] == [12, pytest.approx(max(best.values()) - best[json.dumps(first, sort_keys=True)])]
+    assert "at 1 worker(s) the defaults (tpe + median) reach regret ≤ 0.01" in result.stdout
+    assert "at 4 worker(s) the defaults" in result.stdout

@@ -181,7 +181,7 @@ BAD_STUDIES = [
     ),
     (_set("study.sampler", {"type": "random", "n_startup_trials": 3}), "study.sampler.n_startup_trials", "unknown key"),
     (_set("study.sampler", {"type": "tpe", "seed": -1}), "study.sampler.seed", "greater than or equal to 0"),
-    (_set("study.sampler", {"type": "grid"}), "study.sampler.type", "'grid' is not one of random, tpe"),
+    (_set("study.sampler", {"type": "grid"}), "study.sampler.type", "'grid' is not one of cmaes, gp, random, tpe"),
     (_set("study.storage", "redis://cache"), "study.storage", r"accepted: sqlite:///PATH, postgresql://.*mysql://"),
     (_set("study.storage", "sqlite://optuna.db"), "study.storage", "three slashes"),
     (_set("study.storage", "sqlite:///runs/mlflow.db"), "study.storage", r"also tracking.uri.*optuna#2866"),
