@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from sweep.cli.options import STUDY_ARGUMENT, load_spec, storage_options
+from sweep.cli.options import STUDY_ARGUMENT, load_spec, placement_options, storage_options
 from sweep.cli.output import print_confirmation_table
 from sweep.cli.run import run_launch, run_worker
 
@@ -28,14 +28,9 @@ DEFAULT_SEEDS = 3
     show_default=True,
     help="Retrain each of them this many times, each time with a fresh seed.",
 )
+@placement_options
 @storage_options
 @click.option("--quiet", is_flag=True, help="Plain progress lines (for CI logs), no live bar.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes on this machine, all on the retrains (default 1).",
-)
 @click.option("--worker-index", type=int, default=None, hidden=True)
 @click.option("--events-fd", type=int, default=None, hidden=True)
 def confirm(
@@ -45,7 +40,10 @@ def confirm(
     storage: str | None,
     tracking_uri: str | None,
     quiet: bool,
+    timeout: int | None,
     workers: int | None,
+    gpus: list[str] | None,
+    workers_per_gpu: int | None,
     worker_index: int | None,
     events_fd: int | None,
 ) -> None:
@@ -54,7 +52,9 @@ def confirm(
     tagged sweep.confirms_trial); then print each trial's mean and standard deviation over its retrains.
 
     Rerunning resumes: what is queued or done is not queued again, and a finished confirmation runs
-    nothing. `sweep best --confirmed` shows the result and `sweep promote` uses it.
+    nothing. The retrains run as `sweep run` runs trials: --workers, --gpus and --timeout alike, and on
+    several hosts against a shared --storage. `sweep best --confirmed` shows the result and `sweep promote`
+    uses it.
     """
     from sweep.parallel.workers import StudyLaunch, plan_workers
     from sweep.results.confirmation import confirmation_of
@@ -62,14 +62,18 @@ def confirm(
     from trainer.console import show_cpu_share_line
 
     show_cpu_share_line()
-    spec = load_spec(study_file, storage=storage, tracking_uri=tracking_uri)
+    spec = load_spec(study_file, timeout=timeout, storage=storage, tracking_uri=tracking_uri)
     confirming = plan_confirmation(spec, top=top, seeds=seeds)
     if worker_index is not None:
         run_worker(confirming, events_fd)
         return
+    try:
+        plans = plan_workers(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     options = ("--top", str(top), "--seeds", str(seeds))
-    launch = StudyLaunch(study_file, confirming, command="confirm", options=options)
-    outcome = run_launch(launch, plan_workers(workers=workers), quiet=quiet)
+    launch = StudyLaunch(study_file, confirming, timeout=timeout, command="confirm", options=options)
+    outcome = run_launch(launch, plans, quiet=quiet)
     confirmation = confirmation_of(outcome.study)
     title = f"study {confirming.study.name}: val mIoU over {seeds} seeds, best mean first"
     print_confirmation_table(confirmation, title=title)

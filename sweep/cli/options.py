@@ -90,6 +90,42 @@ def _remember(ctx: click.Context, *urls: StoreUrl) -> None:
     ctx.meta.setdefault(_URLS_READ, []).extend(urls)
 
 
+def placement_options(command: Any) -> Any:
+    """`--workers`, `--gpus` and `--workers-per-gpu`: where the worker processes of a study run go
+    (`sweep.parallel.workers.plan_workers`), and `--timeout`, after which none starts another trial."""
+    for option in reversed(
+        [
+            click.option(
+                "--timeout",
+                type=click.IntRange(min=1),
+                default=None,
+                help="Stop starting trials after this many seconds.",
+            ),
+            click.option(
+                "--workers",
+                type=click.IntRange(min=1),
+                default=None,
+                help="Worker processes on this machine, all on the study (default 1).",
+            ),
+            click.option(
+                "--gpus",
+                callback=gpu_list,
+                default=None,
+                metavar="0,1,...",
+                help="One worker per listed GPU, pinned by CUDA_VISIBLE_DEVICES.",
+            ),
+            click.option(
+                "--workers-per-gpu",
+                type=click.IntRange(min=1),
+                default=None,
+                help="Pack this many workers onto each GPU of --gpus.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 def gpu_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
     from sweep.parallel.workers import parse_gpus
 

@@ -10,7 +10,7 @@ import click
 import yaml
 from rich.console import Console
 
-from sweep.cli.options import STUDY_ARGUMENT, gpu_list, load_spec, storage_options
+from sweep.cli.options import STUDY_ARGUMENT, load_spec, placement_options, storage_options
 from sweep.cli.output import best_value, print_table
 from sweep.errors import StudyGaveUpError
 from sweep.spec.space import describe_space
@@ -37,30 +37,9 @@ def validate(study_file: str) -> None:
 @click.option(
     "--n-trials", type=click.IntRange(min=1), default=None, help="The study's total trials (overrides study.n_trials)."
 )
-@click.option(
-    "--timeout", type=click.IntRange(min=1), default=None, help="Stop starting trials after this many seconds."
-)
+@placement_options
 @storage_options
 @click.option("--quiet", is_flag=True, help="Plain progress lines (for CI logs), no live bar.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes on this machine, all on the study (default 1).",
-)
-@click.option(
-    "--gpus",
-    callback=gpu_list,
-    default=None,
-    metavar="0,1,...",
-    help="One worker per listed GPU, pinned by CUDA_VISIBLE_DEVICES.",
-)
-@click.option(
-    "--workers-per-gpu",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Pack this many workers onto each GPU of --gpus.",
-)
 @click.option(
     "--warm-start-from",
     type=click.Path(dir_okay=False),

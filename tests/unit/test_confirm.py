@@ -298,3 +298,16 @@ def test_best_confirmed_before_any_confirmation_says_what_to_run(
     assert refused.output.splitlines() == ["error: study 'tiny' was never confirmed; run `sweep confirm study.yaml`"]
     status = CliRunner().invoke(cli, ["status", "study.yaml", "--json"])
     assert "confirmation" not in json.loads(status.output), "no confirmation, no key"
+
+
+def test_confirm_places_its_workers_as_sweep_run_does(tmp_path: Path) -> None:
+    """--gpus, --workers-per-gpu and --timeout are `sweep run`'s own options (`placement_options`): a GPU
+    listed twice is the same usage error, before any study is read."""
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(study_document("placed", train=unmade_data_train())))
+    refused = CliRunner().invoke(cli, ["confirm", str(study_file), "--gpus", "0,0"])
+    assert refused.exit_code == 2
+    assert "--gpus '0,0' lists 0 twice; use --workers-per-gpu to share a GPU" in refused.output
+    shown = CliRunner().invoke(cli, ["confirm", "--help"])
+    for option in ("--timeout", "--workers", "--gpus 0,1,...", "--workers-per-gpu"):
+        assert option in shown.output
