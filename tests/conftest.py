@@ -45,6 +45,10 @@ LONGEST_UNITS = (
     "e2e/test_sweep_signals.py",
     "e2e/test_benchmarks.py",
     "e2e/test_service_outages.py",
+    "e2e/test_confirm_study.py",
+    "e2e/test_sweep_seeding_runs.py",
+    "e2e/test_study_report.py",
+    "e2e/test_model_serving.py",
 )
 """Units of work of a minute or more (measured), started first, longest first, so that neither test process
 is left with one of them at the end while the other has nothing to do."""

@@ -168,3 +168,30 @@ def test_promote_within_a_size_budget_registers_the_best_small_network_and_tags_
         "(trial #0); raise the budget or run networks that fit it"
     ]
     assert [str(v.version) for v in client.search_model_versions("name = 'front-voc'")] == ["1"], "nothing registered"
+
+
+def test_promote_within_a_latency_budget_refuses_one_no_reliable_latency_keeps(front_study: dict[str, Any]) -> None:
+    """A latency budget ranks only latencies recorded reliable (beside another test's training they are not):
+    below every trial's, promote names the cheapest reliable one, or says there is none, and registers nothing."""
+    trials, folder, study_file = front_study["trials"], front_study["folder"], front_study["study_file"]
+    costs = {trial.number: trial.user_attrs[NETWORK_COST_ATTR] for trial in trials}
+    reliable = sorted(
+        (cost["latency_ms"], number) for number, cost in costs.items() if cost.get("latency_reliable", True)
+    )
+    budget = min(cost["latency_ms"] for cost in costs.values()) / 2
+    refused = sweep(folder, "promote", str(study_file), "--max-latency-ms", f"{budget:g}")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    cheapest = (
+        f"the cheapest reliable latency_ms is {reliable[0][0]:.4g} (trial #{reliable[0][1]})"
+        if reliable
+        else "no trial recorded a reliable latency_ms"
+    )
+    assert refused.stderr.splitlines() == [
+        f"error: study 'front' has no completed trial within --max-latency-ms {budget:g}: {cheapest}; raise the "
+        "budget or run networks that fit it"
+    ]
+    client = MlflowClient(f"sqlite:///{folder}/runs/mlflow.db")
+    versions = [
+        version.tags.get("sweep.budget.latency_ms") for version in client.search_model_versions("name = 'front-voc'")
+    ]
+    assert f"{budget:g}" not in versions, "nothing registered under the refused budget"
