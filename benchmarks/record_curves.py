@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import fcntl
 import itertools
 import json
 import os
@@ -42,6 +41,7 @@ from typing import Any
 
 import torch
 
+from sweep.locks import exclusive_file_lock
 from sweep.spec.study_file import StudySpec, study_spec_from_dict
 from trainer import DivergedError, train
 from trainer.config_loading import read_yaml
@@ -97,16 +97,12 @@ def config_key(params: Mapping[str, Any]) -> str:
 
 @contextlib.contextmanager
 def cpu_lock(path: Path | None) -> Iterator[None]:
-    """Hold an exclusive flock on `path` (no lock when None) for the duration of the block."""
+    """Hold an exclusive flock on `path` (`sweep.locks.exclusive_file_lock`) for the block; no lock when None."""
     if path is None:
         yield
         return
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_file_lock(path):
+        yield
 
 
 def record_one(spec: StudySpec, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,18 @@ def sweep_env(**extra: str) -> dict[str, str]:
     return {**environment, "PYTHONPATH": os.pathsep.join(sys.path), **extra}
 
 
+def sweep_in(folder: Path, *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+    """`python -m sweep.cli ARGS` run to its end in `folder` with `sweep_env()`; stdout and stderr captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "sweep.cli", *args],
+        cwd=folder,
+        env=sweep_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 class LiveProcess:
     """`python -m sweep.cli ARGS` in `cwd`, stdout and stderr merged and collected line by line."""
 

@@ -6,7 +6,7 @@ import click
 
 from sweep.cli.options import STUDY_ARGUMENT, load_spec, placement_options, storage_options
 from sweep.cli.output import print_confirmation_table
-from sweep.cli.run import run_launch, run_worker
+from sweep.cli.run import placed_workers, run_launch, run_worker
 
 DEFAULT_TOP = 3
 DEFAULT_SEEDS = 3
@@ -56,7 +56,7 @@ def confirm(
     several hosts against a shared --storage. `sweep best --confirmed` shows the result and `sweep promote`
     uses it.
     """
-    from sweep.parallel.workers import StudyLaunch, plan_workers
+    from sweep.parallel.workers import StudyLaunch
     from sweep.results.confirmation import confirmation_of
     from sweep.run.confirm import plan_confirmation
     from trainer.console import show_cpu_share_line
@@ -67,10 +67,7 @@ def confirm(
     if worker_index is not None:
         run_worker(confirming, events_fd)
         return
-    try:
-        plans = plan_workers(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
+    plans = placed_workers(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu)
     options = ("--top", str(top), "--seeds", str(seeds))
     launch = StudyLaunch(study_file, confirming, timeout=timeout, command="confirm", options=options)
     outcome = run_launch(launch, plans, quiet=quiet)

@@ -72,7 +72,7 @@ def run(
     Several `sweep run` on several hosts may share one study too: point --storage (PostgreSQL) and
     --tracking-uri (an MLflow server) at the same places, through SWEEP_STORAGE and MLFLOW_TRACKING_URI.
     """
-    from sweep.parallel.workers import StudyLaunch, plan_workers
+    from sweep.parallel.workers import StudyLaunch
     from trainer.console import show_cpu_share_line
 
     # `sweep run` and each of its workers train and measure: each says once how many threads torch takes.
@@ -89,12 +89,19 @@ def run(
     if worker_index is not None:
         run_worker(spec, events_fd)
         return
-    try:
-        plans = plan_workers(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
+    plans = placed_workers(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu)
     launch = StudyLaunch(study_file, spec, n_trials=n_trials, timeout=timeout)
     _print_outcome(spec, run_launch(launch, plans, quiet=quiet))
+
+
+def placed_workers(*, workers: int | None, gpus: list[str] | None, workers_per_gpu: int | None) -> list[WorkerPlan]:
+    """The worker plans of `placement_options` (`plan_workers`); a combination it refuses is a usage error."""
+    from sweep.parallel.workers import plan_workers
+
+    try:
+        return plan_workers(workers=workers, gpus=gpus, workers_per_gpu=workers_per_gpu)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def run_launch(launch: StudyLaunch, plans: list[WorkerPlan], *, quiet: bool) -> SweepOutcome:

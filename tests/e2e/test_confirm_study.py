@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from helpers import study_document, tiny_train
 from mlflow.tracking import MlflowClient
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
-from processes import sweep_env
+from processes import sweep_in
 
 from sweep.cli import cli as sweep_cli
 from sweep.spec.retrain import retrain_seed
@@ -36,14 +35,7 @@ MODEL = "confirm-voc"
 
 
 def sweep(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sweep.cli", *args],
-        cwd=folder,
-        env=sweep_env(),
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    return sweep_in(folder, *args, timeout=400)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 from helpers import study_document, tiny_train
 from mlflow.tracking import MlflowClient
-from processes import sweep_env
+from processes import sweep_in
 
 from sweep.cli import cli as sweep_cli
 from sweep.trials.record import NETWORK_COST_ATTR, RUN_ID_ATTR
@@ -55,14 +54,7 @@ def front_study(synth_voc: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 
 def sweep(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sweep.cli", *args],
-        cwd=folder,
-        env=sweep_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return sweep_in(folder, *args, timeout=300)
 
 
 def dominance_front(points: list[tuple[int, float, float]]) -> list[int]:
