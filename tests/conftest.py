@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from trainer.data.synth import synthesize
 
@@ -57,10 +58,9 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:  # in a worker: the trainers it st
     os.environ.setdefault("TRAINER_CPU_WORKERS", os.environ["PYTEST_XDIST_WORKER_COUNT"])
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test under tests/ after its folder, and with its unit of work (`SHARED_STUDIES`, else its
-    module), and start the longest units first; a test module outside both folders is a usage error."""
+    """Mark each test under tests/ after its folder, and start the longest units of work first; a test module
+    outside both folders is a usage error."""
     for item in items:
         if not item.path.is_relative_to(TESTS):
             continue
@@ -71,16 +71,37 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 "of training, no study run) or tests/e2e/ (everything else); move the file into one of them"
             )
         item.add_marker(folder)
-        module = item.path.relative_to(TESTS).as_posix()
-        item.add_marker(pytest.mark.xdist_group(SHARED_STUDIES.get(module, module)))
-    items.sort(key=_start_order)
+    items.sort(key=lambda item: _start_order(unit_of_work(item.nodeid)))
 
 
-def _start_order(item: pytest.Item) -> int:
-    """Where a test's unit of work stands in `LONGEST_UNITS`, or after them all (a stable sort keeps the rest
-    in collection order)."""
-    group = next((mark.args[0] for mark in item.iter_markers("xdist_group")), None)
-    return LONGEST_UNITS.index(group) if group in LONGEST_UNITS else len(LONGEST_UNITS)
+def unit_of_work(nodeid: str) -> str:
+    """The unit of work of the test `nodeid`: the study it shares (`SHARED_STUDIES`), else its module under
+    tests/ (e.g. "e2e/test_smoke_study.py")."""
+    module = nodeid.partition("::")[0].removeprefix(f"{TESTS.name}/")
+    return SHARED_STUDIES.get(module, module)
+
+
+def _start_order(unit: str) -> int:
+    """Where a unit of work stands in `LONGEST_UNITS`, or after them all (a stable sort keeps the rest in
+    collection order)."""
+    return LONGEST_UNITS.index(unit) if unit in LONGEST_UNITS else len(LONGEST_UNITS)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadScopeScheduling:
+    """pytest-xdist's scope scheduler, with `unit_of_work` as the scope: each unit runs whole in one process,
+    and units are handed out in collection order (`--no-loadscope-reorder` in pyproject.toml).
+
+    This replaces `--dist=loadgroup`, which pytest 9.2 broke without a word (pytest-dev/pytest-xdist#1386:
+    the group suffix xdist writes into each node id is no longer read), so that every module's study ran in
+    both processes."""
+    return UnitOfWorkScheduling(config, log)
+
+
+class UnitOfWorkScheduling(LoadScopeScheduling):
+    """Load-scope scheduling whose scope is `unit_of_work`."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return unit_of_work(nodeid)
 
 
 @contextmanager
