@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from xdist.remote import Producer
 from xdist.scheduler import LoadScopeScheduling
 
 from trainer.data.synth import synthesize
@@ -87,7 +88,7 @@ def _start_order(unit: str) -> int:
     return LONGEST_UNITS.index(unit) if unit in LONGEST_UNITS else len(LONGEST_UNITS)
 
 
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadScopeScheduling:
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadScopeScheduling:
     """pytest-xdist's scope scheduler, with `unit_of_work` as the scope: each unit runs whole in one process,
     and units are handed out in collection order (`--no-loadscope-reorder` in pyproject.toml).
 
