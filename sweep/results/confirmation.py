@@ -67,13 +67,17 @@ class CandidateConfirmation:
 @dataclass(frozen=True)
 class Confirmation:
     """The confirmation study's candidates, best mean first (then the better original, then the lower
-    number), and how many of its retrains completed, may still complete, and were planned."""
+    number), and how many of its retrains may still complete and were planned."""
 
     study_name: str
     candidates: list[CandidateConfirmation]
-    completed: int
     unfinished: int
     planned: int
+
+    @property
+    def completed(self) -> int:
+        """How many retrains completed: those of the candidates."""
+        return sum(len(candidate.retrains) for candidate in self.candidates)
 
     @property
     def finished(self) -> bool:
@@ -89,8 +93,8 @@ def confirmation_of(study: optuna.Study) -> Confirmation:
     planned: set[tuple[int, int]] = set()
     for trial in trials:
         record = TrialRecord.of(trial)
-        confirms = record.origin.confirms
-        if confirms is None or record.surplus is not None:
+        confirms = record.carried_retrain
+        if confirms is None:
             continue
         planned.add((confirms.trial, confirms.retrain))
         originals[confirms.trial] = confirms.original_value
@@ -103,8 +107,7 @@ def confirmation_of(study: optuna.Study) -> Confirmation:
     ]
     candidates.sort(key=lambda candidate: (-candidate.mean, -candidate.original_value, candidate.trial))
     unfinished = sum(1 for trial in trials if trial.state in UNFINISHED_STATES)
-    completed = sum(len(candidate.retrains) for candidate in candidates)
-    return Confirmation(study.study_name, candidates, completed, unfinished, len(planned))
+    return Confirmation(study.study_name, candidates, unfinished, len(planned))
 
 
 def load_confirmation(spec: StudySpec) -> Confirmation | None:

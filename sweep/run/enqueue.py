@@ -43,12 +43,8 @@ def enqueue_missing(study: optuna.Study, sets: Sequence[Mapping[str, Any]]) -> l
 
 def enqueue_missing_retrains(study: optuna.Study, retrains: Sequence[Retrain]) -> list[Retrain]:
     """Queue each retrain that no trial of the study carries yet (surplus trials aside); those queued, in order."""
-    records = [TrialRecord.of(trial) for trial in study.get_trials(deepcopy=False)]
-    carried = {
-        (record.origin.confirms.trial, record.origin.confirms.retrain)
-        for record in records
-        if record.origin.confirms is not None and record.surplus is None
-    }
+    carried_retrains = [TrialRecord.of(trial).carried_retrain for trial in study.get_trials(deepcopy=False)]
+    carried = {(confirms.trial, confirms.retrain) for confirms in carried_retrains if confirms is not None}
     queued = []
     for retrain in retrains:
         if (retrain.trial, retrain.index) not in carried:

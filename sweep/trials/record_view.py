@@ -96,6 +96,12 @@ class TrialRecord:
     mlflow_run_id: str | None
 
     @property
+    def carried_retrain(self) -> ConfirmOrigin | None:
+        """The confirmation retrain this trial carries; None for any other trial, and for a surplus one,
+        which never runs (its retrain is carried by no trial, and may be queued again)."""
+        return self.origin.confirms if self.surplus is None else None
+
+    @property
     def is_copied(self) -> bool:
         """Whether a warm start copied the trial from another study: no trial of this study's own."""
         return self.origin.warm_start is not None
