@@ -22,13 +22,15 @@ from sweep.trials.record_view import TrialRecord
 
 @dataclass(frozen=True)
 class Candidate:
-    """The trial whose checkpoint is gated and registered: the study's own, or a confirmation's retrain."""
+    """The trial whose checkpoint is gated and registered: the study's own, or a confirmation's retrain;
+    `label` names it in messages ("best trial #3", "retrain #4 of study 'voc-confirm'")."""
 
     study: str
     number: int
     value: float
     run_id: str
     cost: NetworkCost | None
+    label: str
 
 
 def best_candidate(spec: StudySpec, study: optuna.Study, budget: Constraints | None) -> Candidate:
@@ -39,23 +41,21 @@ def best_candidate(spec: StudySpec, study: optuna.Study, budget: Constraints | N
     if best is None:
         raise NothingToPromoteError(f"study {spec.study.name!r} {no_best_reason(study, f'sweep run {spec.source}')}")
     assert best.value is not None  # the best trial is a completed one
-    record = TrialRecord.of(best)
+    record, label = TrialRecord.of(best), f"best trial #{best.number}"
     if record.mlflow_run_id is None:
-        raise NothingToPromoteError(f"best trial #{best.number} has no MLflow run id (user attr {RUN_ID_ATTR!r})")
-    return Candidate(spec.study.name, best.number, best.value, record.mlflow_run_id, record.network_cost)
+        raise NothingToPromoteError(f"{label} has no MLflow run id (user attr {RUN_ID_ATTR!r})")
+    return Candidate(spec.study.name, best.number, best.value, record.mlflow_run_id, record.network_cost, label)
 
 
 def confirmed_candidate(study: optuna.Study, choice: ConfirmedChoice) -> Candidate:
     """The median retrain of the confirmation's winner, with the cost its original trial measured."""
-    retrain = choice.retrain
+    retrain, confirmation_study = choice.retrain, choice.confirmation.study_name
+    label = f"retrain #{retrain.number} of study {confirmation_study!r}"
     if retrain.mlflow_run_id is None:
-        raise NothingToPromoteError(
-            f"retrain #{retrain.number} of study {choice.confirmation.study_name!r} has no MLflow run id "
-            f"(user attr {RUN_ID_ATTR!r})"
-        )
+        raise NothingToPromoteError(f"{label} has no MLflow run id (user attr {RUN_ID_ATTR!r})")
     original = study.get_trials(deepcopy=False)[choice.winner.trial]
     cost = TrialRecord.of(original).network_cost
-    return Candidate(choice.confirmation.study_name, retrain.number, retrain.value, retrain.mlflow_run_id, cost)
+    return Candidate(confirmation_study, retrain.number, retrain.value, retrain.mlflow_run_id, cost, label)
 
 
 def best_within_budget(study: optuna.Study, study_name: str, budget: Constraints) -> FrozenTrial:

@@ -128,10 +128,7 @@ def promote(
             store,
             candidate.run_id,
             Path(scratch, "candidate"),
-            # the study's own best trial as the error always named it; a retrain with its confirmation study
-            f"best trial #{candidate.number}"
-            if candidate.study == spec.study.name
-            else f"retrain #{candidate.number} of study {candidate.study!r}",
+            candidate.label,
             "run the study again under a new study.name",
         )
         config = candidate_config(checkpoint)
