@@ -56,10 +56,11 @@ class Curves:
         return max(curve.best for curve in self.curves.values())
 
     def lookup(self, params: Mapping[str, Any]) -> Curve:
-        return self.curves[_key(params)]
+        return self.curves[config_key(params)]
 
 
-def _key(params: Mapping[str, Any]) -> str:
+def config_key(params: Mapping[str, Any]) -> str:
+    """A configuration's identity in a curves file (`record_curves.py` writes it): its params as sorted JSON."""
     return json.dumps(dict(params), sort_keys=True)
 
 
@@ -67,7 +68,9 @@ def load_curves(path: Path = CURVES) -> Curves:
     """Read a recording; every configuration of its grid must be in it (a partial recording is refused)."""
     recording = json.loads(path.read_text())
     curves = {
-        _key(entry["params"]): Curve(entry["params"], tuple(entry["miou"]), tuple(entry["seconds"]), entry["diverged"])
+        config_key(entry["params"]): Curve(
+            entry["params"], tuple(entry["miou"]), tuple(entry["seconds"]), entry["diverged"]
+        )
         for entry in recording["configurations"]
     }
     expected = 1

@@ -40,11 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from curve_replay import config_key
 
 from sweep.locks import exclusive_file_lock
 from sweep.spec.study_file import StudySpec, study_spec_from_dict
 from trainer import DivergedError, train
 from trainer.config_loading import read_yaml
+from trainer.data.atomic import atomic_write
 from trainer.data.provision import ensure_data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,11 +90,6 @@ def base_study(data_changes: Mapping[str, Any], epochs: int) -> StudySpec:
 def grid_configurations(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every combination of the grid's values, the last key varying fastest."""
     return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
-
-
-def config_key(params: Mapping[str, Any]) -> str:
-    """A configuration's identity in the file: its params as sorted JSON."""
-    return json.dumps(params, sort_keys=True)
 
 
 @contextlib.contextmanager
@@ -162,10 +159,9 @@ def load_or_start(path: Path, grid: Mapping[str, Sequence[Any]], spec: StudySpec
 
 
 def write_atomically(path: Path, recording: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(recording, indent=None, separators=(",", ":")) + "\n")
-    partial.replace(path)
+    """Write the recording so that a reader, or a resumed recording, sees the last whole file (`atomic_write`)."""
+    with atomic_write(path) as partial:
+        partial.write_text(json.dumps(recording, indent=None, separators=(",", ":")) + "\n")
 
 
 def main() -> None:
